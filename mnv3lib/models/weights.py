@@ -1,0 +1,93 @@
+"""TorchVision's published ImageNet weights, loaded through torchvision's own weight enums.
+
+Online, the first call downloads the file into torch.hub's cache (``$TORCH_HOME/hub/checkpoints``);
+later calls, online or not, read the cached file. Offline with an empty cache the loader raises
+:class:`WeightsUnavailableError`: it never falls back to random weights.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import torch
+from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, WeightsEnum
+
+__all__ = ["WeightsUnavailableError", "resolve_weights", "load_torchvision_weights", "cached_weights_path"]
+
+WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
+    "mobilenet_v3_large": MobileNet_V3_Large_Weights,
+    "mobilenet_v3_small": MobileNet_V3_Small_Weights,
+}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights could not be downloaded (offline?) and are not in torch.hub's cache."""
+
+
+def resolve_weights(arch: str, weights: object) -> WeightsEnum:
+    """Turn ``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"MobileNet_V3_Large_Weights.IMAGENET1K_V1"`` or an
+    enum member into the torchvision enum member for ``arch``.
+
+    Raises:
+        ValueError: for an unknown weight name.
+        TypeError: for a member of another model's enum, or a value of another type.
+    """
+    enum = WEIGHT_ENUMS[arch]
+    if isinstance(weights, enum):
+        return weights
+    if isinstance(weights, WeightsEnum):
+        raise TypeError(f"{weights} are not weights for {arch}: expected a member of {enum.__name__}")
+    if not isinstance(weights, str):
+        raise TypeError(f"expected weights to be None, a string or a {enum.__name__} member, got {weights!r}")
+    name = weights.removeprefix(f"{enum.__name__}.")
+    try:
+        return enum[name]
+    except KeyError:
+        options = ", ".join(enum.__members__)  # includes the DEFAULT alias
+        raise ValueError(f"unknown weights {weights!r} for {arch}: expected one of {options}") from None
+
+
+def cached_weights_path(weights: WeightsEnum) -> str:
+    """Where torch.hub keeps (or would keep) the downloaded file of ``weights``."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+
+
+def load_torchvision_weights(
+    arch: str,
+    weights: object,
+    *,
+    progress: bool = True,
+    num_classes: int = 1000,
+    width_mult: float = 1.0,
+    reduced_tail: bool = False,
+) -> tuple[Mapping[str, torch.Tensor], int]:
+    """Fetch the state dict of TorchVision's weights for ``arch``.
+
+    The published weights exist for the default width and tail only, and have 1000 classes; any other
+    request raises ``ValueError`` rather than loading a mismatched file.
+
+    Returns:
+        ``(state_dict, num_classes)`` where ``num_classes`` is the weights' class count.
+
+    Raises:
+        WeightsUnavailableError: when the file is neither cached nor downloadable.
+    """
+    member = resolve_weights(arch, weights)
+    categories = len(member.meta["categories"])
+    if num_classes not in (1000, categories):
+        raise ValueError(f"{member} have {categories} classes, got num_classes={num_classes}: drop num_classes or weights")
+    if width_mult != 1.0 or reduced_tail:
+        raise ValueError(
+            f"{member} exist only for width_mult=1.0 and reduced_tail=False, "
+            f"got width_mult={width_mult}, reduced_tail={reduced_tail}"
+        )
+    try:
+        state_dict = member.get_state_dict(progress=progress, check_hash=True)
+    except OSError as error:  # URLError, socket errors and HTTP errors are all OSErrors
+        raise WeightsUnavailableError(
+            f"could not download {member} from {member.url} ({error}). This machine looks offline. "
+            f"Run once with a network connection, or copy the file to {cached_weights_path(member)}; "
+            "use weights=None for a randomly initialised model."
+        ) from error
+    return state_dict, categories

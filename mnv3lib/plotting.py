@@ -1,0 +1,211 @@
+"""Figures for the book. Every function returns a matplotlib ``Figure`` and accepts ``ax=``.
+
+Figures are made with ``matplotlib.figure.Figure`` rather than ``pyplot``, so a notebook shows each
+one exactly once (as the cell's value) and nothing leaks between cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+from torch.nn import functional as F
+
+from .models.layers import make_divisible
+from .models.mobilenetv3 import InvertedResidualConfig
+
+__all__ = [
+    "BOOK_STYLE",
+    "use_book_style",
+    "new_figure",
+    "plot_activations",
+    "plot_block_diagram",
+    "plot_block_profile",
+    "plot_channel_rounding",
+    "plot_scaling",
+]
+
+BOOK_STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+}
+COLORS = {"relu": "#4C72B0", "hardswish": "#DD8452", "se": "#55A868", "linear": "#8172B3", "other": "#937860"}
+
+
+def use_book_style() -> None:
+    """Apply the book's matplotlib settings (chapters call this explicitly; importing never does)."""
+    mpl.rcParams.update(BOOK_STYLE)
+
+
+def new_figure(ncols: int = 1, figsize: tuple[float, float] = (7.0, 3.5)) -> tuple[Figure, list[Axes]]:
+    """A pyplot-free figure with ``ncols`` side-by-side axes."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+
+
+def _figure_and_axes(ax: Axes | Sequence[Axes] | None, ncols: int, figsize: tuple[float, float]):
+    if ax is None:
+        return new_figure(ncols, figsize)
+    axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if len(axes) != ncols:
+        raise ValueError(f"expected {ncols} axes in ax, got {len(axes)}")
+    return axes[0].figure, axes
+
+
+def plot_activations(ax: Axes | Sequence[Axes] | None = None, x_range: float = 6.0) -> Figure:
+    """Swish vs hard-swish and sigmoid vs hard-sigmoid, with their largest gap annotated.
+
+    Args:
+        ax: Two axes to draw on (swish pair, sigmoid pair), or None for a new figure.
+        x_range: Plot x in [-x_range, x_range].
+    """
+    fig, (ax_swish, ax_sigmoid) = _figure_and_axes(ax, 2, (8.0, 3.2))
+    x = torch.linspace(-x_range, x_range, 601)
+    pairs = [
+        (ax_swish, "swish  x·σ(x)", F.silu(x), "hard-swish  x·ReLU6(x+3)/6", F.hardswish(x)),
+        (ax_sigmoid, "sigmoid  σ(x)", torch.sigmoid(x), "hard-sigmoid  ReLU6(x+3)/6", F.hardsigmoid(x)),
+    ]
+    for axis, smooth_name, smooth, hard_name, hard in pairs:
+        axis.plot(x, smooth, color=COLORS["relu"], label=smooth_name)
+        axis.plot(x, hard, color=COLORS["hardswish"], linestyle="--", label=hard_name)
+        gap = (smooth - hard).abs()
+        worst = int(gap.argmax())
+        axis.annotate(
+            f"largest gap {gap[worst]:.3f}\nat x = {x[worst]:.2f}",
+            xy=(float(x[worst]), float(hard[worst])),
+            xytext=(0.04, 0.62),
+            textcoords="axes fraction",
+            arrowprops={"arrowstyle": "->", "color": "0.4"},
+        )
+        axis.set_xlabel("x")
+        axis.legend(loc="upper left")
+    ax_swish.set_title("Swish and its piecewise-linear stand-in")
+    ax_sigmoid.set_title("Sigmoid and hard-sigmoid (the SE gate)")
+    return fig
+
+
+def _stage_box(axis: Axes, x: float, y: float, width: float, text: str, color: str) -> None:
+    box = FancyBboxPatch((x, y - 0.32), width, 0.64, boxstyle="round,pad=0.02", facecolor=color, alpha=0.85)
+    axis.add_patch(box)
+    axis.text(x + width / 2, y, text, ha="center", va="center", fontsize=8, color="white")
+
+
+def plot_block_diagram(
+    configs: Sequence[InvertedResidualConfig], labels: Sequence[str] | None = None, ax: Axes | None = None
+) -> Figure:
+    """Draw inverted-residual blocks as rows of units: expand → depthwise+activation → SE → project.
+
+    A missing expansion leaves a gap; the activation is drawn inside the depthwise unit, before SE;
+    the projection is always there and linear; a "+" marks the skip connection.
+
+    Args:
+        configs: The blocks to draw, one row each.
+        labels: Row labels (e.g. ``"block 1"``).
+        ax: Axes to draw on, or None for a new figure.
+    """
+    fig, (axis,) = _figure_and_axes(ax, 1, (9.0, 0.9 + 0.8 * len(configs)))
+    labels = labels or [f"block {i}" for i in range(len(configs))]
+    for row, (config, label) in enumerate(zip(configs, labels)):
+        y = len(configs) - row
+        c = config
+        act = c.activation
+        axis.text(-0.2, y, label, ha="right", va="center", fontsize=9)
+        if c.has_expansion:
+            _stage_box(axis, 0.0, y, 2.2, f"expand 1×1\n{c.in_channels}→{c.expanded_channels}, {act}", COLORS[act])
+        else:
+            axis.text(1.1, y, f"no expand\n(in = exp = {c.in_channels})", ha="center", va="center", fontsize=8, color="0.4")
+        stride = f"s{c.stride}" + (f", d{c.dilation}" if c.dilation > 1 else "")
+        _stage_box(axis, 2.4, y, 2.4, f"depthwise {c.kernel_size}×{c.kernel_size} {stride}\n{c.expanded_channels} ch → {act}", COLORS[act])
+        if c.use_se:
+            _stage_box(axis, 5.0, y, 2.2, f"SE {c.expanded_channels}→{c.squeeze_channels}→{c.expanded_channels}\nhard-sigmoid", COLORS["se"])
+        _stage_box(axis, 7.4, y, 2.2, f"project 1×1\n{c.expanded_channels}→{c.out_channels}, linear", COLORS["linear"])
+        if c.use_residual:
+            axis.text(9.85, y, "+ x", ha="left", va="center", fontsize=11, fontweight="bold")
+    axis.set_xlim(-1.6, 10.6)
+    axis.set_ylim(0.4, len(configs) + 0.6)
+    axis.axis("off")
+    axis.set_title("Inside the inverted-residual block (left to right)")
+    return fig
+
+
+def plot_block_profile(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, title: str = "") -> Figure:
+    """Parameters and multiply-adds per layer of a :func:`~mnv3lib.introspection.block_table`.
+
+    Bars are coloured by activation; hatched bars have squeeze-and-excite.
+    """
+    fig, (ax_params, ax_macs) = _figure_and_axes(ax, 2, (9.0, 3.2))
+    colors = [COLORS.get(a, COLORS["other"]) for a in table["activation"]]
+    hatches = ["//" if se else "" for se in table["SE"].fillna(0)]
+    labels = [str(i) for i in table.index]
+    for axis, column, scale, unit in ((ax_params, "params", 1e3, "thousand parameters"), (ax_macs, "MACs", 1e6, "million multiply-adds")):
+        bars = axis.bar(labels, table[column] / scale, color=colors)
+        for bar, hatch in zip(bars, hatches):
+            bar.set_hatch(hatch)
+        axis.set_xlabel("layer index (stem, blocks, last conv, pool, classifier)")
+        axis.set_ylabel(unit)
+        axis.tick_params(axis="x", labelsize=7)
+    handles = [mpl.patches.Patch(color=COLORS[k], label=k) for k in ("relu", "hardswish")]
+    handles.append(mpl.patches.Patch(facecolor="white", edgecolor="0.3", hatch="//", label="with SE"))
+    ax_params.legend(handles=handles, loc="upper left")
+    total_params, total_macs = table["params"].sum(), table["MACs"].sum()
+    ax_params.set_title(f"Parameters per layer (total {total_params / 1e6:.2f} M)")
+    ax_macs.set_title(f"Multiply-adds per layer (total {total_macs / 1e9:.3f} G)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_channel_rounding(
+    base_channels: Sequence[int] = (16, 24, 40, 80, 112, 160),
+    width_mults: Sequence[float] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Channel counts ``c × width_mult`` before and after :func:`make_divisible` (steps of 8)."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (7.0, 3.6))
+    width_mults = np.linspace(0.25, 1.5, 126) if width_mults is None else np.asarray(width_mults)
+    for index, c in enumerate(base_channels):
+        color = mpl.colormaps["viridis"](index / max(1, len(base_channels) - 1))
+        axis.plot(width_mults, c * width_mults, color=color, alpha=0.4, linestyle=":")
+        rounded = [make_divisible(c * w) for w in width_mults]
+        axis.step(width_mults, rounded, where="post", color=color, label=f"{c} channels")
+    axis.set_xlabel("width_mult")
+    axis.set_ylabel("channels")
+    axis.set_title("Scaled channels (dotted) and the multiple of 8 actually built (steps)")
+    axis.legend(ncols=2, fontsize=8)
+    return fig
+
+
+def plot_scaling(results: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None) -> Figure:
+    """Parameters and multiply-adds against ``width_mult`` for each architecture and option.
+
+    Args:
+        results: Columns ``arch``, ``variant``, ``width_mult``, ``params``, ``MACs``.
+    """
+    fig, (ax_params, ax_macs) = _figure_and_axes(ax, 2, (9.0, 3.4))
+    styles = {"default": "-", "reduced_tail": "--", "dilated": ":"}
+    markers = {"mobilenet_v3_large": "o", "mobilenet_v3_small": "s"}
+    for (arch, variant), group in results.groupby(["arch", "variant"], sort=False):
+        label = f"{arch.removeprefix('mobilenet_v3_')}, {variant}"
+        kwargs = {"linestyle": styles.get(variant, "-"), "marker": markers.get(arch, "o"), "label": label}
+        ax_params.plot(group["width_mult"], group["params"] / 1e6, **kwargs)
+        ax_macs.plot(group["width_mult"], group["MACs"] / 1e9, **kwargs)
+    ax_params.set_ylabel("parameters (M)")
+    ax_macs.set_ylabel("multiply-adds (G)")
+    for axis in (ax_params, ax_macs):
+        axis.set_xlabel("width_mult")
+    ax_params.legend(fontsize=8)
+    ax_params.set_title("Parameters grow ≈ with width_mult²")
+    ax_macs.set_title("Dilation keeps the parameters, raises the cost")
+    return fig

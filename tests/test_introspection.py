@@ -1,0 +1,67 @@
+"""The block table, MAC counts and latency helpers agree with torch and TorchVision."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from mnv3lib.benchmark import compare_latency, measure_latency, num_threads
+from mnv3lib.introspection import block_table, count_macs, count_parameters, summarize
+from mnv3lib.models import mobilenet_v3, mobilenet_v3_large
+from mnv3lib.published import torchvision_meta
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v3_large", "mobilenet_v3_small"])
+def test_totals_match_torchvision_metadata(arch: str) -> None:
+    table = block_table(arch)
+    meta = torchvision_meta(arch)
+    assert table["params"].sum() == meta["num_params"]
+    assert round(table["MACs"].sum() / 1e9, 3) == meta["macs_g"]
+
+
+@pytest.mark.parametrize(("arch", "config", "size"), [("large", {}, 224), ("small", {"dilated": True}, 320), ("large", {"width_mult": 0.75, "reduced_tail": True}, 160)])
+def test_macs_match_torch_flop_counter(arch: str, config: dict, size: int) -> None:
+    model = mobilenet_v3(arch, **config).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    assert count_macs(model, size) * 2 == counter.get_total_flops()
+
+
+def test_block_table_rows() -> None:
+    table = block_table("mobilenet_v3_large")
+    assert list(table["layer"][:2]) == ["stem", "bneck"] and list(table["layer"][-3:]) == ["last conv", "avgpool", "classifier"]
+    first, fourth = table.loc[1], table.loc[4]
+    assert (first["in"], first["expanded"], first["out"], first["SE"], first["output"]) == (16, 16, 16, 0, "112×112")
+    assert (fourth["kernel"], fourth["stride"], fourth["SE"], fourth["activation"], fourth["output"]) == (5, 2, 24, "relu", "28×28")
+    assert table.loc[16, "out"] == 960 and table.loc[16, "output"] == "7×7"
+    assert list(table["stage"].drop_duplicates()) == [0, 1, 2, 3, 4]
+    dilated = block_table("mobilenet_v3_large", dilated=True, input_size=(224, 320))
+    assert dilated.loc[16, "output"] == "14×20" and list(dilated["dilation"][13:16]) == [2, 2, 2]
+
+
+def test_summary_and_parameter_counts() -> None:
+    model = mobilenet_v3_large()
+    assert count_parameters(model) == 5_483_032
+    for p in model.features.parameters():
+        p.requires_grad_(False)
+    assert count_parameters(model, trainable_only=True) == sum(p.numel() for p in model.classifier.parameters())
+    summary = summarize("small", input_size=256, dilated=True)
+    assert summary.output_stride == 16 and summary.feature_size == (16, 16)
+    assert "output stride 16" in str(summary)
+
+
+def test_latency_helpers_report_their_conditions() -> None:
+    model = mobilenet_v3("small", width_mult=0.5)
+    model.train()
+    latency = measure_latency(model, (1, 3, 64, 64), repeats=5, warmup=1, threads=1)
+    assert latency.threads == 1 and latency.repeats == 5 and latency.input_shape == (1, 3, 64, 64)
+    assert 0 < latency.q1_ms <= latency.median_ms <= latency.q3_ms
+    assert model.training  # the mode is restored
+    before = torch.get_num_threads()
+    results = compare_latency({"a": model, "b": mobilenet_v3("small", width_mult=0.35)}, (1, 3, 64, 64), repeats=4, warmup=0)
+    assert set(results) == {"a", "b"} and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="at least one model"):
+        compare_latency({})
+    with pytest.raises(ValueError, match="threads > 0"), num_threads(0):
+        pass
