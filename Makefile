@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NOTEBOOKS := $(sorted $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 # The same environment for executing chapters (make execute) and for verifying them (make test).
 export PYTHONHASHSEED := 0
@@ -30,6 +30,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
 nbval: $(STAMP)
+	@test -n "$(NOTEBOOKS)" || { echo "no chapters found in notebooks/"; exit 1; }
 	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
 
 book: $(STAMP)
