@@ -6,6 +6,7 @@ one exactly once (as the cell's value) and nothing leaks between cells.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib as mpl
@@ -29,6 +30,10 @@ __all__ = [
     "plot_block_profile",
     "plot_channel_rounding",
     "plot_scaling",
+    "rmsprop_step_sizes",
+    "plot_eps_comparison",
+    "plot_training_curves",
+    "plot_image_grid",
 ]
 
 BOOK_STYLE = {
@@ -208,4 +213,99 @@ def plot_scaling(results: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None)
     ax_params.legend(fontsize=8)
     ax_params.set_title("Parameters grow ≈ with width_mult²")
     ax_macs.set_title("Dilation keeps the parameters, raises the cost")
+    return fig
+
+
+def rmsprop_step_sizes(grad_rms: np.ndarray, tf_eps: float, torch_eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Steady-state RMSProp step per unit learning rate for a gradient of RMS ``g`` (so ``v ≈ g²``).
+
+    Returns ``(tensorflow, pytorch)``: ``g / sqrt(g² + tf_eps)`` and ``g / (g + torch_eps)``.
+    """
+    g = np.asarray(grad_rms, dtype=np.float64)
+    return g / np.sqrt(g * g + tf_eps), g / (g + torch_eps)
+
+
+def plot_eps_comparison(
+    tf_eps: float = 1e-3,
+    torch_eps: float | None = None,
+    grad_rms_samples: Sequence[float] | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
+    """Where ``eps_torch = sqrt(eps_tf)`` is a good stand-in: step size and ratio against gradient RMS.
+
+    Args:
+        tf_eps: TensorFlow's epsilon (inside the square root).
+        torch_eps: PyTorch's epsilon (outside); defaults to ``sqrt(tf_eps)``.
+        grad_rms_samples: Optional measured gradient RMS values (e.g. per parameter tensor), drawn as a rug.
+        ax: Two axes, or None for a new figure.
+    """
+    torch_eps = math.sqrt(tf_eps) if torch_eps is None else torch_eps
+    fig, (ax_step, ax_ratio) = _figure_and_axes(ax, 2, (9.0, 3.4))
+    g = np.geomspace(1e-5, 10, 400)
+    tf_step, torch_step = rmsprop_step_sizes(g, tf_eps, torch_eps)
+    _, literal_step = rmsprop_step_sizes(g, tf_eps, tf_eps)
+    ax_step.loglog(g, tf_step, color=COLORS["hardswish"], label=f"TensorFlow, eps={tf_eps:g} inside √")
+    ax_step.loglog(g, torch_step, color=COLORS["relu"], linestyle="--", label=f"PyTorch, eps={torch_eps:.4g} (√eps_tf)")
+    ax_step.loglog(g, literal_step, color="0.5", linestyle=":", label=f"PyTorch, eps={tf_eps:g} copied literally")
+    ax_step.set_xlabel("gradient RMS  g")
+    ax_step.set_ylabel("step / learning rate")
+    ax_step.set_title("Steady-state RMSProp step")
+    ax_step.legend(fontsize=8, loc="lower right")
+    ratio = tf_step / torch_step
+    ax_ratio.semilogx(g, ratio, color=COLORS["se"])
+    peak = int(np.argmax(ratio))
+    ax_ratio.annotate(
+        f"largest gap ×{ratio[peak]:.2f}\nat g = {g[peak]:.3g} ≈ √eps_tf",
+        xy=(g[peak], ratio[peak]),
+        xytext=(0.05, 0.55),
+        textcoords="axes fraction",
+        arrowprops={"arrowstyle": "->", "color": "0.4"},
+    )
+    ax_ratio.axhline(1.0, color="0.5", linewidth=0.8)
+    ax_ratio.set_xlabel("gradient RMS  g")
+    ax_ratio.set_ylabel("TensorFlow step / PyTorch step")
+    ax_ratio.set_title("Agree far from √eps, differ by up to √2 near it")
+    if grad_rms_samples is not None:
+        samples = np.asarray(grad_rms_samples, dtype=np.float64)
+        for axis in (ax_step, ax_ratio):
+            low = axis.get_ylim()[0]
+            axis.plot(samples, np.full_like(samples, low), "|", color="k", markersize=12, alpha=0.5, clip_on=False)
+        ax_ratio.text(0.98, 0.04, "| measured gradients", transform=ax_ratio.transAxes, ha="right", fontsize=8)
+    return fig
+
+
+def plot_training_curves(
+    histories: dict[str, Sequence[dict]], metrics: Sequence[str] = ("train_loss", "val_acc1"), ax: Axes | Sequence[Axes] | None = None
+) -> Figure:
+    """Per-epoch curves of several runs (each history a list of dicts with ``epoch`` and the metrics)."""
+    labels = {"train_loss": "training loss", "val_acc1": "validation Acc@1 (%)", "val_loss": "validation loss", "lr": "learning rate"}
+    fig, axes = _figure_and_axes(ax, len(metrics), (4.5 * len(metrics), 3.4))
+    for name, history in histories.items():
+        epochs = [h["epoch"] for h in history]
+        for axis, metric in zip(axes, metrics):
+            axis.plot(epochs, [h[metric] for h in history], marker="o", markersize=3, label=name)
+    for axis, metric in zip(axes, metrics):
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(labels.get(metric, metric))
+        if metric == "lr":
+            axis.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8, ax: Axes | None = None) -> Figure:
+    """A grid of ``(N, 3, H, W)`` uint8 (or [0, 1] float) images with optional titles."""
+    count = len(images)
+    nrows = math.ceil(count / ncols)
+    fig = Figure(figsize=(1.3 * ncols, 1.45 * nrows), layout="constrained") if ax is None else ax.figure
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(count)] if ax is None else [ax]
+    for index, axis in enumerate(axes):
+        image = images[index]
+        image = image.float() / 255 if not image.is_floating_point() else image
+        axis.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.grid(False)
+        if titles is not None:
+            axis.set_title(titles[index], fontsize=8)
     return fig

@@ -486,18 +486,7 @@ def mobilenet_v3_large(
     Returns:
         A :class:`MobileNetV3`.
     """
-    return mobilenet_v3(
-        "mobilenet_v3_large",
-        num_classes=num_classes,
-        width_mult=width_mult,
-        reduced_tail=reduced_tail,
-        dilated=dilated,
-        dropout=dropout,
-        weights=weights,
-        progress=progress,
-        norm_layer=norm_layer,
-        stochastic_depth_prob=stochastic_depth_prob,
-    )
+    return mobilenet_v3("mobilenet_v3_large", **locals())  # every argument above, by name
 
 
 def mobilenet_v3_small(
@@ -517,15 +506,4 @@ def mobilenet_v3_small(
     Arguments as :func:`mobilenet_v3_large`; ``weights`` takes ``"IMAGENET1K_V1"``/``"DEFAULT"`` or a
     ``torchvision.models.MobileNet_V3_Small_Weights`` member.
     """
-    return mobilenet_v3(
-        "mobilenet_v3_small",
-        num_classes=num_classes,
-        width_mult=width_mult,
-        reduced_tail=reduced_tail,
-        dilated=dilated,
-        dropout=dropout,
-        weights=weights,
-        progress=progress,
-        norm_layer=norm_layer,
-        stochastic_depth_prob=stochastic_depth_prob,
-    )
+    return mobilenet_v3("mobilenet_v3_small", **locals())  # every argument above, by name

@@ -1,0 +1,139 @@
+"""Command-line training, with the flags of TorchVision's ``references/classification/train.py``.
+
+TorchVision's MobileNetV3 recipe, on an ImageNet-style folder::
+
+    python -m mnv3lib.train classification --data-path /data/imagenet --model mobilenet_v3_large \\
+        --opt rmsprop --lr 0.064 --wd 1e-5 --lr-step-size 2 --lr-gamma 0.973 \\
+        --auto-augment imagenet --random-erase 0.2 --epochs 600 --batch-size 128 --output-dir runs/large
+
+Add ``--resume runs/large/checkpoint.pt`` to continue an interrupted run. ``--dataset shapes`` trains on
+the book's procedural data instead of ``--data-path``. ``python -m mnv3lib.train book-chapter2`` re-creates
+the results and the checkpoint that Chapter 2 loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .checkpoint import save_checkpoint
+from .data.folders import image_folder_splits
+from .book_runs import book_datasets, run_chapter2
+from .training import ClassificationConfig, fit
+
+__all__ = ["main", "classification_parser"]
+
+
+def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data-path", help="ImageNet-style folder with train/<class>/ and val/<class>/")
+    data.add_argument("--dataset", choices=("imagefolder", "shapes"), default="imagefolder", help="'shapes': the book's procedural data")
+    data.add_argument("--shapes-train-size", type=int, default=None, help="default: the book's 4000")
+    data.add_argument("--shapes-val-size", type=int, default=None, help="default: the book's 2000")
+    defaults = ClassificationConfig()
+    run = parser.add_argument_group("training (TorchVision's flag names)")
+    run.add_argument("--model", default=defaults.model, choices=("mobilenet_v3_large", "mobilenet_v3_small"))
+    run.add_argument("--width-mult", type=float, default=defaults.width_mult)
+    run.add_argument("--dropout", type=float, default=defaults.dropout)
+    run.add_argument("--stochastic-depth-prob", type=float, default=defaults.stochastic_depth_prob)
+    run.add_argument("--bn-momentum", type=float, default=defaults.bn_momentum, help="torchvision: 0.01; the book's short runs: 0.1")
+    run.add_argument("--epochs", type=int, default=defaults.epochs)
+    run.add_argument("-b", "--batch-size", type=int, default=defaults.batch_size)
+    run.add_argument("--opt", default=defaults.opt, choices=("sgd", "rmsprop", "rmsproptf"))
+    run.add_argument("--lr", type=float, default=defaults.lr)
+    run.add_argument("--momentum", type=float, default=defaults.momentum)
+    run.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, default=defaults.weight_decay)
+    run.add_argument("--opt-eps", type=float, default=None, help="default: 0.0316 for rmsprop (torchvision), 1e-3 for rmsproptf")
+    run.add_argument("--opt-alpha", type=float, default=defaults.opt_alpha)
+    run.add_argument("--lr-scheduler", default=defaults.lr_scheduler, choices=("steplr", "cosineannealinglr", "constant"))
+    run.add_argument("--lr-step-size", type=int, default=defaults.lr_step_size)
+    run.add_argument("--lr-gamma", type=float, default=defaults.lr_gamma)
+    run.add_argument("--lr-warmup-epochs", type=int, default=defaults.lr_warmup_epochs)
+    run.add_argument("--lr-warmup-decay", type=float, default=defaults.lr_warmup_decay)
+    run.add_argument("--lr-noise", type=float, nargs=2, default=None, metavar=("START", "END"), help="fractions of training, e.g. 0.42 0.9")
+    run.add_argument("--lr-noise-pct", type=float, default=defaults.lr_noise_pct)
+    run.add_argument("--lr-noise-std", type=float, default=defaults.lr_noise_std)
+    run.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    run.add_argument("--auto-augment", default=None, help="e.g. imagenet, ra, ta_wide")
+    run.add_argument("--random-erase", type=float, default=defaults.random_erase)
+    run.add_argument("--train-crop-size", type=int, default=None, help="default 224 (ImageNet) or 56 (shapes)")
+    run.add_argument("--val-resize-size", type=int, default=None, help="default 256 (ImageNet) or 64 (shapes)")
+    run.add_argument("--val-crop-size", type=int, default=None, help="default 224 (ImageNet) or 56 (shapes)")
+    run.add_argument("--train-min-scale", type=float, default=None, help="RandomResizedCrop's smallest area: 0.08 (ImageNet) or 0.35 (shapes)")
+    run.add_argument("--model-ema", action="store_true")
+    run.add_argument("--model-ema-steps", type=int, default=defaults.model_ema_steps)
+    run.add_argument("--model-ema-decay", type=float, default=defaults.model_ema_decay)
+    run.add_argument("--average-last", type=int, default=defaults.average_last, help="average the last k checkpoints that improved Acc@1")
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("-j", "--workers", type=int, default=defaults.workers)
+    output = parser.add_argument_group("output")
+    output.add_argument("--output-dir", required=True)
+    output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
+    output.add_argument("--progress", action="store_true", help="show progress bars")
+
+
+SHAPES_SIZES = {"train_crop_size": 56, "val_resize_size": 64, "val_crop_size": 56, "train_min_scale": 0.35}
+IMAGENET_SIZES = {"train_crop_size": 224, "val_resize_size": 256, "val_crop_size": 224, "train_min_scale": 0.08}
+
+
+def config_from_args(args: argparse.Namespace) -> ClassificationConfig:
+    """The :class:`ClassificationConfig` that the parsed flags describe."""
+    fields = {f.name for f in dataclasses.fields(ClassificationConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    sizes = SHAPES_SIZES if args.dataset == "shapes" else IMAGENET_SIZES
+    for name, default in sizes.items():
+        values.setdefault(name, default)
+    if values.get("lr_noise") is not None:
+        values["lr_noise"] = tuple(values["lr_noise"])
+    return ClassificationConfig(**values)
+
+
+def classification_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mnv3lib.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_classification_arguments(commands.add_parser("classification", help="train a MobileNetV3 classifier"))
+    chapter2 = commands.add_parser("book-chapter2", help="re-create Chapter 2's saved results and checkpoint")
+    chapter2.add_argument("--output-dir", default=str(Path(__file__).parent / "artifacts"))
+    chapter2.add_argument("--progress", action="store_true")
+    return parser
+
+
+def run_classification(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if args.dataset == "shapes":
+        train_set, val_set = book_datasets(args.shapes_train_size, args.shapes_val_size)
+    else:
+        if not args.data_path:
+            raise SystemExit("error: --data-path is required unless --dataset shapes")
+        train_set, val_set = image_folder_splits(args.data_path)
+    output = Path(args.output_dir)
+    result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    summary = {
+        "config": config.to_dict(),
+        "history": [dataclasses.asdict(e) for e in result.history],
+        "best_acc1": result.best_acc1,
+        "averaged": result.averaged,
+        "diverged": result.diverged,
+    }
+    (output / "history.json").write_text(json.dumps(summary, indent=1))
+    if result.averaged_state_dict is not None:
+        save_checkpoint({"model": result.averaged_state_dict, "config": config.to_dict()}, output / "averaged.pt")
+        print(f"averaged the checkpoints of epochs {result.averaged['epochs']}: Acc@1 {result.averaged['acc1']:.2f}")
+    print(f"best Acc@1 {result.best_acc1:.2f}; checkpoint in {output / 'checkpoint.pt'}")
+    return 1 if result.diverged else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = classification_parser().parse_args(argv)
+    if args.command == "classification":
+        return run_classification(args)
+    run_chapter2(Path(args.output_dir), progress=args.progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

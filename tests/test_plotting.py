@@ -1,0 +1,37 @@
+"""Every figure function returns a Figure, draws on given axes, and shows what its title claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from mnv3lib.introspection import block_table
+from mnv3lib.models import mobilenet_v3_config
+from mnv3lib import plotting
+
+
+def test_figures_are_returned_and_accept_axes() -> None:
+    table = block_table("mobilenet_v3_small")
+    configs, _ = mobilenet_v3_config("small")
+    for make in (
+        lambda ax=None: plotting.plot_activations(ax=ax),
+        lambda ax=None: plotting.plot_block_profile(table, ax=ax),
+        lambda ax=None: plotting.plot_eps_comparison(grad_rms_samples=[1e-3, 1e-2], ax=ax),
+        lambda ax=None: plotting.plot_training_curves({"a": [{"epoch": 1, "train_loss": 2.0, "val_acc1": 10.0}]}, ax=ax),
+    ):
+        fig = make()
+        assert isinstance(fig, Figure) and len(fig.axes) == 2
+        host, axes = plotting.new_figure(2)
+        assert make(ax=axes) is host
+    assert isinstance(plotting.plot_block_diagram(configs[:3]), Figure)
+    assert isinstance(plotting.plot_channel_rounding(), Figure)
+    with pytest.raises(ValueError, match="expected 2 axes"):
+        plotting.plot_activations(ax=plotting.new_figure(1)[1][0])
+
+
+def test_rmsprop_step_sizes_agree_far_from_sqrt_eps_and_differ_by_sqrt2_at_it() -> None:
+    tf_step, torch_step = plotting.rmsprop_step_sizes(np.array([1e-6, np.sqrt(1e-3), 100.0]), 1e-3, np.sqrt(1e-3))
+    ratio = tf_step / torch_step
+    assert ratio[0] == pytest.approx(1.0, abs=1e-3) and ratio[2] == pytest.approx(1.0, abs=1e-3)
+    assert ratio[1] == pytest.approx(np.sqrt(2))
