@@ -29,6 +29,7 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
             torch.save(dict(payload), file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600 files; checkpoints are meant to be shared
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -241,7 +241,8 @@ def plot_eps_comparison(
     """
     torch_eps = math.sqrt(tf_eps) if torch_eps is None else torch_eps
     fig, (ax_step, ax_ratio) = _figure_and_axes(ax, 2, (9.0, 3.4))
-    g = np.geomspace(1e-5, 10, 400)
+    smallest = 1e-5 if grad_rms_samples is None else min(1e-5, 0.5 * float(np.min(np.asarray(grad_rms_samples))))
+    g = np.geomspace(max(smallest, 1e-12), 10, 400)
     tf_step, torch_step = rmsprop_step_sizes(g, tf_eps, torch_eps)
     _, literal_step = rmsprop_step_sizes(g, tf_eps, tf_eps)
     ax_step.loglog(g, tf_step, color=COLORS["hardswish"], label=f"TensorFlow, eps={tf_eps:g} inside √")
@@ -250,7 +251,7 @@ def plot_eps_comparison(
     ax_step.set_xlabel("gradient RMS  g")
     ax_step.set_ylabel("step / learning rate")
     ax_step.set_title("Steady-state RMSProp step")
-    ax_step.legend(fontsize=8, loc="lower right")
+    ax_step.legend(fontsize=8, loc="upper left")
     ratio = tf_step / torch_step
     ax_ratio.semilogx(g, ratio, color=COLORS["se"])
     peak = int(np.argmax(ratio))

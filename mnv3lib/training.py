@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,6 @@ class TrainingResult:
     averaged_state_dict: dict[str, torch.Tensor] | None = None
     diverged: bool = False
     checkpoint: Path | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def best_acc1(self) -> float:

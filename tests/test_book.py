@@ -96,6 +96,9 @@ def test_vendored_widget_javascript_is_configured_and_present() -> None:
         assert not script.startswith("http"), f"{script} would need a CDN"
         assert (ROOT / "_widgets_static" / script).is_file(), f"{script} is not vendored"
     assert not (ROOT / "_static").exists(), "files in _static/ are injected into every page (widgets render twice)"
+    mathjax = config["sphinx"]["config"]["mathjax_path"]
+    assert not mathjax.startswith("http") and (ROOT / "_widgets_static" / mathjax).is_file(), "MathJax must be vendored"
+    assert (ROOT / "_widgets_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
 
 
 def test_every_citation_resolves() -> None:

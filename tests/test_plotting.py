@@ -35,3 +35,11 @@ def test_rmsprop_step_sizes_agree_far_from_sqrt_eps_and_differ_by_sqrt2_at_it() 
     ratio = tf_step / torch_step
     assert ratio[0] == pytest.approx(1.0, abs=1e-3) and ratio[2] == pytest.approx(1.0, abs=1e-3)
     assert ratio[1] == pytest.approx(np.sqrt(2))
+
+
+def test_image_grid_titles_every_image() -> None:
+    import torch
+
+    images = torch.zeros(5, 3, 8, 8, dtype=torch.uint8)
+    fig = plotting.plot_image_grid(images, [f"image {i}" for i in range(5)], ncols=3)
+    assert len(fig.axes) == 5 and fig.axes[4].get_title() == "image 4"
