@@ -1,0 +1,79 @@
+"""The quantizable MobileNetV3 is TorchVision's in float; PTQ and QAT produce int8 models; misuse is reported."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from mnv3lib import quantization as q
+from mnv3lib.models import mobilenet_v3_small as float_small
+from mnv3lib.parity import compare_models, randomize_batchnorm
+
+
+def test_float_large_equals_torchvisions_quantizable_model() -> None:
+    reference = randomize_batchnorm(torchvision.models.quantization.mobilenet_v3_large())
+    ours = q.mobilenet_v3_large()
+    report = compare_models(ours, reference, torch.rand(2, 3, 96, 96))
+    assert report.identical, str(report)
+    assert report.entries == 312
+
+
+def test_float_state_dict_is_the_float_models() -> None:
+    plain = float_small()
+    quantizable = q.mobilenet_v3_small()
+    quantizable.load_state_dict(plain.state_dict(), strict=True)
+    images = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(quantizable.eval()(images), plain.eval()(images), rtol=0, atol=0)
+
+
+def test_fusion_matches_torchvision() -> None:
+    ours, reference = q.mobilenet_v3_large().eval(), torchvision.models.quantization.mobilenet_v3_large().eval()
+    ours.fuse_model(is_qat=False)
+    reference.fuse_model(is_qat=False)
+    leaves = lambda m: [type(x).__name__ for x in m.modules() if not list(x.children())]  # noqa: E731
+    assert leaves(ours) == leaves(reference)  # same fused layers (ConvBnReLU2d, ConvReLU2d, Hardswish...), in order
+    fused = {type(x).__name__ for x in ours.modules()}
+    assert {"ConvReLU2d", "Identity", "Hardswish"} <= fused and "BatchNorm2d" not in fused
+
+
+@pytest.mark.parametrize("backend", ["x86", "qnnpack"])
+def test_ptq_produces_an_int8_model_close_to_float(backend: str) -> None:
+    model = randomize_batchnorm(q.mobilenet_v3_small(num_classes=10)).eval()
+    generator = torch.Generator().manual_seed(0)
+    calibration = [(torch.rand(4, 3, 64, 64, generator=generator), torch.zeros(4)) for _ in range(3)]
+    int8 = q.quantize_ptq(model, calibration, backend=backend)
+    assert any("Quantized" in type(m).__name__ or type(m).__module__.startswith("torch.ao.nn.quantized") for m in int8.modules())
+    assert int8.features[0][0].weight().dtype == torch.qint8
+    images = calibration[0][0]
+    with torch.inference_mode():
+        float_out, int8_out = model(images), int8(images)
+    assert int8_out.shape == (4, 10) and torch.isfinite(int8_out).all()
+    assert torch.nn.functional.cosine_similarity(float_out.flatten(), int8_out.flatten(), dim=0) > 0.9
+
+
+def test_qat_prepare_train_step_and_convert() -> None:
+    model = q.mobilenet_v3_small(num_classes=10, width_mult=0.5)
+    qat = q.prepare_qat(model, backend="x86")
+    assert qat.training and model.quant is not qat.quant
+    loss = torch.nn.functional.cross_entropy(qat(torch.rand(4, 3, 64, 64)), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    int8 = q.convert(qat)
+    with torch.inference_mode():
+        assert int8(torch.rand(1, 3, 64, 64)).shape == (1, 10)
+    assert q.mobilenet_v3_large(quantize=True, num_classes=5)(torch.rand(1, 3, 64, 64)).shape == (1, 5)
+
+
+def test_misuse_gets_clear_errors() -> None:
+    model = q.mobilenet_v3_small(width_mult=0.5)
+    with pytest.raises(ValueError, match="convert\\(\\) needs a model returned by prepare_qat"):
+        q.convert(model)
+    with pytest.raises(ValueError, match="calibration_data yielded no batch"):
+        q.quantize_ptq(model, [], backend="x86")
+    with pytest.raises(ValueError, match="unknown quantization backend 'tpu'"):
+        q.quantize_ptq(model, [torch.rand(1, 3, 64, 64)], backend="tpu")
+    with pytest.raises(ValueError, match="unknown quantization backend 'arm'"):
+        q.prepare_qat(model, backend="arm")
+    with pytest.raises(TypeError, match="expected a QuantizableMobileNetV3"):
+        q.quantize_ptq(float_small(), [torch.rand(1, 3, 64, 64)])
