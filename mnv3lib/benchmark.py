@@ -55,14 +55,17 @@ def num_threads(threads: int | None) -> Iterator[int]:
 
 @contextmanager
 def _eval_mode(models: Mapping[str, nn.Module]) -> Iterator[None]:
-    modes = {name: m.training for name, m in models.items()}
+    """Eval mode while timing, then each model's own mode back (frozen TorchScript modules have none)."""
+    modes = {name: getattr(m, "training", None) for name, m in models.items()}
     try:
-        for m in models.values():
-            m.eval()
+        for name, m in models.items():
+            if modes[name] is not None:
+                m.eval()
         yield
     finally:
         for name, m in models.items():
-            m.train(modes[name])
+            if modes[name] is not None:
+                m.train(modes[name])
 
 
 def _summarise(times_s: list[float], warmup: int, threads: int, shape: tuple[int, ...]) -> Latency:

@@ -65,3 +65,12 @@ def test_latency_helpers_report_their_conditions() -> None:
         compare_latency({})
     with pytest.raises(ValueError, match="threads > 0"), num_threads(0):
         pass
+
+
+def test_latency_of_a_frozen_torchscript_model() -> None:
+    model = mobilenet_v3("small", width_mult=0.35).eval()
+    images = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        frozen = torch.jit.freeze(torch.jit.trace(model, images, check_trace=False))
+    results = compare_latency({"eager": model, "frozen": frozen}, inputs=images, repeats=3, warmup=1)
+    assert results["frozen"].median_ms > 0 and results["frozen"].input_shape == (1, 3, 64, 64)
