@@ -340,6 +340,9 @@ def fit(
     stop_after_epoch: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    model: nn.Module | None = None,
+    before_epoch: Callable[[nn.Module, int], None] | None = None,
+    eval_model: Callable[[nn.Module], nn.Module] | None = None,
 ) -> TrainingResult:
     """Train a MobileNetV3 classifier as ``config`` says.
 
@@ -353,6 +356,9 @@ def fit(
         stop_after_epoch: Return after this many epochs (to split a run in two).
         progress: Show tqdm progress bars.
         log: Called with one line per epoch (e.g. ``print``).
+        model: Train this model instead of building one from ``config`` (e.g. a QAT-prepared model).
+        before_epoch: Called as ``before_epoch(model, epoch)`` before each epoch (0-based), also after a resume.
+        eval_model: Maps the model to the one evaluated each epoch (e.g. its int8 conversion).
 
     Returns:
         A :class:`TrainingResult`.
@@ -370,7 +376,7 @@ def fit(
     val_loader = DataLoader(val_data, batch_size=config.eval_batch_size, shuffle=False, num_workers=config.workers)
 
     torch.manual_seed(config.seed)
-    model = build_model(config, num_classes)
+    model = build_model(config, num_classes) if model is None else model
     optimizer = build_optimizer(config, model)
     scheduler = build_scheduler(config, optimizer)
     ema = _ema_model(config, model) if config.model_ema else None
@@ -398,6 +404,8 @@ def fit(
         train_loader = DataLoader(
             train_data, batch_size=config.batch_size, shuffle=True, generator=shuffle, num_workers=config.workers, drop_last=True
         )
+        if before_epoch is not None:
+            before_epoch(model, epoch)
         lr = optimizer.param_groups[0]["lr"]
         train_loss, train_acc1, diverged = train_one_epoch(
             model, train_loader, optimizer, criterion, ema=ema, ema_steps=config.model_ema_steps, progress=progress,
@@ -409,7 +417,7 @@ def fit(
                 log(f"epoch {epoch + 1}: the loss is not finite, training diverged")
             break
         scheduler.step()
-        metrics = evaluate(model, val_loader, progress=progress)
+        metrics = evaluate(eval_model(model) if eval_model is not None else model, val_loader, progress=progress)
         ema_acc1 = evaluate(ema.module, val_loader)["acc1"] if ema is not None else None
         result = EpochResult(
             epoch + 1, lr, train_loss, train_acc1, metrics["loss"], metrics["acc1"], metrics["acc5"], ema_acc1, time.perf_counter() - started

@@ -77,3 +77,26 @@ def test_misuse_gets_clear_errors() -> None:
         q.prepare_qat(model, backend="arm")
     with pytest.raises(TypeError, match="expected a QuantizableMobileNetV3"):
         q.quantize_ptq(float_small(), [torch.rand(1, 3, 64, 64)])
+
+
+def test_qat_fine_tuning_follows_torchvisions_schedule_and_resumes_exactly(tmp_path) -> None:
+    from mnv3lib.data import ShapesDataset
+    from mnv3lib.qat import fit_qat
+    from mnv3lib.training import ClassificationConfig
+
+    data = ShapesDataset("train", size=32, image_size=32), ShapesDataset("val", size=16, image_size=32)
+    config = ClassificationConfig(model="mobilenet_v3_small", width_mult=0.25, epochs=3, batch_size=16, opt="sgd", lr=0.001,
+                                  weight_decay=1e-5, train_crop_size=28, val_resize_size=32, val_crop_size=28, train_min_scale=0.35)  # fmt: skip
+    torch.manual_seed(0)
+    float_model = q.mobilenet_v3_small(num_classes=10, width_mult=0.25)
+    straight, int8 = fit_qat(float_model, config, *data, observer_epochs=1, batch_norm_epochs=2, output_dir=tmp_path / "a")
+    assert len(straight.history) == 3 and int8.features[0][0].weight().dtype == torch.qint8
+    fake_quants = [m for m in straight.model.modules() if isinstance(m, torch.ao.quantization.FakeQuantize)]
+    assert fake_quants and all(m.observer_enabled.item() == 0 for m in fake_quants)  # observers frozen after epoch 1
+    frozen = [m.freeze_bn for m in straight.model.modules() if hasattr(m, "freeze_bn")]
+    assert frozen and all(frozen)  # BatchNorm statistics frozen after epoch 2
+    schedule = {"observer_epochs": 1, "batch_norm_epochs": 2}
+    fit_qat(float_model, config, *data, **schedule, output_dir=tmp_path / "b", stop_after_epoch=2)
+    resumed, _ = fit_qat(float_model, config, *data, **schedule, output_dir=tmp_path / "b", resume=tmp_path / "b" / "checkpoint.pt")
+    assert all(torch.equal(a, b) for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()))
+    assert [e.val_acc1 for e in straight.history] == [e.val_acc1 for e in resumed.history]
