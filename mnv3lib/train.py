@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .checkpoint import save_checkpoint
 from .data.folders import image_folder_splits
+from .book_runs import COMMON as BOOK_COMMON
 from .book_runs import book_datasets, run_chapter2
 from .training import ClassificationConfig, fit
 
@@ -76,7 +77,7 @@ def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--progress", action="store_true", help="show progress bars")
 
 
-SHAPES_SIZES = {"train_crop_size": 56, "val_resize_size": 64, "val_crop_size": 56, "train_min_scale": 0.35}
+SHAPES_SIZES = {name: BOOK_COMMON[name] for name in ("train_crop_size", "val_resize_size", "val_crop_size", "train_min_scale")}
 IMAGENET_SIZES = {"train_crop_size": 224, "val_resize_size": 256, "val_crop_size": 224, "train_min_scale": 0.08}
 
 

@@ -326,7 +326,8 @@ def _ema_model(config: ClassificationConfig, model: nn.Module) -> AveragedModel:
 def _check_resume(config: ClassificationConfig, saved: dict[str, Any]) -> None:
     saved_config = ClassificationConfig.from_dict(saved["config"])
     if saved_config != config:
-        different = [k for k, v in config.to_dict().items() if saved_config.to_dict()[k] != v]
+        previous = saved_config.to_dict()
+        different = [k for k, v in config.to_dict().items() if previous[k] != v]
         raise ValueError(f"cannot resume: the checkpoint was made with a different config ({', '.join(different)})")
 
 
