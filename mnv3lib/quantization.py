@@ -134,14 +134,14 @@ def mobilenet_v3_large(
             quantized weights were made for ``"qnnpack"``.
         num_classes, width_mult, dropout: As :func:`mnv3lib.models.mobilenet_v3_large`.
     """
-    return _build("mobilenet_v3_large", quantize=quantize, backend=backend, num_classes=num_classes, width_mult=width_mult, dropout=dropout)
+    return _build("mobilenet_v3_large", **locals())  # every argument above, by name
 
 
 def mobilenet_v3_small(
     *, quantize: bool = False, backend: str = "x86", num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2
 ) -> QuantizableMobileNetV3:
     """Quantizable MobileNetV3-Small (TorchVision ships no quantizable Small); arguments as :func:`mobilenet_v3_large`."""
-    return _build("mobilenet_v3_small", quantize=quantize, backend=backend, num_classes=num_classes, width_mult=width_mult, dropout=dropout)
+    return _build("mobilenet_v3_small", **locals())  # every argument above, by name
 
 
 def _as_quantizable(model: nn.Module) -> QuantizableMobileNetV3:
@@ -198,8 +198,7 @@ def quantize_ptq(
     seen = 0
     with torch.inference_mode():
         for images in _batches(calibration_data):
-            check_image_batch(images)
-            quantizable(images)
+            quantizable(images)  # its forward checks the batch shape
             seen += 1
     if seen == 0:
         raise ValueError("calibration_data yielded no batch: PTQ needs at least one batch of images to observe")

@@ -364,7 +364,7 @@ def fit(
     Returns:
         A :class:`TrainingResult`.
     """
-    num_classes = len(getattr(train_set, "classes", None) or sorted(set(getattr(train_set, "targets", []))))
+    num_classes = len(getattr(train_set, "classes", None) or set(getattr(train_set, "targets", [])))
     if num_classes < 2:
         raise ValueError("expected a training set with at least 2 classes (a `classes` attribute)")
     train_data = TransformedDataset(

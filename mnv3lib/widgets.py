@@ -52,11 +52,11 @@ def architecture_report(
     """Build a randomly initialised model and measure it (latency only when ``latency_repeats`` > 0)."""
     model = mobilenet_v3(arch, width_mult=width_mult, reduced_tail=reduced_tail, dilated=dilated)
     table = block_table(model, input_size=input_size)
-    last_side = int(table.loc[len(model.features) - 1, "output"].split("×")[0])
     latency = None
     if latency_repeats > 0:
         latency = measure_latency(model, (1, 3, input_size, input_size), repeats=latency_repeats, warmup=2, threads=threads)
-    return ArchitectureReport(table, int(table["params"].sum()), int(table["MACs"].sum()), input_size // last_side, latency)
+    output_stride = model.feature_info[-1]["stride"]
+    return ArchitectureReport(table, int(table["params"].sum()), int(table["MACs"].sum()), output_stride, latency)
 
 
 def architecture_explorer(*, input_size: int = 224, latency_repeats: int = 10, threads: int | None = None) -> widgets.VBox:
