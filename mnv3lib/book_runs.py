@@ -29,9 +29,11 @@ from typing import Any
 
 import torch
 
+from . import quantization
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.shapes import ShapesDataset
-from .training import ClassificationConfig, build_model, fit
+from .quantization_error import prediction_agreement
+from .training import ClassificationConfig, build_model, evaluate, fit
 
 __all__ = [
     "BOOK_DATA",
@@ -44,6 +46,10 @@ __all__ = [
     "load_chapter2_results",
     "load_book_classifier",
     "ARTIFACTS",
+    "QAT_SCHEDULE",
+    "qat_finetune_config",
+    "load_book_quantizable_classifier",
+    "ptq_experiment",
 ]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -166,3 +172,57 @@ def load_book_classifier(path: Path | None = None) -> tuple[torch.nn.Module, Cla
     model = build_model(config, len(saved["classes"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved["model"].items()})
     return model.eval(), config, saved["classes"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Chapter 3: quantizing the book's classifier
+# --------------------------------------------------------------------------------------------------
+# TorchVision's QAT recipe for MobileNetV3 fine-tunes 90 epochs (SGD, lr 0.001, momentum 0.9, wd 1e-5),
+# updating the observers for the first 4 and BatchNorm statistics for the first 3. Ours has 4 epochs,
+# so the ranges settle after 2 and BatchNorm freezes after 1.
+QAT_SCHEDULE = {"epochs": 4, "observer_epochs": 2, "batch_norm_epochs": 1}
+
+
+def qat_finetune_config(config: ClassificationConfig) -> ClassificationConfig:
+    """The fine-tuning run of QAT (and of its float control) on the book's data: TorchVision's QAT optimiser
+    settings at a constant learning rate, with ``config``'s data and model settings."""
+    return dataclasses.replace(
+        config, epochs=QAT_SCHEDULE["epochs"], opt="sgd", opt_eps=None, lr=0.001, momentum=0.9, weight_decay=1e-5,
+        lr_scheduler="constant", lr_noise=None, average_last=0, model_ema=False,
+    )  # fmt: skip
+
+
+def load_book_quantizable_classifier(path: Path | None = None) -> tuple[quantization.QuantizableMobileNetV3, ClassificationConfig, list[str]]:
+    """The book's trained classifier as a float :class:`~mnv3lib.quantization.QuantizableMobileNetV3` (eval mode).
+
+    Its BatchNorm layers get the momentum the model was trained with (the quantizable builders use
+    TorchVision's 0.01), which matters when QAT fine-tunes it.
+    """
+    trained, config, classes = load_book_classifier(path)
+    model = getattr(quantization, config.model)(num_classes=len(classes), width_mult=config.width_mult, dropout=config.dropout)
+    model.load_state_dict(trained.state_dict())
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = config.bn_momentum
+    return model.eval(), config, classes
+
+
+def ptq_experiment(
+    float_model: quantization.QuantizableMobileNetV3,
+    calibration_batches: list,
+    val_batches: list,
+    observer: str = "histogram",
+    batches: int = 8,
+    *,
+    weight: str = "per_channel",
+    backend: str = "x86",
+    reduce_range: bool | None = None,
+) -> dict[str, float]:
+    """Quantize ``float_model`` with ``batches`` calibration batches and ``observer``; return its validation
+    ``acc1``, ``acc5`` and top-1 ``agreement`` (%) with the float model."""
+    if not 1 <= batches <= len(calibration_batches):
+        raise ValueError(f"expected 1 <= batches <= {len(calibration_batches)} (the calibration batches given), got {batches!r}")
+    qconfig = quantization.ptq_qconfig(observer, weight, backend=backend, reduce_range=reduce_range)
+    int8_model = quantization.quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig)
+    metrics = evaluate(int8_model, val_batches)
+    return {"acc1": metrics["acc1"], "acc5": metrics["acc5"], "agreement": prediction_agreement(float_model, int8_model, val_batches)}

@@ -34,6 +34,8 @@ __all__ = [
     "plot_eps_comparison",
     "plot_training_curves",
     "plot_image_grid",
+    "plot_layer_sqnr",
+    "plot_calibration_sweep",
 ]
 
 BOOK_STYLE = {
@@ -309,4 +311,53 @@ def plot_image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, n
         axis.grid(False)
         if titles is not None:
             axis.set_title(titles[index], fontsize=8)
+    return fig
+
+
+def plot_layer_sqnr(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, title: str = "") -> Figure:
+    """Where int8 loses precision, from :func:`mnv3lib.quantization_error.layer_sqnr`'s table.
+
+    Left: SQNR of the int8 model against the float one along the network (accumulated error, line) and
+    of each output's own int8 rounding (points, coloured by layer kind). Right: the median rounding
+    SQNR of each kind of layer, worst at the top.
+    """
+    fig, (along, by_kind) = _figure_and_axes(ax, 2, (11.0, 4.0))
+    groups = list(table["group"])
+    palette = dict(zip(sorted(set(groups)), mpl.colormaps["tab20"].colors))
+    position = np.arange(len(table))
+    along.plot(position, table["sqnr_db"], color="0.4", label="int8 model vs float (accumulated)")
+    for group, color in palette.items():
+        rows = [i for i, g in enumerate(groups) if g == group]
+        along.scatter(position[rows], table["activation_sqnr_db"].iloc[rows], color=color, s=18, label=group, zorder=3)
+    along.set_xlabel("layer output, in forward order")
+    along.set_ylabel("SQNR (dB)")
+    along.legend(fontsize=7, ncols=2, loc="lower left")
+    medians = table.groupby("group")["activation_sqnr_db"].median().sort_values(ascending=False)
+    by_kind.barh(medians.index, medians.values, color=[palette[g] for g in medians.index])
+    for y, value in enumerate(medians.values):
+        by_kind.text(value + 0.3, y, f"{value:.1f}", va="center", fontsize=8)
+    by_kind.set_xlabel("median SQNR of the layer's own int8 rounding (dB)")
+    by_kind.set_xlim(0, medians.max() + 5)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_calibration_sweep(results: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, float_acc1: float | None = None) -> Figure:
+    """PTQ accuracy and agreement with the float model against the number of calibration batches.
+
+    ``results`` has one row per run with columns ``observer``, ``batches``, ``acc1`` and ``agreement``.
+    """
+    fig, axes = _figure_and_axes(ax, 2, (10.0, 3.4))
+    for observer, rows in results.groupby("observer", sort=False):
+        rows = rows.sort_values("batches")
+        for axis, metric in zip(axes, ("acc1", "agreement")):
+            axis.plot(rows["batches"], rows[metric], marker="o", markersize=4, label=observer)
+    if float_acc1 is not None:
+        axes[0].axhline(float_acc1, color="0.3", linestyle="--", linewidth=1, label="float model")
+    for axis, label in zip(axes, ("validation Acc@1 (%)", "top-1 agreement with float (%)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("calibration batches (32 images each)")
+        axis.set_ylabel(label)
+    axes[0].legend(fontsize=8)
     return fig

@@ -12,6 +12,7 @@ code. Chapter 3 ("Quantization: QAT versus PTQ") explains both flows.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterable
 
 import torch
@@ -25,6 +26,8 @@ from .models.mobilenetv3 import InvertedResidual, InvertedResidualConfig, Mobile
 
 __all__ = [
     "BACKENDS",
+    "ACTIVATION_OBSERVERS",
+    "WEIGHT_SCHEMES",
     "QuantizableSqueezeExcitation",
     "QuantizableInvertedResidual",
     "QuantizableMobileNetV3",
@@ -33,9 +36,22 @@ __all__ = [
     "quantize_ptq",
     "prepare_qat",
     "convert",
+    "ptq_qconfig",
+    "trace_and_freeze",
 ]
 
 BACKENDS = ("x86", "qnnpack", "fbgemm", "onednn")
+# How PTQ picks each activation's int8 range from the calibration batches
+ACTIVATION_OBSERVERS = {
+    "histogram": tq.HistogramObserver,  # minimises the rounding + clipping error of a histogram (the default)
+    "minmax": tq.MinMaxObserver,  # the smallest and largest values ever seen
+    "moving_average": tq.MovingAverageMinMaxObserver,  # a running average of each batch's min and max
+}
+# One int8 scale per weight tensor, or one per output channel
+WEIGHT_SCHEMES = {
+    "per_channel": tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric),
+    "per_tensor": tq.MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric),
+}
 
 
 class QuantizableSqueezeExcitation(SqueezeExcitation):
@@ -205,6 +221,29 @@ def quantize_ptq(
     return tq.convert(quantizable, inplace=True)
 
 
+def ptq_qconfig(
+    activation: str = "histogram", weight: str = "per_channel", *, backend: str = "x86", reduce_range: bool | None = None
+) -> tq.QConfig:
+    """A post-training quantization config: which observer picks the activation ranges, and the weight scheme.
+
+    ``ptq_qconfig()`` is PyTorch's default for x86 (``get_default_qconfig("x86")``);
+    ``ptq_qconfig(weight="per_tensor", backend="qnnpack")`` is its default for qnnpack.
+
+    Args:
+        activation: A key of :data:`ACTIVATION_OBSERVERS`.
+        weight: ``"per_channel"`` or ``"per_tensor"``.
+        backend: The backend the model will run on; sets the default ``reduce_range``.
+        reduce_range: Use 7 of the 8 activation bits (x86's default: it keeps 16-bit intermediate sums of
+            older x86 int8 instructions from overflowing). Defaults to True for x86/fbgemm, False otherwise.
+    """
+    check_choice(activation, "activation observer", ACTIVATION_OBSERVERS)
+    check_choice(weight, "weight scheme", WEIGHT_SCHEMES)
+    check_choice(backend, "quantization backend", BACKENDS)
+    if reduce_range is None:
+        reduce_range = backend in ("x86", "fbgemm")
+    return tq.QConfig(activation=ACTIVATION_OBSERVERS[activation].with_args(reduce_range=reduce_range), weight=WEIGHT_SCHEMES[weight])
+
+
 def prepare_qat(model: nn.Module, backend: str = "x86", qconfig: tq.QConfig | None = None) -> QuantizableMobileNetV3:
     """Quantization-aware training: fuse (keeping BatchNorm trainable) and insert fake-quantization.
 
@@ -221,3 +260,21 @@ def convert(model: nn.Module) -> QuantizableMobileNetV3:
         raise ValueError("convert() needs a model returned by prepare_qat(): this one has no fake-quantization to convert")
     torch.backends.quantized.engine = backend
     return tq.convert(copy.deepcopy(quantizable).eval(), inplace=True)
+
+
+def trace_and_freeze(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    """Trace ``model`` on ``example`` and freeze it: TorchScript with weights inlined and modules flattened.
+
+    Freezing removes eager mode's per-module Python dispatch, which costs int8 models more than float
+    ones (their kernels are faster, so the fixed overhead weighs more). Apply it to *both* models before
+    comparing their speed. ``torch.jit.trace``/``torch.jit.freeze`` are deprecated in torch 2.14 in
+    favour of ``torch.compile``/``torch.export`` (which do not run eager-mode int8 modules); this
+    function silences that deprecation warning, and Chapter 3 states it.
+    """
+    check_image_batch(example)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # int8 scales become constants, as intended
+        with torch.inference_mode():
+            return torch.jit.freeze(torch.jit.trace(model.eval(), example))

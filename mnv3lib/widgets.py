@@ -6,6 +6,7 @@ state is saved in the notebook, so the published page shows the default state wi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -16,7 +17,7 @@ from .display import for_display
 from .introspection import block_table
 from .models.mobilenetv3 import mobilenet_v3
 
-__all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer"]
+__all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer", "calibration_explorer"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +99,39 @@ def architecture_explorer(*, input_size: int = 224, latency_repeats: int = 10, t
     update()
     controls = widgets.VBox([arch, widgets.HBox([width_mult, size]), widgets.HBox([reduced_tail, dilated])])
     return widgets.VBox([controls, summary, table])
+
+
+def calibration_explorer(
+    run: Callable[[str, int], Mapping[str, float]],
+    observers: Sequence[str],
+    batch_counts: Sequence[int],
+    *,
+    known: Mapping[tuple[str, int], Mapping[str, float]] | None = None,
+) -> widgets.VBox:
+    """Pick an activation observer and a number of calibration batches; see the int8 model's accuracy.
+
+    Args:
+        run: ``run(observer, batches)`` quantizes and evaluates, returning metrics such as ``acc1`` and
+            ``agreement`` (Chapter 3 passes :func:`mnv3lib.book_runs.ptq_experiment`).
+        observers, batch_counts: The choices offered.
+        known: Results already computed, keyed by ``(observer, batches)``; others are computed on demand.
+    """
+    if not observers or not batch_counts:
+        raise ValueError("expected at least one observer and one batch count")
+    cache = dict(known or {})
+    observer = widgets.Dropdown(options=list(observers), value=observers[0], description="observer")
+    batches = widgets.SelectionSlider(options=list(batch_counts), value=batch_counts[0], description="batches", continuous_update=False)
+    result = widgets.HTML()
+
+    def update(_change: object = None) -> None:
+        key = (observer.value, batches.value)
+        if key not in cache:
+            result.value = "<i>quantizing and evaluating…</i>"
+            cache[key] = run(*key)
+        metrics = " &nbsp;·&nbsp; ".join(f"{name} <b>{value:.2f}</b>" for name, value in cache[key].items())
+        result.value = f"{observer.value} observer, {batches.value} calibration batch{'es' if batches.value > 1 else ''}: {metrics}"
+
+    observer.observe(update, names="value")
+    batches.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([observer, batches]), result])

@@ -32,3 +32,24 @@ def test_saved_results_match_the_current_definitions() -> None:
     model, config, classes = load_book_classifier()
     assert config == RUNS[results["checkpoint_run"]] and len(classes) == 10
     assert (ARTIFACTS / "shapes_mobilenet_v3_small.pt").stat().st_size < 10e6
+
+
+def test_quantizable_classifier_is_the_book_classifier_and_ptq_experiment_checks_batches() -> None:
+    import torch
+
+    from mnv3lib.book_runs import load_book_quantizable_classifier, ptq_experiment, qat_finetune_config
+
+    plain, config, _ = load_book_classifier()
+    quantizable, same_config, classes = load_book_quantizable_classifier()
+    assert same_config == config and len(classes) == 10
+    assert {m.momentum for m in quantizable.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {config.bn_momentum}
+    images = torch.rand(4, 3, 56, 56, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(quantizable(images), plain(images), rtol=0, atol=0)
+    finetune = qat_finetune_config(config)
+    assert (finetune.opt, finetune.lr, finetune.lr_scheduler, finetune.train_crop_size) == ("sgd", 0.001, "constant", config.train_crop_size)
+    batches = [(images, torch.arange(4))]
+    metrics = ptq_experiment(quantizable, batches, batches, "moving_average", 1)
+    assert set(metrics) == {"acc1", "acc5", "agreement"} and 0 <= metrics["agreement"] <= 100
+    with pytest.raises(ValueError, match="expected 1 <= batches <= 1"):
+        ptq_experiment(quantizable, batches, batches, "minmax", 2)

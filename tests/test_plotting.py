@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from mnv3lib.introspection import block_table
 from mnv3lib.models import mobilenet_v3_config
 from mnv3lib import plotting
+
+
+def _sqnr_table() -> pd.DataFrame:
+    groups = ["stem · hardswish", "se", "project"]
+    return pd.DataFrame({"group": groups, "sqnr_db": [30.0, 20.0, 10.0], "activation_sqnr_db": [35.0, 25.0, 15.0]})
+
+
+def _sweep_table() -> pd.DataFrame:
+    return pd.DataFrame({"observer": ["minmax", "minmax", "histogram"], "batches": [1, 2, 1], "acc1": [50.0, 51.0, 52.0], "agreement": [90.0, 91.0, 92.0]})
 
 
 def test_figures_are_returned_and_accept_axes() -> None:
@@ -19,6 +29,8 @@ def test_figures_are_returned_and_accept_axes() -> None:
         lambda ax=None: plotting.plot_block_profile(table, ax=ax),
         lambda ax=None: plotting.plot_eps_comparison(grad_rms_samples=[1e-3, 1e-2], ax=ax),
         lambda ax=None: plotting.plot_training_curves({"a": [{"epoch": 1, "train_loss": 2.0, "val_acc1": 10.0}]}, ax=ax),
+        lambda ax=None: plotting.plot_layer_sqnr(_sqnr_table(), ax=ax),
+        lambda ax=None: plotting.plot_calibration_sweep(_sweep_table(), ax=ax, float_acc1=55.0),
     ):
         fig = make()
         assert isinstance(fig, Figure) and len(fig.axes) == 2
@@ -43,3 +55,10 @@ def test_image_grid_titles_every_image() -> None:
     images = torch.zeros(5, 3, 8, 8, dtype=torch.uint8)
     fig = plotting.plot_image_grid(images, [f"image {i}" for i in range(5)], ncols=3)
     assert len(fig.axes) == 5 and fig.axes[4].get_title() == "image 4"
+
+
+def test_layer_sqnr_bars_are_sorted_best_first_with_their_values() -> None:
+    fig = plotting.plot_layer_sqnr(_sqnr_table())
+    bars = fig.axes[1]
+    assert [label.get_text() for label in bars.get_yticklabels()] == ["stem · hardswish", "se", "project"]
+    assert [text.get_text() for text in bars.texts] == ["35.0", "25.0", "15.0"]

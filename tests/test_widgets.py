@@ -52,3 +52,26 @@ def test_for_display_marks_missing_cells() -> None:
     shown = for_display(table)
     assert shown.loc[shown.index[-1], "kernel"] == "–" and shown.loc[0, "kernel"] == 3
     assert table["kernel"].isna().sum() == 2  # the original is untouched
+
+
+def test_calibration_explorer_uses_known_results_and_computes_the_rest() -> None:
+    import pytest
+
+    from mnv3lib.widgets import calibration_explorer
+
+    calls = []
+
+    def run(observer: str, batches: int) -> dict[str, float]:
+        calls.append((observer, batches))
+        return {"acc1": 50.0 + batches, "agreement": 90.0}
+
+    explorer = calibration_explorer(run, ["histogram", "minmax"], [1, 8], known={("histogram", 1): {"acc1": 12.5, "agreement": 80.0}})
+    result = explorer.children[1]
+    assert calls == [] and "acc1 <b>12.50</b>" in result.value  # the default state comes from the known results
+    _controls(explorer)["batches"].value = 8
+    assert calls == [("histogram", 8)] and "acc1 <b>58.00</b>" in result.value and "8 calibration batches" in result.value
+    _controls(explorer)["observer"].value = "minmax"
+    _controls(explorer)["batches"].value = 8  # unchanged value: no recomputation
+    assert calls == [("histogram", 8), ("minmax", 8)]
+    with pytest.raises(ValueError, match="at least one observer"):
+        calibration_explorer(run, [], [1])
