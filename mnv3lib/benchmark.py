@@ -69,7 +69,8 @@ def _eval_mode(models: Mapping[str, nn.Module]) -> Iterator[None]:
 
 
 def _summarise(times_s: list[float], warmup: int, threads: int, shape: tuple[int, ...]) -> Latency:
-    q1, median, q3 = statistics.quantiles([t * 1e3 for t in times_s], n=4, method="inclusive")
+    ms = [t * 1e3 for t in times_s]
+    q1, median, q3 = statistics.quantiles(ms, n=4, method="inclusive") if len(ms) > 1 else (ms[0], ms[0], ms[0])
     return Latency(median, q1, q3, len(times_s), warmup, threads, shape)
 
 
@@ -80,7 +81,7 @@ def compare_latency(
     repeats: int = 30,
     warmup: int = 5,
     threads: int | None = None,
-    inputs: torch.Tensor | None = None,
+    inputs: torch.Tensor | list[torch.Tensor] | None = None,
 ) -> dict[str, Latency]:
     """Time several models on the same input, interleaved round-robin, in eval mode without autograd.
 
@@ -93,7 +94,8 @@ def compare_latency(
         repeats: Timed forward passes per model.
         warmup: Untimed passes per model first.
         threads: Intra-op threads to use (``None`` keeps torch's current setting).
-        inputs: A specific input instead of a random one (e.g. an image).
+        inputs: A specific input instead of a random one: a batch, or a list of ``(3, H, W)`` images
+            (what detection models take).
 
     Returns:
         Name → :class:`Latency`.
@@ -116,7 +118,8 @@ def compare_latency(
                 start = time.perf_counter()
                 models[name](x)
                 times[name].append(time.perf_counter() - start)
-    return {name: _summarise(times[name], warmup, used_threads, tuple(x.shape)) for name in names}
+    shape = tuple(x.shape) if isinstance(x, torch.Tensor) else (len(x), *x[0].shape)
+    return {name: _summarise(times[name], warmup, used_threads, shape) for name in names}
 
 
 def measure_latency(

@@ -33,6 +33,8 @@ from . import quantization
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.shapes import ShapesDataset
 from .quantization_error import prediction_agreement
+from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes
+from .detection_training import DetectionConfig, build_detector, fit_detection
 from .training import ClassificationConfig, build_model, evaluate, fit
 
 __all__ = [
@@ -50,6 +52,14 @@ __all__ = [
     "qat_finetune_config",
     "load_book_quantizable_classifier",
     "ptq_experiment",
+    "BOOK_SCENES",
+    "BOOK_DETECTOR",
+    "BOOK_DETECTOR_LOW_RES",
+    "BOOK_DETECTORS",
+    "book_scenes",
+    "run_chapter4",
+    "load_book_detector",
+    "load_chapter4_results",
 ]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -226,3 +236,80 @@ def ptq_experiment(
     int8_model = quantization.quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig)
     metrics = evaluate(int8_model, val_batches)
     return {"acc1": metrics["acc1"], "acc5": metrics["acc5"], "agreement": prediction_agreement(float_model, int8_model, val_batches)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Chapter 4: the book's detector, trained on mini-COCO
+# --------------------------------------------------------------------------------------------------
+DETECTOR_RESULTS_FILE = "chapter4_results.json"
+DETECTOR_FILES = {"main": "minicoco_keypointrcnn_mobilenet_v3_large_fpn.pt", "low_res": "minicoco_keypointrcnn_mobilenet_v3_large_fpn_128.pt"}
+BOOK_SCENES = {"image_size": 256, "train_size": 1600, "val_size": 200, "seed": 0}
+# A keypoint R-CNN predicts boxes for every class and keypoints for persons, so one model serves the
+# chapter's box and keypoint sections. Trained from scratch (no ImageNet weights offline) at 256 px.
+BOOK_DETECTOR = DetectionConfig(
+    model="keypointrcnn_mobilenet_v3_large_fpn", light_heads=True, min_size=256, max_size=256,
+    epochs=16, batch_size=8, lr=0.02, lr_steps=(11, 14), warmup_iters=200,
+)  # fmt: skip
+# The same, trained on the scenes resized to 128 px: the article's "train at low resolution" model
+BOOK_DETECTOR_LOW_RES = dataclasses.replace(BOOK_DETECTOR, min_size=128, max_size=128)
+BOOK_DETECTORS = {"main": BOOK_DETECTOR, "low_res": BOOK_DETECTOR_LOW_RES}
+
+
+def book_scenes(train_size: int | None = None, val_size: int | None = None) -> tuple[MiniCocoScenes, MiniCocoScenes]:
+    """The book's mini-COCO train and validation scenes (optionally fewer)."""
+    common = {"image_size": BOOK_SCENES["image_size"], "seed": BOOK_SCENES["seed"]}
+    train = MiniCocoScenes("train", size=train_size or BOOK_SCENES["train_size"], **common)
+    val = MiniCocoScenes("val", size=val_size or BOOK_SCENES["val_size"], **common)
+    return train, val
+
+
+def run_chapter4(
+    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter4"), *, progress: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Train the :data:`BOOK_DETECTORS` (each resuming from its folder under ``work_dir`` if a checkpoint is
+    there), then write the results JSON and each model's float16 weights into ``output_dir``."""
+    runs: dict[str, Any] = {}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name, config in BOOK_DETECTORS.items():
+        log(f"== {name}")
+        train, val = book_scenes()
+        run_dir = work_dir if name == "main" else work_dir / name
+        checkpoint = run_dir / "checkpoint.pt"
+        started = time.perf_counter()
+        resume = checkpoint if checkpoint.is_file() else None
+        result = fit_detection(config, train, val, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
+        runs[name] = {
+            "config": config.to_dict(),
+            "history": [dataclasses.asdict(e) for e in result.history],
+            "final": dataclasses.asdict(result.history[-1]),
+            "seconds_this_session": round(time.perf_counter() - started, 1),
+        }
+        half = {k: v.half() if v.is_floating_point() else v for k, v in result.model.state_dict().items()}
+        save_checkpoint({"model": half, "config": config.to_dict(), "classes": list(MINICOCO_CLASSES)}, output_dir / DETECTOR_FILES[name])
+    results = {
+        "data": BOOK_SCENES,
+        "runs": runs,
+        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
+        "command": "python -m mnv3lib.train book-chapter4",
+    }
+    (output_dir / DETECTOR_RESULTS_FILE).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def load_chapter4_results(path: Path | None = None) -> dict[str, Any]:
+    """The saved results of :func:`run_chapter4`."""
+    path = path or ARTIFACTS / DETECTOR_RESULTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved results at {path}: run `python -m mnv3lib.train book-chapter4` first")
+    return json.loads(path.read_text())
+
+
+def load_book_detector(name: str = "main", path: Path | None = None) -> tuple[torch.nn.Module, DetectionConfig]:
+    """A trained mini-COCO detector of :data:`BOOK_DETECTORS` (float32, eval mode) and its config."""
+    if name not in DETECTOR_FILES:
+        raise ValueError(f"unknown book detector {name!r}: expected one of {', '.join(map(repr, DETECTOR_FILES))}")
+    saved = load_checkpoint(path or ARTIFACTS / DETECTOR_FILES[name])
+    config = DetectionConfig.from_dict(saved["config"])
+    model = build_detector(config, len(saved["classes"]) + 1, len(PERSON_KEYPOINTS))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved["model"].items()})
+    return model.eval(), config

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from torch.nn import functional as F
 
+from .drawing import draw_detections
 from .models.layers import make_divisible
 from .models.mobilenetv3 import InvertedResidualConfig
 
@@ -36,6 +37,7 @@ __all__ = [
     "plot_image_grid",
     "plot_layer_sqnr",
     "plot_calibration_sweep",
+    "plot_detections",
 ]
 
 BOOK_STYLE = {
@@ -296,11 +298,13 @@ def plot_training_curves(
     return fig
 
 
-def plot_image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8, ax: Axes | None = None) -> Figure:
-    """A grid of ``(N, 3, H, W)`` uint8 (or [0, 1] float) images with optional titles."""
+def plot_image_grid(
+    images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8, ax: Axes | None = None, panel_inches: float = 1.3
+) -> Figure:
+    """A grid of ``(N, 3, H, W)`` uint8 (or [0, 1] float) images with optional titles, ``panel_inches`` wide each."""
     count = len(images)
     nrows = math.ceil(count / ncols)
-    fig = Figure(figsize=(1.3 * ncols, 1.45 * nrows), layout="constrained") if ax is None else ax.figure
+    fig = Figure(figsize=(panel_inches * ncols, (panel_inches + 0.15) * nrows), layout="constrained") if ax is None else ax.figure
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(count)] if ax is None else [ax]
     for index, axis in enumerate(axes):
         image = images[index]
@@ -361,3 +365,22 @@ def plot_calibration_sweep(results: pd.DataFrame, ax: Axes | Sequence[Axes] | No
         axis.set_ylabel(label)
     axes[0].legend(fontsize=8)
     return fig
+
+
+def plot_detections(
+    images: Sequence[torch.Tensor],
+    detections: Sequence[dict],
+    classes: Sequence[str],
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    **draw: object,
+) -> Figure:
+    """A grid of images with their boxes (and keypoints), drawn by :func:`mnv3lib.drawing.draw_detections`.
+
+    ``draw`` is passed on (``keypoint_label``, ``skeleton``, ``show_keypoints``, ...).
+    """
+    if len(images) != len(detections):
+        raise ValueError(f"expected one detections dict per image, got {len(detections)} for {len(images)} images")
+    drawn = torch.stack([draw_detections(image, found, classes, **draw) for image, found in zip(images, detections)])
+    return plot_image_grid(drawn, titles, ncols=min(ncols, len(images)), panel_inches=2.6)

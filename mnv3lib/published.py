@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights
+from torchvision.models import detection as tv_detection
 from torchvision.models.quantization import MobileNet_V3_Large_QuantizedWeights
 
-__all__ = ["BLOG", "BLOG_SOURCE", "torchvision_meta"]
+__all__ = ["BLOG", "BLOG_SOURCE", "BLOG_DETECTION", "torchvision_meta", "torchvision_detection_meta"]
 
 BLOG_SOURCE = "PyTorch blog, 'Everything you need to know about TorchVision's MobileNetV3 implementation' (2021)"
 
@@ -29,6 +30,16 @@ BLOG: dict[str, dict[str, float]] = {
     "mobilenet_v2": {"acc1": 71.880, "acc5": 90.290, "cpu_s": 0.0608},
     "resnet50": {"acc1": 76.150, "acc5": 92.870, "cpu_s": 0.2545},
     "resnet18": {"acc1": 69.760, "acc5": 89.080, "cpu_s": 0.1032},
+}
+
+# The blog's detection numbers: COCO box mAP, CPU seconds per image ("not absolute benchmarks"), parameters
+BLOG_DETECTION: dict[str, dict[str, float]] = {
+    "fasterrcnn_mobilenet_v3_large_fpn": {"box_map": 32.8, "cpu_s": 0.8409, "params_m": 19.39},
+    "fasterrcnn_mobilenet_v3_large_320_fpn": {"box_map": 22.8, "cpu_s": 0.1679, "params_m": 19.39},
+    "fasterrcnn_resnet50_fpn": {"box_map": 37.0, "cpu_s": 4.1514, "params_m": 41.76},
+    # RPN NMS tuning of the 320 model: before (TorchVision's default 1000/1000 proposals) and after (150/150)
+    "rpn_tuning_before": {"box_map": 23.0, "cpu_s": 0.2904},
+    "rpn_tuning_after": {"box_map": 22.8, "cpu_s": 0.1679},
 }
 
 _WEIGHTS = {
@@ -57,3 +68,18 @@ def torchvision_meta(arch: str) -> dict[str, Any]:
         "acc5": metrics["acc@5"],
         "file_size_mb": meta["_file_size"],
     }
+
+
+def torchvision_detection_meta(arch: str) -> dict[str, Any]:
+    """Published figures of TorchVision's COCO weights for the detector ``arch``: ``num_params``,
+    ``gflops`` (the metadata's ``_ops``), ``box_map`` (COCO val2017) and ``file_size_mb``."""
+    enums = {
+        "fasterrcnn_mobilenet_v3_large_fpn": tv_detection.FasterRCNN_MobileNet_V3_Large_FPN_Weights,
+        "fasterrcnn_mobilenet_v3_large_320_fpn": tv_detection.FasterRCNN_MobileNet_V3_Large_320_FPN_Weights,
+        "fasterrcnn_resnet50_fpn": tv_detection.FasterRCNN_ResNet50_FPN_Weights,
+        "ssdlite320_mobilenet_v3_large": tv_detection.SSDLite320_MobileNet_V3_Large_Weights,
+    }
+    if arch not in enums:
+        raise ValueError(f"unknown detector {arch!r}: expected one of {', '.join(map(repr, enums))}")
+    meta = enums[arch].COCO_V1.meta
+    return {"num_params": meta["num_params"], "gflops": meta["_ops"], "box_map": meta["_metrics"]["COCO-val2017"]["box_map"], "file_size_mb": meta["_file_size"]}

@@ -23,7 +23,7 @@ from pathlib import Path
 from .checkpoint import save_checkpoint
 from .data.folders import image_folder_splits
 from .book_runs import COMMON as BOOK_COMMON
-from .book_runs import book_datasets, run_chapter2
+from .book_runs import book_datasets, run_chapter2, run_chapter4
 from .training import ClassificationConfig, fit
 
 __all__ = ["main", "classification_parser"]
@@ -100,6 +100,10 @@ def classification_parser() -> argparse.ArgumentParser:
     chapter2 = commands.add_parser("book-chapter2", help="re-create Chapter 2's saved results and checkpoint")
     chapter2.add_argument("--output-dir", default=str(Path(__file__).parent / "artifacts"))
     chapter2.add_argument("--progress", action="store_true")
+    chapter4 = commands.add_parser("book-chapter4", help="train Chapter 4's mini-COCO detector (resumes from --work-dir)")
+    chapter4.add_argument("--output-dir", default=str(Path(__file__).parent / "artifacts"))
+    chapter4.add_argument("--work-dir", default="runs/book-chapter4", help="per-epoch checkpoint; an interrupted run resumes from it")
+    chapter4.add_argument("--progress", action="store_true")
     return parser
 
 
@@ -132,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = classification_parser().parse_args(argv)
     if args.command == "classification":
         return run_classification(args)
+    if args.command == "book-chapter4":
+        run_chapter4(Path(args.output_dir), Path(args.work_dir), progress=args.progress)
+        return 0
     run_chapter2(Path(args.output_dir), progress=args.progress)
     return 0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -32,6 +30,7 @@ from .checks import check_choice, check_positive
 from .data.transforms import classification_eval_transform, classification_train_transform
 from .models.mobilenetv3 import mobilenet_v3
 from .optim import RMSpropTF
+from .reproducibility import seed_epoch
 
 __all__ = [
     "ClassificationConfig",
@@ -250,15 +249,6 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = 
     return [correct[:, : min(k, maxk)].any(dim=1).float().mean().item() * 100 for k in topk]
 
 
-def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
-    """Seed every generator from (seed, epoch); return the generator that shuffles this epoch."""
-    value = seed * 100_003 + epoch
-    random.seed(value)
-    np.random.seed(value % 2**32)
-    torch.manual_seed(value)
-    return torch.Generator().manual_seed(value)
-
-
 # --------------------------------------------------------------------------------------------------
 # One epoch
 # --------------------------------------------------------------------------------------------------
@@ -401,7 +391,7 @@ def fit(
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
         started = time.perf_counter()
-        shuffle = _seed_epoch(config.seed, epoch)
+        shuffle = seed_epoch(config.seed, epoch)
         train_loader = DataLoader(
             train_data, batch_size=config.batch_size, shuffle=True, generator=shuffle, num_workers=config.workers, drop_last=True
         )

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 import pandas as pd
+import torch
 
 from .benchmark import Latency, measure_latency
 from .display import for_display
+from .drawing import draw_detections, filter_predictions, png_data_uri
 from .introspection import block_table
 from .models.mobilenetv3 import mobilenet_v3
 
-__all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer", "calibration_explorer"]
+__all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer", "calibration_explorer", "detection_explorer"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +137,54 @@ def calibration_explorer(
     batches.observe(update, names="value")
     update()
     return widgets.VBox([widgets.HBox([observer, batches]), result])
+
+
+def detection_explorer(
+    images: Sequence[torch.Tensor],
+    predictions: Sequence[dict[str, torch.Tensor]],
+    classes: Sequence[str],
+    *,
+    targets: Sequence[dict[str, torch.Tensor]] | None = None,
+    keypoint_label: int | None = None,
+    skeleton: Sequence[tuple[int, int]] | None = None,
+    score_threshold: float = 0.5,
+    nms_iou: float = 0.5,
+    scale: int = 2,
+) -> widgets.VBox:
+    """Browse detections: an image slider, score-threshold and NMS-IoU sliders, keypoint and ground-truth toggles.
+
+    Args:
+        images: ``(3, H, W)`` images, uint8 or float in [0, 1].
+        predictions: The model's raw outputs for them, best made with ``box_score_thresh=0`` and
+            ``box_nms_thresh=1`` so that the sliders decide what is kept (:func:`~mnv3lib.drawing.filter_predictions`).
+        classes: Class names (label 1 first).
+        targets: Ground truth, drawn beside the predictions when the toggle is on.
+        keypoint_label, skeleton: Which detections carry keypoints, and how to join them (1-based pairs).
+        score_threshold, nms_iou: The sliders' initial values.
+        scale: Display magnification (the book's scenes are small).
+    """
+    if len(images) != len(predictions) or not images:
+        raise ValueError(f"expected as many predictions as images (at least one), got {len(images)} images and {len(predictions)} predictions")
+    index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image", continuous_update=False)
+    score = widgets.FloatSlider(value=score_threshold, min=0.0, max=1.0, step=0.05, description="min score", continuous_update=False)
+    iou = widgets.FloatSlider(value=nms_iou, min=0.05, max=1.0, step=0.05, description="NMS IoU", continuous_update=False)
+    show_keypoints = widgets.Checkbox(value=True, description="keypoints and skeleton")
+    show_truth = widgets.Checkbox(value=False, description="ground truth", disabled=targets is None)
+    picture, caption = widgets.HTML(), widgets.HTML()
+
+    def update(_change: object = None) -> None:
+        image = images[index.value]
+        kept = filter_predictions(predictions[index.value], score.value, iou.value)
+        style = {"keypoint_label": keypoint_label, "skeleton": skeleton, "show_keypoints": show_keypoints.value}
+        panels = [draw_detections(image, kept, classes, **style)]
+        if show_truth.value and targets is not None:
+            panels.append(draw_detections(image, targets[index.value], classes, **style))
+        size = image.shape[-1] * scale
+        picture.value = "".join(f'<img src="{png_data_uri(p)}" width="{size}" style="image-rendering: pixelated; margin-right: 8px">' for p in panels)
+        names = ", ".join(f"{classes[int(label) - 1]} {float(s):.2f}" for label, s in zip(kept["labels"], kept["scores"]))
+        caption.value = f"{len(kept['labels'])} of {len(predictions[index.value]['labels'])} candidates kept: {names or 'none'}"
+
+    for control in (index, score, iou, show_keypoints, show_truth):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([index, score, iou]), widgets.HBox([show_keypoints, show_truth]), picture, caption])

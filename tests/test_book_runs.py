@@ -53,3 +53,17 @@ def test_quantizable_classifier_is_the_book_classifier_and_ptq_experiment_checks
     assert set(metrics) == {"acc1", "acc5", "agreement"} and 0 <= metrics["agreement"] <= 100
     with pytest.raises(ValueError, match="expected 1 <= batches <= 1"):
         ptq_experiment(quantizable, batches, batches, "minmax", 2)
+
+
+def test_chapter4_detector_definition_and_missing_artifacts(tmp_path: Path) -> None:
+    from mnv3lib.book_runs import BOOK_DETECTOR, load_book_detector, load_chapter4_results
+    from mnv3lib.detection_training import DetectionConfig
+
+    assert DetectionConfig.from_dict(BOOK_DETECTOR.to_dict()) == BOOK_DETECTOR
+    assert BOOK_DETECTOR.model == "keypointrcnn_mobilenet_v3_large_fpn" and BOOK_DETECTOR.light_heads
+    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.train book-chapter4"):
+        load_chapter4_results(tmp_path / "nothing.json")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_book_detector(path=tmp_path / "nothing.pt")
+    with pytest.raises(ValueError, match="unknown book detector"):
+        load_book_detector("huge")

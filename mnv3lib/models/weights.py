@@ -12,12 +12,15 @@ from collections.abc import Mapping
 
 import torch
 from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, WeightsEnum
+from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights
 
-__all__ = ["WeightsUnavailableError", "resolve_weights", "load_torchvision_weights", "cached_weights_path"]
+__all__ = ["WeightsUnavailableError", "resolve_weights", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path"]
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_large": MobileNet_V3_Large_Weights,
     "mobilenet_v3_small": MobileNet_V3_Small_Weights,
+    "fasterrcnn_mobilenet_v3_large_fpn": FasterRCNN_MobileNet_V3_Large_FPN_Weights,
+    "fasterrcnn_mobilenet_v3_large_320_fpn": FasterRCNN_MobileNet_V3_Large_320_FPN_Weights,
 }
 
 
@@ -53,6 +56,22 @@ def cached_weights_path(weights: WeightsEnum) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
 
 
+def fetch_state_dict(member: WeightsEnum, *, progress: bool = True) -> Mapping[str, torch.Tensor]:
+    """The state dict of a torchvision weights enum member: from torch.hub's cache, or downloaded.
+
+    Raises:
+        WeightsUnavailableError: when the file is neither cached nor downloadable.
+    """
+    try:
+        return member.get_state_dict(progress=progress, check_hash=True)
+    except OSError as error:  # URLError, socket errors and HTTP errors are all OSErrors
+        raise WeightsUnavailableError(
+            f"could not download {member} from {member.url} ({error}). This machine looks offline. "
+            f"Run once with a network connection, or copy the file to {cached_weights_path(member)}; "
+            "use weights=None for a randomly initialised model."
+        ) from error
+
+
 def load_torchvision_weights(
     arch: str,
     weights: object,
@@ -82,12 +101,5 @@ def load_torchvision_weights(
             f"{member} exist only for width_mult=1.0 and reduced_tail=False, "
             f"got width_mult={width_mult}, reduced_tail={reduced_tail}"
         )
-    try:
-        state_dict = member.get_state_dict(progress=progress, check_hash=True)
-    except OSError as error:  # URLError, socket errors and HTTP errors are all OSErrors
-        raise WeightsUnavailableError(
-            f"could not download {member} from {member.url} ({error}). This machine looks offline. "
-            f"Run once with a network connection, or copy the file to {cached_weights_path(member)}; "
-            "use weights=None for a randomly initialised model."
-        ) from error
+    state_dict = fetch_state_dict(member, progress=progress)
     return state_dict, categories

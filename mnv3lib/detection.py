@@ -1,0 +1,295 @@
+"""Detection on MobileNetV3: the FPN backbone extractor, Faster R-CNN (high-res and 320) and a keypoint R-CNN.
+
+The detection machinery is TorchVision's (``FasterRCNN``, ``KeypointRCNN``, the RPN, RoI heads,
+``FeaturePyramidNetwork``, ``MultiScaleRoIAlign``); this module builds our MobileNetV3 into it exactly
+as TorchVision's builders do, so that with the same weights the models are drop-in equal: same
+state-dict keys, same detections. Chapter 4 ("Detection and keypoints") explains them.
+
+What the FPN sees (Large, 224×224 input): the backbone's stages end at ``features`` indices
+``[0, 2, 4, 7, 13, 16]``; by default the last two are returned: the output of block 13 (the first
+block of the last stage, whose depthwise conv has stride 2, so it is already at stride 32, 160
+channels) and the last conv (stride 32, 960 channels). Both share stride 32, a choice TorchVision made for speed
+(pytorch/vision#5838 discusses it). Each is projected to 256 channels, and a max-pool adds a level.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN, KeypointRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
+from torchvision.ops import misc as misc_nn_ops
+from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
+
+from .models.mobilenetv3 import MobileNetV3, mobilenet_v3_large
+from .models.weights import fetch_state_dict, resolve_weights
+
+__all__ = [
+    "mobilenet_backbone_with_fpn",
+    "check_detection_inputs",
+    "MobileNetFasterRCNN",
+    "MobileNetKeypointRCNN",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "keypointrcnn_mobilenet_v3_large_fpn",
+    "LOW_RES_DEFAULTS",
+    "parameter_breakdown",
+    "set_rpn_test_top_n",
+]
+
+FPN_CHANNELS = 256
+LIGHT_KEYPOINT_CHANNELS = 64  # the light keypoint head's width (TorchVision: 512)
+# TorchVision's anchors for the MobileNetV3 FPN: every size and ratio at each of the 3 levels
+ANCHOR_SIZES = ((32, 64, 128, 256, 512),) * 3
+ASPECT_RATIOS = ((0.5, 1.0, 2.0),) * 3
+# What makes the "320" model: smaller images, and fewer RPN proposals kept at test time
+LOW_RES_DEFAULTS = {"min_size": 320, "max_size": 640, "rpn_pre_nms_top_n_test": 150, "rpn_post_nms_top_n_test": 150, "rpn_score_thresh": 0.05}
+
+
+def mobilenet_backbone_with_fpn(
+    backbone: MobileNetV3,
+    *,
+    trainable_layers: int = 3,
+    returned_layers: Sequence[int] | None = None,
+    extra_blocks: ExtraFPNBlock | None = None,
+    norm_layer: Callable[..., nn.Module] | None = None,
+) -> BackboneWithFPN:
+    """Wrap ``backbone.features`` with a Feature Pyramid Network, as TorchVision's ``_mobilenet_extractor``.
+
+    Args:
+        backbone: A MobileNetV3 (its classifier is not used).
+        trainable_layers: How many stages, counted from the last, keep trainable weights (0 to 6); the
+            earlier ones are frozen.
+        returned_layers: Which stages feed the FPN, as indices into ``backbone.stage_indices``
+            (default: the last two).
+        extra_blocks: The FPN's extra level (default: a stride-2 max-pool of the last level).
+        norm_layer: Normalisation inside the FPN (default: none).
+
+    Returns:
+        A module mapping images ``(B, 3, H, W)`` to an ordered dict of 256-channel feature maps
+        ``"0"``, ``"1"``, ..., ``"pool"``; ``out_channels`` is 256.
+    """
+    stages = backbone.stage_indices
+    if not 0 <= trainable_layers <= len(stages):
+        raise ValueError(f"expected 0 <= trainable_layers <= {len(stages)}, got {trainable_layers!r}")
+    freeze_before = len(backbone.features) if trainable_layers == 0 else stages[len(stages) - trainable_layers]
+    for block in backbone.features[:freeze_before]:
+        for parameter in block.parameters():
+            parameter.requires_grad_(False)
+    returned = list(returned_layers) if returned_layers is not None else [len(stages) - 2, len(stages) - 1]
+    if not returned or min(returned) < 0 or max(returned) >= len(stages):
+        raise ValueError(f"expected returned_layers within [0, {len(stages) - 1}], got {returned_layers!r}")
+    return_layers = {str(stages[stage]): str(level) for level, stage in enumerate(returned)}
+    in_channels = [backbone.features[stages[stage]].out_channels for stage in returned]
+    return BackboneWithFPN(
+        backbone.features, return_layers, in_channels, FPN_CHANNELS, extra_blocks=extra_blocks or LastLevelMaxPool(), norm_layer=norm_layer
+    )
+
+
+def check_detection_inputs(images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None, *, keypoints: bool = False) -> None:
+    """Check what a detection model is given, with messages that say what was expected.
+
+    Raises:
+        TypeError: images that are not a list of float tensors, a target that is not a dict.
+        ValueError: image values outside [0, 1], a wrong image shape, a target missing ``boxes`` or
+            ``labels`` (or ``keypoints`` for a keypoint model), boxes with x2 < x1 or y2 < y1, or
+            keypoints not shaped ``(N, K, 3)``.
+    """
+    if isinstance(images, torch.Tensor) or not isinstance(images, (list, tuple)):
+        raise TypeError(f"expected images as a list of (3, H, W) tensors, got {type(images).__name__}")
+    for index, image in enumerate(images):
+        if not isinstance(image, torch.Tensor) or not image.is_floating_point():
+            kind = image.dtype if isinstance(image, torch.Tensor) else type(image).__name__
+            raise TypeError(f"expected image {index} to be a float tensor with values in [0, 1], got {kind}: use image.float() / 255")
+        if image.dim() != 3 or image.shape[0] != 3:
+            raise ValueError(f"expected image {index} of shape (3, H, W), got {tuple(image.shape)}")
+        low, high = float(image.min()), float(image.max())
+        if low < 0 or high > 1:
+            raise ValueError(f"expected image {index} values in [0, 1], got [{low:.3g}, {high:.3g}]: scale it (e.g. / 255)")
+    if targets is None:
+        return
+    if len(targets) != len(images):
+        raise ValueError(f"expected one target per image, got {len(targets)} targets for {len(images)} images")
+    required = ("boxes", "labels", "keypoints") if keypoints else ("boxes", "labels")
+    for index, target in enumerate(targets):
+        if not isinstance(target, dict):
+            raise TypeError(f"expected target {index} to be a dict, got {type(target).__name__}")
+        missing = [key for key in required if key not in target]
+        if missing:
+            raise ValueError(f"target {index} is missing {', '.join(map(repr, missing))}: expected keys {', '.join(required)}")
+        boxes = target["boxes"]
+        if boxes.dim() != 2 or boxes.shape[-1] != 4:
+            raise ValueError(f"expected target {index} boxes of shape (N, 4) as (x1, y1, x2, y2), got {tuple(boxes.shape)}")
+        bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+        if bad.any():
+            row = int(torch.nonzero(bad)[0])
+            raise ValueError(f"target {index} box {row} is {boxes[row].tolist()}: expected x1 < x2 and y1 < y2 (XYXY format)")
+        if keypoints:
+            points = target["keypoints"]
+            if points.dim() != 3 or points.shape[0] != len(boxes) or points.shape[-1] != 3:
+                raise ValueError(f"expected target {index} keypoints of shape ({len(boxes)}, K, 3) as (x, y, visibility), got {tuple(points.shape)}")
+
+
+class MobileNetFasterRCNN(FasterRCNN):
+    """TorchVision's ``FasterRCNN`` whose ``forward`` first checks its inputs (:func:`check_detection_inputs`)."""
+
+    def forward(self, images, targets=None):  # noqa: D102 (torchvision's signature and docstring)
+        if not torch.jit.is_tracing():
+            check_detection_inputs(images, targets)
+        return super().forward(images, targets)
+
+
+class MobileNetKeypointRCNN(KeypointRCNN):
+    """TorchVision's ``KeypointRCNN`` whose ``forward`` first checks its inputs, keypoints included."""
+
+    def forward(self, images, targets=None):  # noqa: D102
+        if not torch.jit.is_tracing():
+            check_detection_inputs(images, targets, keypoints=True)
+        return super().forward(images, targets)
+
+
+def _trainable_layers(is_trained: bool, trainable_backbone_layers: int | None, max_value: int = 6, default: int = 3) -> int:
+    """TorchVision's rule: all layers train when starting from scratch; 3 by default on pretrained weights."""
+    if not is_trained:
+        if trainable_backbone_layers is not None and trainable_backbone_layers != max_value:
+            warnings.warn(
+                f"trainable_backbone_layers={trainable_backbone_layers} only applies to pretrained backbones; "
+                f"training from scratch, all {max_value} stages are trainable (as in torchvision)",
+                stacklevel=3,
+            )
+        return max_value
+    value = default if trainable_backbone_layers is None else trainable_backbone_layers
+    if not 0 <= value <= max_value:
+        raise ValueError(f"expected 0 <= trainable_backbone_layers <= {max_value}, got {value!r}")
+    return value
+
+
+def _detection_backbone(weights_backbone: object, trainable_backbone_layers: int | None, progress: bool, is_trained: bool) -> BackboneWithFPN:
+    norm_layer = misc_nn_ops.FrozenBatchNorm2d if is_trained else nn.BatchNorm2d
+    backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer)
+    return mobilenet_backbone_with_fpn(backbone, trainable_layers=_trainable_layers(is_trained, trainable_backbone_layers))
+
+
+def _fasterrcnn(arch: str, weights: object, progress: bool, num_classes: int | None, weights_backbone: object, trainable_backbone_layers: int | None, **kwargs: Any) -> MobileNetFasterRCNN:
+    member = resolve_weights(arch, weights) if weights is not None else None
+    if member is not None:
+        weights_backbone = None
+        categories = len(member.meta["categories"])
+        if num_classes not in (None, categories):
+            raise ValueError(f"{member} have {categories} classes, got num_classes={num_classes}: drop num_classes or weights")
+        num_classes = categories
+    num_classes = 91 if num_classes is None else num_classes
+    is_trained = member is not None or weights_backbone is not None
+    backbone = _detection_backbone(weights_backbone, trainable_backbone_layers, progress, is_trained)
+    anchors = AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS)
+    if "box_predictor" in kwargs:  # torchvision takes the class count from the predictor then
+        num_classes = None
+    model = MobileNetFasterRCNN(backbone, num_classes, rpn_anchor_generator=anchors, **kwargs)
+    if member is not None:
+        model.load_state_dict(fetch_state_dict(member, progress=progress))
+    return model
+
+
+def fasterrcnn_mobilenet_v3_large_fpn(
+    *,
+    weights: object = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: object = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> MobileNetFasterRCNN:
+    """High-resolution Faster R-CNN on a MobileNetV3-Large FPN backbone (images resized to 800–1333).
+
+    Equal to ``torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn`` with the same weights.
+    One difference: ``weights_backbone`` defaults to None (random init) rather than ImageNet weights,
+    because the book runs offline; pass ``weights_backbone="DEFAULT"`` for TorchVision's behaviour.
+
+    Args:
+        weights: ``None``, ``"COCO_V1"``/``"DEFAULT"`` or a ``FasterRCNN_MobileNet_V3_Large_FPN_Weights``
+            member; offline and not cached, loading raises ``WeightsUnavailableError``.
+        progress: Show a download progress bar.
+        num_classes: Classes including the background (91 for COCO, the default).
+        weights_backbone: ImageNet weights for the backbone (see :func:`mnv3lib.models.mobilenet_v3_large`).
+        trainable_backbone_layers: Backbone stages left trainable, 0 to 6 (default 3 with pretrained
+            weights; all 6 from scratch).
+        **kwargs: Passed to TorchVision's ``FasterRCNN`` (``min_size``, ``rpn_pre_nms_top_n_test``, ...).
+    """
+    return _fasterrcnn("fasterrcnn_mobilenet_v3_large_fpn", weights, progress, num_classes, weights_backbone, trainable_backbone_layers, **kwargs)
+
+
+def fasterrcnn_mobilenet_v3_large_320_fpn(
+    *,
+    weights: object = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: object = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> MobileNetFasterRCNN:
+    """Low-resolution Faster R-CNN for mobile: :data:`LOW_RES_DEFAULTS` (images resized to 320–640,
+    150 RPN proposals before and after NMS at test time, RPN score threshold 0.05), which ``kwargs``
+    override. Arguments as :func:`fasterrcnn_mobilenet_v3_large_fpn`."""
+    return _fasterrcnn(
+        "fasterrcnn_mobilenet_v3_large_320_fpn", weights, progress, num_classes, weights_backbone, trainable_backbone_layers,
+        **(LOW_RES_DEFAULTS | kwargs),
+    )  # fmt: skip
+
+
+def keypointrcnn_mobilenet_v3_large_fpn(
+    *,
+    progress: bool = True,
+    num_classes: int = 2,
+    num_keypoints: int = 17,
+    weights_backbone: object = None,
+    trainable_backbone_layers: int | None = None,
+    light_head: bool = False,
+    **kwargs: Any,
+) -> MobileNetKeypointRCNN:
+    """Keypoint R-CNN on the MobileNetV3-Large FPN backbone (TorchVision offers it only on ResNet-50).
+
+    Args:
+        progress, weights_backbone, trainable_backbone_layers: As :func:`fasterrcnn_mobilenet_v3_large_fpn`.
+        num_classes: Classes including the background (2: background and person).
+        num_keypoints: Keypoints per instance (COCO: 17).
+        light_head: Use four 3×3 convs of 64 channels in the keypoint head instead of TorchVision's eight
+            of 512 (0.26 M instead of 17.7 M parameters), so that it trains on a CPU.
+        **kwargs: Passed to TorchVision's ``KeypointRCNN`` (``min_size``, ``max_size``, ...).
+    """
+    is_trained = weights_backbone is not None
+    backbone = _detection_backbone(weights_backbone, trainable_backbone_layers, progress, is_trained)
+    if light_head:
+        kwargs.setdefault("keypoint_head", KeypointRCNNHeads(FPN_CHANNELS, (LIGHT_KEYPOINT_CHANNELS,) * 4))
+        kwargs.setdefault("keypoint_predictor", KeypointRCNNPredictor(LIGHT_KEYPOINT_CHANNELS, num_keypoints))
+    if "keypoint_predictor" in kwargs:  # torchvision takes the counts from the predictors then
+        num_keypoints = None
+    anchors = AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS)
+    classes = None if "box_predictor" in kwargs else num_classes
+    return MobileNetKeypointRCNN(backbone, classes, num_keypoints=num_keypoints, rpn_anchor_generator=anchors, **kwargs)
+
+
+def parameter_breakdown(model: nn.Module) -> dict[str, int]:
+    """Parameters of a two-stage detector by part: ``backbone`` (the MobileNetV3 body), ``fpn``, ``rpn``,
+    ``roi_heads`` and ``total`` (trainable or not; FrozenBatchNorm's statistics are buffers, not counted)."""
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    parts = {"backbone": count(model.backbone.body), "fpn": count(model.backbone.fpn), "rpn": count(model.rpn), "roi_heads": count(model.roi_heads)}
+    return parts | {"total": count(model)}
+
+
+def set_rpn_test_top_n(model: nn.Module, pre_nms_top_n: int, post_nms_top_n: int) -> None:
+    """Set how many RPN proposals are kept at test time, before and after NMS (per feature level before).
+
+    TorchVision's high-resolution model keeps 1000 and 1000; its 320 model 150 and 150, the article's
+    "RPN NMS tuning" that made it ~45% faster for 0.2 mAP.
+    """
+    for name, value in (("pre_nms_top_n", pre_nms_top_n), ("post_nms_top_n", post_nms_top_n)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"expected {name} to be an int >= 1, got {value!r}")
+    model.rpn._pre_nms_top_n["testing"] = pre_nms_top_n
+    model.rpn._post_nms_top_n["testing"] = post_nms_top_n

@@ -1,0 +1,59 @@
+"""The detection loop follows TorchVision's schedule, resumes exactly, and evaluates with pycocotools."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mnv3lib.data.minicoco import MiniCocoScenes, coco_dict
+from mnv3lib.detection_training import DetectionConfig, coco_ground_truth, coco_summary, collate, detection_transforms, fit_detection, lr_factor
+
+TINY = DetectionConfig(
+    model="fasterrcnn_mobilenet_v3_large_fpn", min_size=64, max_size=64, epochs=3, batch_size=4, lr=0.01, lr_steps=(2,), warmup_iters=2,
+    rpn_pre_nms_top_n_train=50, rpn_post_nms_top_n_train=20, box_batch_size_per_image=16,
+    model_kwargs={"rpn_pre_nms_top_n_test": 20, "rpn_post_nms_top_n_test": 10},
+)  # fmt: skip
+
+
+def _scenes() -> tuple[MiniCocoScenes, MiniCocoScenes]:
+    return MiniCocoScenes("train", size=8, image_size=64), MiniCocoScenes("val", size=4, image_size=64)
+
+
+def test_lr_factor_warms_up_then_steps_down() -> None:
+    config = DetectionConfig(lr_steps=(8, 11), warmup_iters=100, warmup_factor=0.001)
+    assert lr_factor(config, 0, 0) == pytest.approx(0.001)
+    assert lr_factor(config, 0, 50) == pytest.approx(0.5005)
+    assert lr_factor(config, 0, 100) == 1.0 and lr_factor(config, 7, 0) == 1.0
+    assert lr_factor(config, 8, 0) == pytest.approx(0.1) and lr_factor(config, 11, 0) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="increasing lr_steps"):
+        DetectionConfig(lr_steps=(11, 8))
+    with pytest.raises(ValueError, match="unknown detection model"):
+        DetectionConfig(model="yolo")
+
+
+def test_training_resumes_bit_identically(tmp_path) -> None:
+    straight = fit_detection(TINY, *_scenes(), output_dir=tmp_path / "a", eval_every=3)
+    assert [e.epoch for e in straight.history] == [1, 2, 3]
+    assert math.isnan(straight.history[0].bbox_ap) and not math.isnan(straight.history[-1].bbox_ap)
+    fit_detection(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=3, stop_after_epoch=1)
+    resumed = fit_detection(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=3, resume=tmp_path / "b" / "checkpoint.pt")
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [e.losses for e in straight.history] == [e.losses for e in resumed.history]
+    with pytest.raises(ValueError, match="different config"):
+        fit_detection(DetectionConfig(**{**TINY.to_dict(), "lr": 0.5}), *_scenes(), resume=tmp_path / "b" / "checkpoint.pt")
+
+
+def test_collate_and_coco_summary() -> None:
+    scenes = MiniCocoScenes("val", size=3, image_size=64, transforms=detection_transforms(train=False))
+    images, targets = collate([scenes[0], scenes[1]])
+    assert len(images) == 2 and images[0].dtype == torch.float32 and 0 <= images[0].min() and images[0].max() <= 1
+    assert "masks" not in targets[0] and type(targets[0]["boxes"]) is torch.Tensor
+    ground_truth = coco_ground_truth(coco_dict(scenes))
+    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0} for a in ground_truth.dataset["annotations"]]
+    assert coco_summary(ground_truth, perfect, "bbox")[0] == pytest.approx(1.0)
+    wrong_class = [{**d, "category_id": d["category_id"] % 6 + 1} for d in perfect]
+    assert coco_summary(ground_truth, wrong_class, "bbox")[0] < 0.5
+    assert coco_summary(ground_truth, [], "bbox")[0] == 0

@@ -1,0 +1,56 @@
+"""Detections are filtered and drawn as the sliders say; the explorer widget follows its controls."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mnv3lib.drawing import draw_detections, filter_predictions, png_data_uri
+from mnv3lib.plotting import plot_detections
+
+CLASSES = ["circle", "person"]
+PREDICTION = {
+    "boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0], [12.0, 11.0, 41.0, 40.0], [50.0, 50.0, 60.0, 62.0]]),
+    "labels": torch.tensor([1, 1, 2]),
+    "scores": torch.tensor([0.9, 0.6, 0.3]),
+    "keypoints": torch.cat([torch.rand(3, 4, 2) * 10 + 50, torch.ones(3, 4, 1)], dim=2),
+}
+
+
+def test_filter_predictions_by_score_and_nms() -> None:
+    assert filter_predictions(PREDICTION, 0.5)["labels"].tolist() == [1, 1]
+    assert filter_predictions(PREDICTION, 0.5, nms_iou=0.5)["scores"].tolist() == pytest.approx([0.9])  # the overlapping twin goes
+    assert len(filter_predictions(PREDICTION, 0.0, nms_iou=1.0)["boxes"]) == 3
+    assert filter_predictions(PREDICTION, 0.2)["keypoints"].shape == (3, 4, 3)
+    with pytest.raises(ValueError, match="score_threshold"):
+        filter_predictions(PREDICTION, 1.5)
+    with pytest.raises(ValueError, match="nms_iou"):
+        filter_predictions(PREDICTION, 0.5, nms_iou=0.0)
+
+
+def test_drawing_changes_pixels_where_the_objects_are() -> None:
+    image = torch.zeros(3, 80, 80)
+    drawn = draw_detections(image, PREDICTION, CLASSES, keypoint_label=2, skeleton=[(1, 2), (2, 3)])
+    assert drawn.dtype == torch.uint8 and drawn.shape == (3, 80, 80)
+    assert drawn[:, 10, 10:40].any() and not drawn[:, 70:, :5].any()
+    boxes_only = draw_detections(image, PREDICTION, CLASSES, keypoint_label=2, show_keypoints=False)
+    assert not torch.equal(drawn, boxes_only)
+    assert png_data_uri(drawn).startswith("data:image/png;base64,iVBOR")
+    assert len(plot_detections([image, image], [PREDICTION, PREDICTION], CLASSES).axes) == 2
+
+
+def test_detection_explorer_follows_its_sliders() -> None:
+    from mnv3lib.widgets import detection_explorer
+
+    explorer = detection_explorer([torch.zeros(3, 80, 80)], [PREDICTION], CLASSES, targets=[PREDICTION], keypoint_label=2)
+    caption = explorer.children[-1]
+    controls = {w.description: w for box in explorer.children[:2] for w in box.children}
+    assert caption.value.startswith("1 of 3 candidates kept: circle 0.90")
+    controls["NMS IoU"].value = 1.0
+    assert caption.value.startswith("2 of 3")
+    controls["min score"].value = 0.0
+    assert caption.value.startswith("3 of 3")
+    controls["ground truth"].value = True
+    assert explorer.children[2].value.count("<img") == 2
+    with pytest.raises(ValueError, match="as many predictions as images"):
+        detection_explorer([], [], CLASSES)
