@@ -1,0 +1,164 @@
+"""Semantic segmentation on a dilated MobileNetV3-Large: LR-ASPP (ours, readable), DeepLabV3 and FCN.
+
+All three use the *dilated* backbone: the last stage keeps stride 16 (its depthwise convs are dilated
+instead of strided), so the "high" features are at output stride 16; the "low" features come from the
+end of the stride-8 stage. With the same weights, ``lraspp_mobilenet_v3_large`` and
+``deeplabv3_mobilenet_v3_large`` are drop-in equal to TorchVision's (same state-dict keys, same
+outputs). ``fcn_mobilenet_v3_large`` is the article's unreleased variant. DeepLabV3 and FCN reuse
+TorchVision's heads; Chapter 5 ("Semantic segmentation") explains them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
+from torchvision.models.segmentation.fcn import FCN, FCNHead
+
+from .checks import check_image_batch
+from .models.mobilenetv3 import MobileNetV3, mobilenet_v3_large
+from .models.weights import fetch_state_dict, resolve_weights
+
+__all__ = [
+    "LRASPPHead",
+    "LRASPP",
+    "segmentation_features",
+    "lraspp_mobilenet_v3_large",
+    "deeplabv3_mobilenet_v3_large",
+    "fcn_mobilenet_v3_large",
+]
+
+VOC_CLASSES = 21  # the published weights: background + Pascal VOC's 20 classes
+
+
+def segmentation_features(backbone: MobileNetV3) -> tuple[int, int]:
+    """``features`` indices of the low (output stride 8) and high (the last conv) features."""
+    stages = backbone.stage_indices
+    return stages[-4], stages[-1]
+
+
+class LRASPPHead(nn.Module):
+    """Lite R-ASPP (MobileNetV3 paper, Section 6.4), as TorchVision implements it.
+
+    The high features go through a 1×1 conv + BatchNorm + ReLU, gated channel-wise by a squeeze
+    branch (global average pooling, 1×1 conv, sigmoid: TorchVision's replacement for the paper's
+    49×49 pooling with stride (16, 20)), upsampled to the low features' size, and classified; the low
+    features are classified by a 1×1 conv; the two logit maps are added.
+
+    Shape:
+        low ``(B, low_channels, H/8, W/8)``, high ``(B, high_channels, H/16, W/16)`` →
+        ``(B, num_classes, H/8, W/8)``.
+    """
+
+    def __init__(self, low_channels: int, high_channels: int, num_classes: int, inter_channels: int = 128) -> None:
+        super().__init__()
+        self.cbr = nn.Sequential(nn.Conv2d(high_channels, inter_channels, 1, bias=False), nn.BatchNorm2d(inter_channels), nn.ReLU(inplace=True))
+        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high_channels, inter_channels, 1, bias=False), nn.Sigmoid())
+        self.low_classifier = nn.Conv2d(low_channels, num_classes, 1)
+        self.high_classifier = nn.Conv2d(inter_channels, num_classes, 1)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        low, high = features["low"], features["high"]
+        x = self.cbr(high) * self.scale(high)  # (B, inter, H/16, W/16), gated per channel
+        x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)  # (B, inter, H/8, W/8)
+        return self.low_classifier(low) + self.high_classifier(x)
+
+
+class LRASPP(nn.Module):
+    """Backbone + :class:`LRASPPHead`; logits are upsampled bilinearly to the input size.
+
+    Returns ``{"out": (B, num_classes, H, W)}``, as TorchVision's segmentation models. There is no
+    auxiliary output: LR-ASPP is trained without an auxiliary loss.
+    """
+
+    def __init__(self, backbone: nn.Module, low_channels: int, high_channels: int, num_classes: int, inter_channels: int = 128) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.classifier = LRASPPHead(low_channels, high_channels, num_classes, inter_channels)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_image_batch(images)
+        logits = self.classifier(self.backbone(images))
+        return OrderedDict(out=F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False))
+
+
+def _num_classes(arch: str, weights: object, num_classes: int | None) -> tuple[Any, int]:
+    member = resolve_weights(arch, weights) if weights is not None else None
+    if member is not None:
+        categories = len(member.meta["categories"])
+        if num_classes not in (None, categories):
+            raise ValueError(f"{member} have {categories} classes, got num_classes={num_classes}: drop num_classes or weights")
+        return member, categories
+    return None, VOC_CLASSES if num_classes is None else num_classes
+
+
+def lraspp_mobilenet_v3_large(
+    *, weights: object = None, progress: bool = True, num_classes: int | None = None, weights_backbone: object = None, **kwargs: Any
+) -> LRASPP:
+    """LR-ASPP on a dilated MobileNetV3-Large, equal to TorchVision's ``lraspp_mobilenet_v3_large``.
+
+    Args:
+        weights: ``None``, ``"COCO_WITH_VOC_LABELS_V1"``/``"DEFAULT"`` or the enum member; offline and not
+            cached, loading raises ``WeightsUnavailableError``.
+        progress: Show a download progress bar.
+        num_classes: Classes including the background (21, Pascal VOC's, by default).
+        weights_backbone: ImageNet weights for the backbone; None (the default here, unlike TorchVision's,
+            because the book runs offline) starts from scratch.
+        **kwargs: ``inter_channels`` (128). ``aux_loss=True`` is an error: LR-ASPP has no auxiliary head.
+
+    Raises:
+        ValueError: for ``aux_loss=True``, or ``num_classes`` that disagree with ``weights``.
+    """
+    if kwargs.pop("aux_loss", None):
+        raise ValueError("LR-ASPP is trained without an auxiliary loss and has no auxiliary head: drop aux_loss=True")
+    member, num_classes = _num_classes("lraspp_mobilenet_v3_large", weights, num_classes)
+    backbone = mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=True)
+    low, high = segmentation_features(backbone)
+    body = IntermediateLayerGetter(backbone.features, return_layers={str(low): "low", str(high): "high"})
+    model = LRASPP(body, backbone.features[low].out_channels, backbone.features[high].out_channels, num_classes, **kwargs)
+    if member is not None:
+        model.load_state_dict(fetch_state_dict(member, progress=progress))
+    return model
+
+
+def _with_heads(
+    arch: str, head: type[nn.Module], wrapper: type[nn.Module], weights: object, progress: bool, num_classes: int | None,
+    aux_loss: bool | None, weights_backbone: object,
+) -> nn.Module:  # fmt: skip
+    member, num_classes = _num_classes(arch, weights, num_classes) if arch else (None, VOC_CLASSES if num_classes is None else num_classes)
+    aux = True if member is not None else bool(aux_loss)  # the published weights include the auxiliary head
+    backbone = mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=True)
+    low, high = segmentation_features(backbone)
+    return_layers = {str(high): "out"} | ({str(low): "aux"} if aux else {})
+    body = IntermediateLayerGetter(backbone.features, return_layers=return_layers)
+    aux_classifier = FCNHead(backbone.features[low].out_channels, num_classes) if aux else None
+    model = wrapper(body, head(backbone.features[high].out_channels, num_classes), aux_classifier)
+    if member is not None:
+        model.load_state_dict(fetch_state_dict(member, progress=progress))
+    return model
+
+
+def deeplabv3_mobilenet_v3_large(
+    *, weights: object = None, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None
+) -> DeepLabV3:
+    """DeepLabV3 (ASPP head) on a dilated MobileNetV3-Large, equal to TorchVision's ``deeplabv3_mobilenet_v3_large``.
+
+    ``aux_loss=True`` adds an FCN head on the stride-8 features, whose loss TorchVision weighs 0.5 while
+    training. Other arguments as :func:`lraspp_mobilenet_v3_large`.
+    """
+    return _with_heads("deeplabv3_mobilenet_v3_large", DeepLabHead, DeepLabV3, weights, progress, num_classes, aux_loss, weights_backbone)
+
+
+def fcn_mobilenet_v3_large(*, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None) -> FCN:
+    """FCN on a dilated MobileNetV3-Large: the article's variant, which TorchVision did not release.
+
+    An ``FCNHead`` (3×3 conv to 960/4 channels, BatchNorm, ReLU, dropout, 1×1 conv) on the last conv's
+    features, plus with ``aux_loss`` the same head on the stride-8 features: 5,054,944 parameters with 21
+    classes and aux, the article's "5.05 M". No published weights exist.
+    """
+    return _with_heads("", FCNHead, FCN, None, progress, num_classes, aux_loss, weights_backbone)

@@ -1,0 +1,53 @@
+"""Our segmentation models are TorchVision's (LR-ASPP, DeepLabV3) and the article's FCN; misuse is reported."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from mnv3lib import segmentation
+from mnv3lib.parity import randomize_batchnorm
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, kwargs, params",
+    [
+        (segmentation.lraspp_mobilenet_v3_large, torchvision.models.segmentation.lraspp_mobilenet_v3_large, {}, 3_221_538),
+        (segmentation.deeplabv3_mobilenet_v3_large, torchvision.models.segmentation.deeplabv3_mobilenet_v3_large, {"aux_loss": True}, 11_029_328),
+        (segmentation.deeplabv3_mobilenet_v3_large, torchvision.models.segmentation.deeplabv3_mobilenet_v3_large, {}, 11_025_477),
+    ],
+)
+def test_builders_equal_torchvisions(ours, theirs, kwargs, params) -> None:
+    reference = randomize_batchnorm(theirs(weights=None, weights_backbone=None, num_classes=21, **kwargs))
+    model = ours(num_classes=21, **kwargs)
+    assert sum(p.numel() for p in model.parameters()) == params
+    images = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    assert list(model.state_dict()) == list(reference.state_dict())
+    model.load_state_dict(reference.state_dict())
+    with torch.no_grad():
+        mine, expected = model.eval()(images), reference.eval()(images)
+    assert list(mine) == list(expected) and mine["out"].shape == (2, 21, 96, 128)
+    for key in mine:
+        assert torch.equal(mine[key], expected[key]), key
+
+
+def test_lraspp_uses_stride_8_and_16_features_and_fcn_matches_the_article() -> None:
+    model = segmentation.lraspp_mobilenet_v3_large(num_classes=6).eval()
+    with torch.no_grad():
+        features = model.backbone(torch.rand(1, 3, 128, 128))
+    assert {k: tuple(v.shape) for k, v in features.items()} == {"low": (1, 40, 16, 16), "high": (1, 960, 8, 8)}
+    fcn = segmentation.fcn_mobilenet_v3_large(aux_loss=True)
+    assert sum(p.numel() for p in fcn.parameters()) == 5_054_944
+    with torch.no_grad():
+        out = fcn.eval()(torch.rand(1, 3, 64, 64))
+    assert set(out) == {"out", "aux"} and out["aux"].shape == (1, 21, 64, 64)
+
+
+def test_misuse_gets_clear_errors() -> None:
+    with pytest.raises(ValueError, match="LR-ASPP is trained without an auxiliary loss"):
+        segmentation.lraspp_mobilenet_v3_large(aux_loss=True)
+    with pytest.raises(ValueError, match="expected images to be a batch of shape"):
+        segmentation.lraspp_mobilenet_v3_large()(torch.rand(3, 64, 64))
+    with pytest.raises(ValueError, match="have 21 classes"):
+        segmentation.deeplabv3_mobilenet_v3_large(weights="DEFAULT", num_classes=5)
