@@ -167,12 +167,15 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
     return results
 
 
+def _load_results(path: Path, command: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved results at {path}: run `{command}` first")
+    return json.loads(path.read_text())
+
+
 def load_chapter2_results(path: Path | None = None) -> dict[str, Any]:
     """The saved results of :func:`run_chapter2`."""
-    path = path or ARTIFACTS / RESULTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved results at {path}: run `python -m mnv3lib.train book-chapter2` first")
-    return json.loads(path.read_text())
+    return _load_results(path or ARTIFACTS / RESULTS_FILE, "python -m mnv3lib.train book-chapter2")
 
 
 def load_book_classifier(path: Path | None = None) -> tuple[torch.nn.Module, ClassificationConfig, list[str]]:
@@ -301,10 +304,7 @@ def run_chapter4(
 
 def load_chapter4_results(path: Path | None = None) -> dict[str, Any]:
     """The saved results of :func:`run_chapter4`."""
-    path = path or ARTIFACTS / DETECTOR_RESULTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved results at {path}: run `python -m mnv3lib.train book-chapter4` first")
-    return json.loads(path.read_text())
+    return _load_results(path or ARTIFACTS / DETECTOR_RESULTS_FILE, "python -m mnv3lib.train book-chapter4")
 
 
 def load_book_detector(name: str = "main", path: Path | None = None) -> tuple[torch.nn.Module, DetectionConfig]:

@@ -28,7 +28,7 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
 from .models.mobilenetv3 import MobileNetV3, mobilenet_v3_large
-from .models.weights import fetch_state_dict, resolve_weights
+from .models.weights import fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
     "mobilenet_backbone_with_fpn",
@@ -43,6 +43,7 @@ __all__ = [
     "set_rpn_test_top_n",
 ]
 
+COCO_CLASSES = 91  # TorchVision's detection class count: the background and COCO's 80 classes, with gaps
 FPN_CHANNELS = 256
 LIGHT_KEYPOINT_CHANNELS = 64  # the light keypoint head's width (TorchVision: 512)
 # TorchVision's anchors for the MobileNetV3 FPN: every size and ratio at each of the 3 levels
@@ -177,14 +178,9 @@ def _detection_backbone(weights_backbone: object, trainable_backbone_layers: int
 
 
 def _fasterrcnn(arch: str, weights: object, progress: bool, num_classes: int | None, weights_backbone: object, trainable_backbone_layers: int | None, **kwargs: Any) -> MobileNetFasterRCNN:
-    member = resolve_weights(arch, weights) if weights is not None else None
+    member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, COCO_CLASSES)
     if member is not None:
         weights_backbone = None
-        categories = len(member.meta["categories"])
-        if num_classes not in (None, categories):
-            raise ValueError(f"{member} have {categories} classes, got num_classes={num_classes}: drop num_classes or weights")
-        num_classes = categories
-    num_classes = 91 if num_classes is None else num_classes
     is_trained = member is not None or weights_backbone is not None
     backbone = _detection_backbone(weights_backbone, trainable_backbone_layers, progress, is_trained)
     anchors = AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS)

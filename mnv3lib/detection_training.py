@@ -308,7 +308,8 @@ def fit_detection(
         losses = train_one_epoch(model, loader, optimizer, config, epoch, progress=progress)
         evaluated = (epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs
         metrics = evaluate_coco(model, val_set) if evaluated else {"bbox_ap": float("nan"), "bbox_ap50": float("nan"), "keypoints_ap": float("nan")}
-        record = DetectionEpoch(epoch + 1, config.lr * lr_factor(config, epoch, 10**9), losses, seconds=round(time.perf_counter() - started, 1), **metrics)
+        lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's last step (after any warm-up)
+        record = DetectionEpoch(epoch + 1, lr, losses, seconds=round(time.perf_counter() - started, 1), **metrics)
         history.append(record)
         if log:
             log(f"epoch {epoch + 1}/{config.epochs}: loss {losses['loss']:.4f}, box AP {metrics['bbox_ap']:.3f} (AP50 {metrics['bbox_ap50']:.3f}), "

@@ -22,7 +22,7 @@ from torchvision.models.segmentation.fcn import FCN, FCNHead
 
 from .checks import check_image_batch
 from .models.mobilenetv3 import MobileNetV3, mobilenet_v3_large
-from .models.weights import fetch_state_dict, resolve_weights
+from .models.weights import fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
     "LRASPPHead",
@@ -87,16 +87,6 @@ class LRASPP(nn.Module):
         return OrderedDict(out=F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False))
 
 
-def _num_classes(arch: str, weights: object, num_classes: int | None) -> tuple[Any, int]:
-    member = resolve_weights(arch, weights) if weights is not None else None
-    if member is not None:
-        categories = len(member.meta["categories"])
-        if num_classes not in (None, categories):
-            raise ValueError(f"{member} have {categories} classes, got num_classes={num_classes}: drop num_classes or weights")
-        return member, categories
-    return None, VOC_CLASSES if num_classes is None else num_classes
-
-
 def lraspp_mobilenet_v3_large(
     *, weights: object = None, progress: bool = True, num_classes: int | None = None, weights_backbone: object = None, **kwargs: Any
 ) -> LRASPP:
@@ -116,7 +106,7 @@ def lraspp_mobilenet_v3_large(
     """
     if kwargs.pop("aux_loss", None):
         raise ValueError("LR-ASPP is trained without an auxiliary loss and has no auxiliary head: drop aux_loss=True")
-    member, num_classes = _num_classes("lraspp_mobilenet_v3_large", weights, num_classes)
+    member, num_classes = resolve_weights_and_classes("lraspp_mobilenet_v3_large", weights, num_classes, VOC_CLASSES)
     backbone = mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=True)
     low, high = segmentation_features(backbone)
     body = IntermediateLayerGetter(backbone.features, return_layers={str(low): "low", str(high): "high"})
@@ -130,7 +120,7 @@ def _with_heads(
     arch: str, head: type[nn.Module], wrapper: type[nn.Module], weights: object, progress: bool, num_classes: int | None,
     aux_loss: bool | None, weights_backbone: object,
 ) -> nn.Module:  # fmt: skip
-    member, num_classes = _num_classes(arch, weights, num_classes) if arch else (None, VOC_CLASSES if num_classes is None else num_classes)
+    member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, VOC_CLASSES)
     aux = True if member is not None else bool(aux_loss)  # the published weights include the auxiliary head
     backbone = mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=True)
     low, high = segmentation_features(backbone)
@@ -161,4 +151,4 @@ def fcn_mobilenet_v3_large(*, progress: bool = True, num_classes: int | None = N
     features, plus with ``aux_loss`` the same head on the stride-8 features: 5,054,944 parameters with 21
     classes and aux, the article's "5.05 M". No published weights exist.
     """
-    return _with_heads("", FCNHead, FCN, None, progress, num_classes, aux_loss, weights_backbone)
+    return _with_heads("fcn_mobilenet_v3_large", FCNHead, FCN, None, progress, num_classes, aux_loss, weights_backbone)

@@ -15,7 +15,7 @@ from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_We
 from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights
 from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, LRASPP_MobileNet_V3_Large_Weights
 
-__all__ = ["WeightsUnavailableError", "resolve_weights", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path"]
+__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path"]
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_large": MobileNet_V3_Large_Weights,
@@ -52,6 +52,22 @@ def resolve_weights(arch: str, weights: object) -> WeightsEnum:
     except KeyError:
         options = ", ".join(enum.__members__)  # includes the DEFAULT alias
         raise ValueError(f"unknown weights {weights!r} for {arch}: expected one of {options}") from None
+
+
+def resolve_weights_and_classes(arch: str, weights: object, num_classes: int | None, default: int) -> tuple[WeightsEnum | None, int]:
+    """The enum member for ``weights`` (None if none) and the class count to build: the weights' own when
+    given (``num_classes`` must then be None or agree), otherwise ``num_classes``, or ``default``.
+
+    Raises:
+        ValueError: when ``num_classes`` disagrees with the weights.
+    """
+    if weights is None:
+        return None, default if num_classes is None else num_classes
+    member = resolve_weights(arch, weights)
+    categories = len(member.meta["categories"])
+    if num_classes not in (None, categories):
+        raise ValueError(f"{member} have {categories} classes, got num_classes={num_classes}: drop num_classes or weights")
+    return member, categories
 
 
 def cached_weights_path(weights: WeightsEnum) -> str:
@@ -95,10 +111,7 @@ def load_torchvision_weights(
     Raises:
         WeightsUnavailableError: when the file is neither cached nor downloadable.
     """
-    member = resolve_weights(arch, weights)
-    categories = len(member.meta["categories"])
-    if num_classes not in (1000, categories):
-        raise ValueError(f"{member} have {categories} classes, got num_classes={num_classes}: drop num_classes or weights")
+    member, categories = resolve_weights_and_classes(arch, weights, None if num_classes == 1000 else num_classes, 1000)
     if width_mult != 1.0 or reduced_tail:
         raise ValueError(
             f"{member} exist only for width_mult=1.0 and reduced_tail=False, "
