@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from . import detection
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import check_choice, check_positive
-from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict
+from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
 from .reproducibility import seed_epoch
 
 __all__ = [
@@ -250,10 +250,11 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes, *, batch_size: int 
     """
     person = MINICOCO_CLASSES.index("person") + 1
     boxes, keypoints = coco_predictions(model, dataset, batch_size=batch_size, keypoint_label=person)
-    box_stats = coco_summary(coco_ground_truth(coco_dict(dataset)), boxes, "bbox")
+    instances = coco_dict(dataset)  # draws every scene once more; derive the keypoint subset from it
+    box_stats = coco_summary(coco_ground_truth(instances), boxes, "bbox")
     metrics = {"bbox_ap": float(box_stats[0]), "bbox_ap50": float(box_stats[1]), "keypoints_ap": float("nan")}
     if getattr(model, "roi_heads", None) is not None and model.roi_heads.has_keypoint():
-        keypoint_stats = coco_summary(coco_ground_truth(coco_dict(dataset, keypoints_only=True)), keypoints, "keypoints", len(PERSON_KEYPOINTS))
+        keypoint_stats = coco_summary(coco_ground_truth(person_keypoints_dict(instances)), keypoints, "keypoints", len(PERSON_KEYPOINTS))
         metrics["keypoints_ap"] = float(keypoint_stats[0])
     return metrics
 

@@ -101,6 +101,12 @@ def _capture(model: nn.Module, names: list[str], images: torch.Tensor) -> dict[s
     return outputs
 
 
+def _module_weight(module: nn.Module) -> torch.Tensor | None:
+    """A layer's weight tensor: the attribute of a float layer, ``weight()`` of an int8 one (None if it has none)."""
+    weight = getattr(module, "weight", None)
+    return weight() if callable(weight) else weight  # int8 modules unpack their weight in a method
+
+
 def _conv_weight(unit: nn.Module) -> torch.Tensor | None:
     """The (BN-folded) weight of a conv unit's first layer, float or dequantized int8; None otherwise."""
     if not isinstance(unit, nn.Sequential):
@@ -108,7 +114,7 @@ def _conv_weight(unit: nn.Module) -> torch.Tensor | None:
     layer = unit[0]
     if isinstance(layer, nn.Sequential):  # a fused float conv + ReLU (torch.ao.nn.intrinsic.ConvReLU2d)
         layer = layer[0]
-    weight = layer.weight() if callable(getattr(layer, "weight", None)) else getattr(layer, "weight", None)
+    weight = _module_weight(layer)
     if weight is None:
         return None
     return weight.dequantize() if weight.is_quantized else weight.detach()
@@ -172,8 +178,7 @@ class StorageReport:
 
 def _weight_tensors(model: nn.Module) -> Iterable[torch.Tensor]:
     for module in model.modules():
-        weight = getattr(module, "weight", None)
-        weight = weight() if callable(weight) and not isinstance(weight, nn.Parameter) else weight
+        weight = _module_weight(module)
         if isinstance(weight, torch.Tensor) and weight.dim() >= 2:  # conv and linear weights, not norms
             yield weight
 

@@ -39,6 +39,7 @@ __all__ = [
     "MiniCocoScenes",
     "render_person_mask",
     "coco_dict",
+    "person_keypoints_dict",
     "export_coco",
     "semantic_mask",
 ]
@@ -260,15 +261,14 @@ def coco_dict(dataset: MiniCocoScenes, *, keypoints_only: bool = False, file_pat
 
     Args:
         dataset: The scenes.
-        keypoints_only: Only persons and their keypoints (what ``person_keypoints_*.json`` holds).
+        keypoints_only: Only persons and their keypoints (what ``person_keypoints_*.json`` holds); see
+            :func:`person_keypoints_dict` to derive it from an instances dict without drawing again.
         file_pattern: Image file names, formatted with ``index``.
     """
     images, annotations = [], []
     for index in range(len(dataset)):
         images.append({"id": index, "file_name": file_pattern.format(index=index), "width": dataset.image_size, "height": dataset.image_size})
         for obj in dataset.scene(index)[1]:
-            if keypoints_only and obj.label != PERSON_ID:
-                continue
             x1, y1, x2, y2 = _mask_box(obj.mask)
             annotation = {
                 "id": len(annotations) + 1, "image_id": index, "category_id": obj.label, "iscrowd": 0,
@@ -280,14 +280,23 @@ def coco_dict(dataset: MiniCocoScenes, *, keypoints_only: bool = False, file_pat
             annotations.append(annotation)
     categories = []
     for label, name in enumerate(MINICOCO_CLASSES, start=1):
-        if keypoints_only and label != PERSON_ID:
-            continue
         category = {"id": label, "name": name, "supercategory": "person" if label == PERSON_ID else "shape"}
         if label == PERSON_ID:
             category |= {"keypoints": list(PERSON_KEYPOINTS), "skeleton": [list(pair) for pair in PERSON_SKELETON]}
         categories.append(category)
     info = {"description": f"mnv3lib mini-COCO, split {dataset.split}, seed {dataset.seed}", "version": "1"}
-    return {"info": info, "images": images, "annotations": annotations, "categories": categories}
+    instances = {"info": info, "images": images, "annotations": annotations, "categories": categories}
+    return person_keypoints_dict(instances) if keypoints_only else instances
+
+
+def person_keypoints_dict(instances: dict[str, Any]) -> dict[str, Any]:
+    """The person-keypoints subset of an instances dict (its persons and the person category), as COCO's
+    ``person_keypoints_*.json`` is of ``instances_*.json``."""
+    return {
+        **instances,
+        "annotations": [a for a in instances["annotations"] if a["category_id"] == PERSON_ID],
+        "categories": [c for c in instances["categories"] if c["id"] == PERSON_ID],
+    }
 
 
 def export_coco(dataset: MiniCocoScenes, root: str | Path) -> dict[str, Path]:
@@ -305,9 +314,10 @@ def export_coco(dataset: MiniCocoScenes, root: str | Path) -> dict[str, Path]:
         image = (dataset.scene(index)[0] * 255).round().to(torch.uint8)  # untransformed, as the annotations
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(images / f"{index:06d}.png")  # torchvision.io's PNG writer is deprecated
     paths = {"images": images}
-    for name, only_people in (("instances", False), ("person_keypoints", True)):
+    instances = coco_dict(dataset)
+    for name, content in (("instances", instances), ("person_keypoints", person_keypoints_dict(instances))):
         path = annotations / f"{name}_{dataset.split}.json"
-        path.write_text(json.dumps(coco_dict(dataset, keypoints_only=only_people)))
+        path.write_text(json.dumps(content))
         paths[name] = path
     return paths
 
