@@ -34,7 +34,9 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data.shapes import ShapesDataset
 from .quantization_error import prediction_agreement
 from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes
+from .data.minicoco import SemanticScenes
 from .detection_training import DetectionConfig, build_detector, fit_detection
+from .segmentation_training import SegmentationConfig, build_segmenter, fit_segmentation
 from .training import ClassificationConfig, build_model, evaluate, fit
 
 __all__ = [
@@ -60,6 +62,13 @@ __all__ = [
     "run_chapter4",
     "load_book_detector",
     "load_chapter4_results",
+    "BOOK_SEGMENTATION_SCENES",
+    "BOOK_SEGMENTERS",
+    "LOW_RES_SEGMENTATION_SIZE",
+    "book_semantic_scenes",
+    "run_chapter5",
+    "load_chapter5_results",
+    "load_book_segmenter",
 ]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -314,5 +323,84 @@ def load_book_detector(name: str = "main", path: Path | None = None) -> tuple[to
     saved = load_checkpoint(path or ARTIFACTS / DETECTOR_FILES[name])
     config = DetectionConfig.from_dict(saved["config"])
     model = build_detector(config, len(saved["classes"]) + 1, len(PERSON_KEYPOINTS))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved["model"].items()})
+    return model.eval(), config
+
+
+# --------------------------------------------------------------------------------------------------
+# Chapter 5: the book's segmentation models, trained on mini-COCO's semantic masks
+# --------------------------------------------------------------------------------------------------
+SEGMENTATION_RESULTS_FILE = "chapter5_results.json"
+# Mini-COCO drawn at 128 px: our "520". The article's low-resolution inference at 320 (0.615 × 520)
+# becomes 80 px here. Each model trains from scratch for 6 epochs (1,200 steps of 8 scenes).
+BOOK_SEGMENTATION_SCENES = {"image_size": 128, "train_size": 1600, "val_size": 200, "seed": 0}
+LOW_RES_SEGMENTATION_SIZE = 80
+_SEGMENTATION = SegmentationConfig(model="lraspp_mobilenet_v3_large", image_size=128, epochs=6, batch_size=8, lr=0.02)
+BOOK_SEGMENTERS = {
+    "lraspp": _SEGMENTATION,
+    "lraspp_undilated": dataclasses.replace(_SEGMENTATION, dilated=False),
+    "deeplabv3": dataclasses.replace(_SEGMENTATION, model="deeplabv3_mobilenet_v3_large", aux_loss=True),
+    "fcn": dataclasses.replace(_SEGMENTATION, model="fcn_mobilenet_v3_large", aux_loss=True),
+}
+# Only the LR-ASPP weights ship with the book (float16, ~6 MB each); DeepLabV3 and FCN are reported
+# from the results file, which the command writes after training them.
+SEGMENTER_FILES = {"lraspp": "minicoco_lraspp_mobilenet_v3_large.pt", "lraspp_undilated": "minicoco_lraspp_mobilenet_v3_large_undilated.pt"}
+
+
+def book_semantic_scenes(train_size: int | None = None, val_size: int | None = None) -> tuple[SemanticScenes, SemanticScenes]:
+    """The book's mini-COCO scenes for segmentation (``BOOK_SEGMENTATION_SCENES``), as semantic masks."""
+    common = {"image_size": BOOK_SEGMENTATION_SCENES["image_size"], "seed": BOOK_SEGMENTATION_SCENES["seed"]}
+    train = MiniCocoScenes("train", size=train_size or BOOK_SEGMENTATION_SCENES["train_size"], **common)
+    val = MiniCocoScenes("val", size=val_size or BOOK_SEGMENTATION_SCENES["val_size"], **common)
+    return SemanticScenes(train), SemanticScenes(val)
+
+
+def run_chapter5(
+    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter5"), *, progress: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Train the :data:`BOOK_SEGMENTERS` (each resuming from ``work_dir/<name>`` if a checkpoint is there),
+    then write the results JSON and the LR-ASPP models' float16 weights into ``output_dir``."""
+    runs: dict[str, Any] = {}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    num_classes = len(MINICOCO_CLASSES) + 1
+    for name, config in BOOK_SEGMENTERS.items():
+        log(f"== {name}")
+        run_dir = work_dir / name
+        checkpoint = run_dir / "checkpoint.pt"
+        started = time.perf_counter()
+        resume = checkpoint if checkpoint.is_file() else None
+        result = fit_segmentation(config, *book_semantic_scenes(), num_classes, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
+        runs[name] = {
+            "config": config.to_dict(),
+            "history": [dataclasses.asdict(e) for e in result.history],
+            "final": dataclasses.asdict(result.history[-1]),
+            "num_params": sum(p.numel() for p in result.model.parameters()),
+            "seconds_this_session": round(time.perf_counter() - started, 1),
+        }
+        if name in SEGMENTER_FILES:
+            half = {k: v.half() if v.is_floating_point() else v for k, v in result.model.state_dict().items()}
+            save_checkpoint({"model": half, "config": config.to_dict(), "classes": ["background", *MINICOCO_CLASSES]}, output_dir / SEGMENTER_FILES[name])
+    results = {
+        "data": BOOK_SEGMENTATION_SCENES,
+        "runs": runs,
+        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
+        "command": "python -m mnv3lib.train book-chapter5",
+    }
+    (output_dir / SEGMENTATION_RESULTS_FILE).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def load_chapter5_results(path: Path | None = None) -> dict[str, Any]:
+    """The saved results of :func:`run_chapter5`."""
+    return _load_results(path or ARTIFACTS / SEGMENTATION_RESULTS_FILE, "python -m mnv3lib.train book-chapter5")
+
+
+def load_book_segmenter(name: str = "lraspp", path: Path | None = None) -> tuple[torch.nn.Module, SegmentationConfig]:
+    """A trained mini-COCO segmentation model of :data:`SEGMENTER_FILES` (float32, eval mode) and its config."""
+    if name not in SEGMENTER_FILES:
+        raise ValueError(f"unknown book segmentation model {name!r}: expected one of {', '.join(map(repr, SEGMENTER_FILES))}")
+    saved = load_checkpoint(path or ARTIFACTS / SEGMENTER_FILES[name])
+    config = SegmentationConfig.from_dict(saved["config"])
+    model = build_segmenter(config, len(saved["classes"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved["model"].items()})
     return model.eval(), config

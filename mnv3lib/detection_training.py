@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from . import detection
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import check_choice, check_positive
+from .data.coco import CocoFolder
 from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
 from .reproducibility import seed_epoch
 
@@ -37,6 +38,7 @@ __all__ = [
     "DetectionConfig",
     "DetectionEpoch",
     "DetectionResult",
+    "label_space",
     "build_detector",
     "detection_transforms",
     "collate",
@@ -123,6 +125,14 @@ class DetectionResult:
     checkpoint: Path | None = None
 
 
+def label_space(dataset: MiniCocoScenes | CocoFolder) -> tuple[int, int]:
+    """``(num_classes, num_keypoints)`` of a dataset: the largest category id + 1 (0 is the background),
+    and the person category's keypoints (0 if none)."""
+    if isinstance(dataset, CocoFolder):
+        return max(dataset.coco.cats) + 1, dataset.num_keypoints
+    return len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS)
+
+
 def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int | None = None) -> nn.Module:
     """The detector ``config`` names, randomly initialised, with ``num_classes`` including the background."""
     kwargs: dict[str, Any] = {
@@ -135,8 +145,8 @@ def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int
         kwargs["box_predictor"] = FastRCNNPredictor(LIGHT_BOX_HEAD, num_classes)
     builder = getattr(detection, config.model)
     if config.model.startswith("keypointrcnn"):
-        if num_keypoints is None:
-            raise ValueError("a keypoint model needs num_keypoints")
+        if not num_keypoints:
+            raise ValueError("a keypoint model needs num_keypoints > 0 (the dataset has no keypoint category)")
         return builder(num_classes=num_classes, num_keypoints=num_keypoints, light_head=config.light_heads, **kwargs)
     return builder(num_classes=num_classes, **kwargs)
 
@@ -195,15 +205,15 @@ def train_one_epoch(
 def coco_predictions(model: nn.Module, dataset: Dataset, *, batch_size: int = 8, keypoint_label: int | None = None) -> tuple[list[dict], list[dict]]:
     """Run ``model`` over ``dataset`` and return COCO result lists ``(boxes, keypoints)``.
 
-    Image ids are dataset indices. Predicted labels are used as category ids. Keypoints are reported
-    for detections of ``keypoint_label`` only.
+    Image ids are the targets' ``image_id``. Predicted labels are used as category ids. Keypoints are
+    reported for detections of ``keypoint_label`` only.
     """
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     boxes, keypoints = [], []
-    index = 0
-    for images, _ in loader:
-        for output in model(images):
+    for images, targets in loader:
+        for output, target in zip(model(images), targets):
+            index = int(target["image_id"])
             xywh = output["boxes"].clone()
             xywh[:, 2:] -= xywh[:, :2]
             for row, (box, score, label) in enumerate(zip(xywh.tolist(), output["scores"].tolist(), output["labels"].tolist())):
@@ -212,7 +222,6 @@ def coco_predictions(model: nn.Module, dataset: Dataset, *, batch_size: int = 8,
                     points = output["keypoints"][row].clone()
                     points[:, 2] = 1
                     keypoints.append({"image_id": index, "category_id": label, "keypoints": [round(v, 2) for v in points.flatten().tolist()], "score": round(score, 5)})
-            index += 1
     return boxes, keypoints
 
 
@@ -243,26 +252,29 @@ def coco_summary(ground_truth: COCO, results: list[dict], iou_type: str, num_key
     return evaluator.stats
 
 
-def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes, *, batch_size: int = 8) -> dict[str, float]:
+def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, batch_size: int = 8) -> dict[str, float]:
     """COCO box AP (@[.5:.95], @.5) and, for a keypoint model, keypoint AP of ``model`` on ``dataset``.
 
-    ``dataset`` is a :class:`~mnv3lib.data.minicoco.MiniCocoScenes` with ``detection_transforms``.
+    ``dataset`` is a :class:`~mnv3lib.data.minicoco.MiniCocoScenes` or a
+    :class:`~mnv3lib.data.coco.CocoFolder` (real COCO: its own annotations are the ground truth), with
+    ``detection_transforms``.
     """
-    person = MINICOCO_CLASSES.index("person") + 1
-    boxes, keypoints = coco_predictions(model, dataset, batch_size=batch_size, keypoint_label=person)
-    instances = coco_dict(dataset)  # draws every scene once more; derive the keypoint subset from it
+    instances = dataset.coco.dataset if isinstance(dataset, CocoFolder) else coco_dict(dataset)  # coco_dict draws every scene again
+    people = person_keypoints_dict(instances)
+    person = people["categories"][0] if people["categories"] else None
+    boxes, keypoints = coco_predictions(model, dataset, batch_size=batch_size, keypoint_label=person["id"] if person else None)
     box_stats = coco_summary(coco_ground_truth(instances), boxes, "bbox")
     metrics = {"bbox_ap": float(box_stats[0]), "bbox_ap50": float(box_stats[1]), "keypoints_ap": float("nan")}
-    if getattr(model, "roi_heads", None) is not None and model.roi_heads.has_keypoint():
-        keypoint_stats = coco_summary(coco_ground_truth(person_keypoints_dict(instances)), keypoints, "keypoints", len(PERSON_KEYPOINTS))
+    if person is not None and getattr(model, "roi_heads", None) is not None and model.roi_heads.has_keypoint():
+        keypoint_stats = coco_summary(coco_ground_truth(people), keypoints, "keypoints", len(person["keypoints"]))
         metrics["keypoints_ap"] = float(keypoint_stats[0])
     return metrics
 
 
 def fit_detection(
     config: DetectionConfig,
-    train_set: MiniCocoScenes,
-    val_set: MiniCocoScenes,
+    train_set: MiniCocoScenes | CocoFolder,
+    val_set: MiniCocoScenes | CocoFolder,
     *,
     output_dir: str | Path | None = None,
     resume: str | Path | None = None,
@@ -275,7 +287,7 @@ def fit_detection(
 
     Args:
         config: The run's settings.
-        train_set, val_set: Mini-COCO scenes (their transforms are set here).
+        train_set, val_set: Mini-COCO scenes or COCO folders (their transforms are set here).
         output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
         resume: A ``checkpoint.pt`` to continue from; its config must equal ``config``. The resumed run
             ends bit-identical to an uninterrupted one.
@@ -287,7 +299,7 @@ def fit_detection(
     check_positive(eval_every, "eval_every", integer=True)
     train_set.transforms, val_set.transforms = detection_transforms(train=True), detection_transforms(train=False)
     torch.manual_seed(config.seed)
-    model = build_detector(config, len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS))
+    model = build_detector(config, *label_space(train_set))
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     history: list[DetectionEpoch] = []

@@ -5,7 +5,8 @@ instead of strided), so the "high" features are at output stride 16; the "low" f
 end of the stride-8 stage. With the same weights, ``lraspp_mobilenet_v3_large`` and
 ``deeplabv3_mobilenet_v3_large`` are drop-in equal to TorchVision's (same state-dict keys, same
 outputs). ``fcn_mobilenet_v3_large`` is the article's unreleased variant. DeepLabV3 and FCN reuse
-TorchVision's heads; Chapter 5 ("Semantic segmentation") explains them.
+TorchVision's heads; Chapter 5 ("Semantic segmentation") explains them. ``dilated=False`` (ours only)
+builds them on the undilated classification backbone, for the chapter's comparison.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = [
     "lraspp_mobilenet_v3_large",
     "deeplabv3_mobilenet_v3_large",
     "fcn_mobilenet_v3_large",
+    "MobileNetDeepLabV3",
+    "MobileNetFCN",
 ]
 
 VOC_CLASSES = 21  # the published weights: background + Pascal VOC's 20 classes
@@ -88,8 +91,9 @@ class LRASPP(nn.Module):
 
 
 def lraspp_mobilenet_v3_large(
-    *, weights: object = None, progress: bool = True, num_classes: int | None = None, weights_backbone: object = None, **kwargs: Any
-) -> LRASPP:
+    *, weights: object = None, progress: bool = True, num_classes: int | None = None, weights_backbone: object = None, dilated: bool = True,
+    **kwargs: Any,
+) -> LRASPP:  # fmt: skip
     """LR-ASPP on a dilated MobileNetV3-Large, equal to TorchVision's ``lraspp_mobilenet_v3_large``.
 
     Args:
@@ -99,6 +103,8 @@ def lraspp_mobilenet_v3_large(
         num_classes: Classes including the background (21, Pascal VOC's, by default).
         weights_backbone: ImageNet weights for the backbone; None (the default here, unlike TorchVision's,
             because the book runs offline) starts from scratch.
+        dilated: Ours only (TorchVision always dilates): False keeps the classification backbone, whose
+            last stage has stride 2, so the high features are at output stride 32 instead of 16.
         **kwargs: ``inter_channels`` (128). ``aux_loss=True`` is an error: LR-ASPP has no auxiliary head.
 
     Raises:
@@ -107,7 +113,7 @@ def lraspp_mobilenet_v3_large(
     if kwargs.pop("aux_loss", None):
         raise ValueError("LR-ASPP is trained without an auxiliary loss and has no auxiliary head: drop aux_loss=True")
     member, num_classes = resolve_weights_and_classes("lraspp_mobilenet_v3_large", weights, num_classes, VOC_CLASSES)
-    backbone = mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=True)
+    backbone = _backbone(member, weights_backbone, progress, dilated)
     low, high = segmentation_features(backbone)
     body = IntermediateLayerGetter(backbone.features, return_layers={str(low): "low", str(high): "high"})
     model = LRASPP(body, backbone.features[low].out_channels, backbone.features[high].out_channels, num_classes, **kwargs)
@@ -116,13 +122,35 @@ def lraspp_mobilenet_v3_large(
     return model
 
 
+class MobileNetDeepLabV3(DeepLabV3):
+    """TorchVision's ``DeepLabV3`` (same modules and keys) that rejects a bad input batch with a clear error."""
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_image_batch(images)
+        return super().forward(images)
+
+
+class MobileNetFCN(FCN):
+    """TorchVision's ``FCN`` (same modules and keys) that rejects a bad input batch with a clear error."""
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_image_batch(images)
+        return super().forward(images)
+
+
+def _backbone(member: object, weights_backbone: object, progress: bool, dilated: bool) -> MobileNetV3:
+    if member is not None and not dilated:
+        raise ValueError("the published weights are for the dilated backbone: drop dilated=False")
+    return mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=dilated)
+
+
 def _with_heads(
     arch: str, head: type[nn.Module], wrapper: type[nn.Module], weights: object, progress: bool, num_classes: int | None,
-    aux_loss: bool | None, weights_backbone: object,
+    aux_loss: bool | None, weights_backbone: object, dilated: bool,
 ) -> nn.Module:  # fmt: skip
     member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, VOC_CLASSES)
     aux = True if member is not None else bool(aux_loss)  # the published weights include the auxiliary head
-    backbone = mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=True)
+    backbone = _backbone(member, weights_backbone, progress, dilated)
     low, high = segmentation_features(backbone)
     return_layers = {str(high): "out"} | ({str(low): "aux"} if aux else {})
     body = IntermediateLayerGetter(backbone.features, return_layers=return_layers)
@@ -134,21 +162,24 @@ def _with_heads(
 
 
 def deeplabv3_mobilenet_v3_large(
-    *, weights: object = None, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None
-) -> DeepLabV3:
+    *, weights: object = None, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None,
+    dilated: bool = True,
+) -> MobileNetDeepLabV3:  # fmt: skip
     """DeepLabV3 (ASPP head) on a dilated MobileNetV3-Large, equal to TorchVision's ``deeplabv3_mobilenet_v3_large``.
 
     ``aux_loss=True`` adds an FCN head on the stride-8 features, whose loss TorchVision weighs 0.5 while
     training. Other arguments as :func:`lraspp_mobilenet_v3_large`.
     """
-    return _with_heads("deeplabv3_mobilenet_v3_large", DeepLabHead, DeepLabV3, weights, progress, num_classes, aux_loss, weights_backbone)
+    return _with_heads("deeplabv3_mobilenet_v3_large", DeepLabHead, MobileNetDeepLabV3, weights, progress, num_classes, aux_loss, weights_backbone, dilated)
 
 
-def fcn_mobilenet_v3_large(*, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None) -> FCN:
+def fcn_mobilenet_v3_large(
+    *, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None, dilated: bool = True
+) -> MobileNetFCN:
     """FCN on a dilated MobileNetV3-Large: the article's variant, which TorchVision did not release.
 
     An ``FCNHead`` (3×3 conv to 960/4 channels, BatchNorm, ReLU, dropout, 1×1 conv) on the last conv's
     features, plus with ``aux_loss`` the same head on the stride-8 features: 5,054,944 parameters with 21
     classes and aux, the article's "5.05 M". No published weights exist.
     """
-    return _with_heads("fcn_mobilenet_v3_large", FCNHead, FCN, None, progress, num_classes, aux_loss, weights_backbone)
+    return _with_heads("fcn_mobilenet_v3_large", FCNHead, MobileNetFCN, None, progress, num_classes, aux_loss, weights_backbone, dilated)

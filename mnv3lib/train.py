@@ -23,7 +23,7 @@ from pathlib import Path
 from .checkpoint import save_checkpoint
 from .data.folders import image_folder_splits
 from .book_runs import COMMON as BOOK_COMMON
-from .book_runs import book_datasets, run_chapter2, run_chapter4
+from .book_runs import book_datasets, run_chapter2, run_chapter4, run_chapter5
 from .training import ClassificationConfig, fit
 
 __all__ = ["main", "classification_parser"]
@@ -104,6 +104,10 @@ def classification_parser() -> argparse.ArgumentParser:
     chapter4.add_argument("--output-dir", default=str(Path(__file__).parent / "artifacts"))
     chapter4.add_argument("--work-dir", default="runs/book-chapter4", help="per-epoch checkpoint; an interrupted run resumes from it")
     chapter4.add_argument("--progress", action="store_true")
+    chapter5 = commands.add_parser("book-chapter5", help="train Chapter 5's mini-COCO segmentation models (resumes from --work-dir)")
+    chapter5.add_argument("--output-dir", default=str(Path(__file__).parent / "artifacts"))
+    chapter5.add_argument("--work-dir", default="runs/book-chapter5", help="per-epoch checkpoints; an interrupted run resumes from them")
+    chapter5.add_argument("--progress", action="store_true")
     return parser
 
 
@@ -138,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_classification(args)
     if args.command == "book-chapter4":
         run_chapter4(Path(args.output_dir), Path(args.work_dir), progress=args.progress)
+        return 0
+    if args.command == "book-chapter5":
+        run_chapter5(Path(args.output_dir), Path(args.work_dir), progress=args.progress)
         return 0
     run_chapter2(Path(args.output_dir), progress=args.progress)
     return 0

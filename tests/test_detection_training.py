@@ -7,8 +7,18 @@ import math
 import pytest
 import torch
 
-from mnv3lib.data.minicoco import MiniCocoScenes, coco_dict
-from mnv3lib.detection_training import DetectionConfig, coco_ground_truth, coco_summary, collate, detection_transforms, fit_detection, lr_factor
+from mnv3lib.data.coco import CocoFolder
+from mnv3lib.data.minicoco import MiniCocoScenes, coco_dict, export_coco
+from mnv3lib.detection_training import (
+    DetectionConfig,
+    coco_ground_truth,
+    coco_summary,
+    collate,
+    detection_transforms,
+    evaluate_coco,
+    fit_detection,
+    lr_factor,
+)
 
 TINY = DetectionConfig(
     model="fasterrcnn_mobilenet_v3_large_fpn", min_size=64, max_size=64, epochs=3, batch_size=4, lr=0.01, lr_steps=(2,), warmup_iters=2,
@@ -57,3 +67,12 @@ def test_collate_and_coco_summary() -> None:
     wrong_class = [{**d, "category_id": d["category_id"] % 6 + 1} for d in perfect]
     assert coco_summary(ground_truth, wrong_class, "bbox")[0] < 0.5
     assert coco_summary(ground_truth, [], "bbox")[0] == 0
+
+
+def test_a_coco_folder_evaluates_as_the_scenes_it_was_exported_from(tmp_path) -> None:
+    keypoints = DetectionConfig(**{**TINY.to_dict(), "model": "keypointrcnn_mobilenet_v3_large_fpn", "epochs": 1})
+    train, val = _scenes()
+    model = fit_detection(keypoints, train, val).model
+    paths = export_coco(MiniCocoScenes("val", size=4, image_size=64), tmp_path)
+    folder = CocoFolder(paths["images"], paths["instances"], transforms=detection_transforms(train=False))
+    assert evaluate_coco(model, folder) == evaluate_coco(model, val)

@@ -11,7 +11,9 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from mnv3lib.data.coco import CocoFolder
 from mnv3lib.data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, export_coco, semantic_mask
+from mnv3lib.detection_training import label_space
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,23 @@ def test_exported_directory_reads_with_torchvision(scenes: MiniCocoScenes, tmp_p
     assert torch.equal(target["boxes"], ours["boxes"]) and torch.equal(target["labels"], ours["labels"])
     assert torch.equal(target["masks"].bool(), ours["masks"].bool())
     assert torch.equal(torch.as_tensor(np.array(image)).permute(2, 0, 1), scenes[3][0])
+
+
+def test_coco_folder_reads_an_exported_directory_like_the_scenes(scenes: MiniCocoScenes, tmp_path) -> None:
+    paths = export_coco(scenes, tmp_path)
+    folder = CocoFolder(paths["images"], paths["instances"])
+    assert len(folder) == len(scenes) and folder.num_keypoints == len(PERSON_KEYPOINTS)
+    for index in (0, 3):
+        (image, target), (picture, ours) = folder[index], scenes[index]
+        assert torch.equal(image, picture) and target["image_id"] == ours["image_id"]
+        for key in ("boxes", "labels", "masks", "iscrowd"):
+            assert torch.equal(target[key].as_subclass(torch.Tensor), ours[key].as_subclass(torch.Tensor)), key
+        torch.testing.assert_close(target["keypoints"], ours["keypoints"], rtol=0, atol=0.005)  # the JSON keeps 2 decimals
+    assert label_space(folder) == label_space(scenes) == (len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS))
+    keypoints_only = CocoFolder(paths["images"], paths["person_keypoints"])
+    assert set(torch.cat([keypoints_only[i][1]["labels"] for i in range(len(scenes))]).tolist()) <= {MINICOCO_CLASSES.index("person") + 1}
+    with pytest.raises(ValueError, match="not a directory"):
+        CocoFolder(tmp_path / "missing", paths["instances"])
 
 
 def test_semantic_mask_and_bad_arguments(scenes: MiniCocoScenes) -> None:

@@ -44,6 +44,18 @@ def test_lraspp_uses_stride_8_and_16_features_and_fcn_matches_the_article() -> N
     assert set(out) == {"out", "aux"} and out["aux"].shape == (1, 21, 64, 64)
 
 
+def test_undilated_backbone_puts_the_high_features_at_stride_32() -> None:
+    model = segmentation.lraspp_mobilenet_v3_large(num_classes=6, dilated=False).eval()
+    with torch.no_grad():
+        features = model.backbone(torch.rand(1, 3, 128, 128))
+        out = model(torch.rand(1, 3, 128, 128))["out"]
+    assert {k: tuple(v.shape) for k, v in features.items()} == {"low": (1, 40, 16, 16), "high": (1, 960, 4, 4)}
+    assert out.shape == (1, 6, 128, 128)
+    dilated = segmentation.deeplabv3_mobilenet_v3_large(num_classes=6)
+    undilated = segmentation.deeplabv3_mobilenet_v3_large(num_classes=6, dilated=False)
+    assert list(dilated.state_dict()) == list(undilated.state_dict())  # same weights, different strides
+
+
 def test_misuse_gets_clear_errors() -> None:
     with pytest.raises(ValueError, match="LR-ASPP is trained without an auxiliary loss"):
         segmentation.lraspp_mobilenet_v3_large(aux_loss=True)
@@ -51,3 +63,10 @@ def test_misuse_gets_clear_errors() -> None:
         segmentation.lraspp_mobilenet_v3_large()(torch.rand(3, 64, 64))
     with pytest.raises(ValueError, match="have 21 classes"):
         segmentation.deeplabv3_mobilenet_v3_large(weights="DEFAULT", num_classes=5)
+    with pytest.raises(ValueError, match="dilated backbone"):
+        segmentation.deeplabv3_mobilenet_v3_large(weights="DEFAULT", dilated=False)
+    for builder in (segmentation.deeplabv3_mobilenet_v3_large, segmentation.fcn_mobilenet_v3_large):
+        with pytest.raises(ValueError, match="expected images to be a batch of shape"):
+            builder(num_classes=3)(torch.rand(3, 64, 64))
+        with pytest.raises(TypeError, match="floating-point tensor"):
+            builder(num_classes=3)(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))

@@ -42,6 +42,7 @@ __all__ = [
     "person_keypoints_dict",
     "export_coco",
     "semantic_mask",
+    "SemanticScenes",
 ]
 
 SHAPE_CATEGORIES = ("circle", "square", "triangle", "star", "heart")
@@ -290,13 +291,11 @@ def coco_dict(dataset: MiniCocoScenes, *, keypoints_only: bool = False, file_pat
 
 
 def person_keypoints_dict(instances: dict[str, Any]) -> dict[str, Any]:
-    """The person-keypoints subset of an instances dict (its persons and the person category), as COCO's
-    ``person_keypoints_*.json`` is of ``instances_*.json``."""
-    return {
-        **instances,
-        "annotations": [a for a in instances["annotations"] if a["category_id"] == PERSON_ID],
-        "categories": [c for c in instances["categories"] if c["id"] == PERSON_ID],
-    }
+    """The person-keypoints subset of an instances dict (the categories that have keypoints, and their
+    annotations), as COCO's ``person_keypoints_*.json`` is of ``instances_*.json``. Works for real COCO too."""
+    people = [c for c in instances["categories"] if c.get("keypoints")]
+    ids = {c["id"] for c in people}
+    return {**instances, "annotations": [a for a in instances["annotations"] if a["category_id"] in ids], "categories": people}
 
 
 def export_coco(dataset: MiniCocoScenes, root: str | Path) -> dict[str, Path]:
@@ -336,3 +335,34 @@ def semantic_mask(target: dict[str, Any], num_classes: int | None = None) -> tor
     for mask, label in zip(masks.bool(), labels):
         semantic[mask] = label
     return semantic
+
+
+class SemanticScenes(Dataset):
+    """Mini-COCO scenes as ``(image, semantic mask)`` pairs, for segmentation (Chapter 5).
+
+    Args:
+        scenes: The scenes (their own ``transforms`` must be None).
+        transforms: ``transforms(image, mask)`` applied on access, e.g. a ``transforms.v2`` pipeline,
+            which resizes and flips a ``tv_tensors.Mask`` with its image (nearest-neighbour for masks).
+
+    Items are a ``tv_tensors.Image`` (uint8, ``(3, H, W)``) and a ``tv_tensors.Mask`` (int64, ``(H, W)``)
+    of class ids: 0 is the background, ``i`` is ``MINICOCO_CLASSES[i - 1]``.
+    """
+
+    def __init__(self, scenes: MiniCocoScenes, transforms: Callable | None = None) -> None:
+        if not isinstance(scenes, MiniCocoScenes):
+            raise TypeError(f"expected MiniCocoScenes, got {type(scenes).__name__}")
+        if scenes.transforms is not None:
+            raise ValueError("expected scenes without transforms: give the transforms to SemanticScenes")
+        self.scenes, self.transforms = scenes, transforms
+        self.classes = ["background", *MINICOCO_CLASSES]
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+        image, target = self.scenes[index]
+        mask = tv_tensors.Mask(semantic_mask(target))
+        if self.transforms is not None:
+            return self.transforms(image, mask)
+        return image, mask

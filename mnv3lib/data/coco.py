@@ -1,0 +1,86 @@
+"""A COCO-format directory (real COCO 2017, or mini-COCO written by ``export_coco``) as a detection dataset.
+
+Items have the form of :class:`~mnv3lib.data.minicoco.MiniCocoScenes`' items, so the detection loop and
+``evaluate_coco`` take either. Boxes, labels and masks come from torchvision's ``CocoDetection`` wrapped
+for ``transforms.v2``; keypoints, which that wrapper does not provide, are read from the annotations.
+As TorchVision's detection references do, crowd annotations are left out of the targets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from pycocotools.coco import COCO
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
+from torchvision.transforms.v2 import functional as TF
+
+__all__ = ["CocoFolder"]
+
+
+class CocoFolder(Dataset):
+    """Images in ``images`` annotated by the COCO JSON ``annotations`` (``instances_*.json`` or ``person_keypoints_*.json``).
+
+    Args:
+        images: The image folder (e.g. ``coco/val2017``).
+        annotations: The JSON file (e.g. ``coco/annotations/person_keypoints_val2017.json``).
+        transforms: ``transforms(image, target)`` applied on access, e.g. a ``transforms.v2`` pipeline.
+
+    Items are a ``tv_tensors.Image`` (uint8) and a dict with ``boxes`` (XYXY), ``labels`` (the category
+    ids), ``masks``, ``keypoints`` ``(N, K, 3)`` (K from the person category; zeros for other objects),
+    ``image_id``, ``area`` and ``iscrowd``. ``coco`` is the ``pycocotools`` index, the ground truth of
+    ``evaluate_coco``.
+    """
+
+    def __init__(self, images: str | Path, annotations: str | Path, transforms: Callable | None = None) -> None:
+        images, annotations = Path(images), Path(annotations)
+        if not images.is_dir():
+            raise ValueError(f"expected an image folder, got {str(images)!r}, which is not a directory")
+        if not annotations.is_file():
+            raise ValueError(f"expected a COCO annotation file, got {str(annotations)!r}, which does not exist")
+        with contextlib.redirect_stdout(io.StringIO()):
+            self._detection = wrap_dataset_for_transforms_v2(
+                CocoDetection(str(images), str(annotations)), target_keys=("boxes", "labels", "masks", "image_id", "area", "iscrowd")
+            )
+        self.coco: COCO = self._detection.coco
+        self.transforms = transforms
+        people = [c for c in self.coco.cats.values() if "keypoints" in c]
+        self.num_keypoints = len(people[0]["keypoints"]) if people else 0
+
+    def __len__(self) -> int:
+        return len(self._detection)
+
+    def __getitem__(self, index: int) -> tuple[tv_tensors.Image, dict[str, Any]]:
+        image, wrapped = self._detection[index]
+        image = tv_tensors.Image(TF.pil_to_tensor(image))
+        height, width = image.shape[-2:]
+        image_id = self._detection.ids[index]
+        annotations = self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id))  # CocoDetection's order
+        keypoints = torch.zeros(len(annotations), self.num_keypoints, 3)
+        for row, annotation in enumerate(annotations):
+            if annotation.get("keypoints"):
+                keypoints[row] = torch.tensor(annotation["keypoints"], dtype=torch.float32).reshape(-1, 3)
+        if not annotations:  # CocoDetection's wrapper returns only the image id then
+            empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, height, width, dtype=torch.uint8),
+                     "area": torch.zeros(0), "iscrowd": torch.zeros(0, dtype=torch.int64)}  # fmt: skip
+            wrapped = {**empty, **wrapped}
+        plain = {key: torch.as_tensor(value).as_subclass(torch.Tensor) for key, value in wrapped.items() if key != "image_id"}
+        keep = plain["iscrowd"] == 0
+        target = {
+            "boxes": tv_tensors.BoundingBoxes(plain["boxes"][keep], format="XYXY", canvas_size=(height, width)),
+            "labels": plain["labels"][keep],
+            "masks": tv_tensors.Mask(plain["masks"][keep].to(torch.uint8)),
+            "keypoints": keypoints[keep],
+            "image_id": image_id,
+            "area": plain["area"][keep].float(),
+            "iscrowd": plain["iscrowd"][keep],
+        }
+        if self.transforms is not None:
+            return self.transforms(image, target)
+        return image, target
