@@ -1,4 +1,4 @@
-"""Drawing detections and keypoints on images, with ``torchvision.utils``' drawing functions.
+"""Drawing detections, keypoints and masks on images, with ``torchvision.utils``' drawing functions.
 
 Shared by the figures (:mod:`mnv3lib.plotting`) and the widgets (:mod:`mnv3lib.widgets`) of Chapters 4
 and 5. Every function returns a uint8 ``(3, H, W)`` tensor.
@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from PIL import Image
 from torchvision.ops import batched_nms
-from torchvision.utils import draw_bounding_boxes, draw_keypoints
+from torchvision.utils import draw_bounding_boxes, draw_keypoints, draw_segmentation_masks
 
-__all__ = ["PALETTE", "filter_predictions", "draw_detections", "png_data_uri"]
+__all__ = ["PALETTE", "filter_predictions", "draw_detections", "draw_semantic", "draw_instances", "png_data_uri"]
 
 # One colour per class id (0, the background, is never drawn)
 PALETTE = ("#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#e377c2", "#8c564b", "#17becf", "#bcbd22")
@@ -81,6 +81,37 @@ def draw_detections(
             connectivity = [(a - 1, b - 1) for a, b in skeleton] if skeleton else None
             canvas = draw_keypoints(canvas, points[..., :2], connectivity=connectivity, colors="#ffffff", radius=max(width, 2), width=width, visibility=points[..., 2] > 0)
     return canvas
+
+
+def draw_semantic(image: torch.Tensor, semantic: torch.Tensor, *, visible: Sequence[int] | None = None, alpha: float = 0.5) -> torch.Tensor:
+    """Colour each pixel of ``image`` by its class in ``semantic`` (``(H, W)`` class ids, 0 = background, never drawn).
+
+    Args:
+        image: ``(3, H, W)``, uint8 or float in [0, 1].
+        semantic: Class ids, the image's size (a prediction's arg-max or a ground-truth mask); 255 is not drawn.
+        visible: The class ids to draw (default: all but the background).
+        alpha: Opacity of the colours, in [0, 1].
+    """
+    canvas = _as_uint8(image)
+    semantic = semantic.as_subclass(torch.Tensor)
+    if semantic.shape != canvas.shape[-2:]:
+        raise ValueError(f"expected a mask of the image's size {tuple(canvas.shape[-2:])}, got {tuple(semantic.shape)}")
+    present = [c for c in semantic.unique().tolist() if 0 < c < 255 and (visible is None or c in visible)]
+    return _overlay(canvas, torch.stack([semantic == c for c in present]) if present else None, [PALETTE[c % len(PALETTE)] for c in present], alpha)
+
+
+def draw_instances(image: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor, *, visible: Sequence[int] | None = None, alpha: float = 0.5) -> torch.Tensor:
+    """Colour each instance mask (``(N, H, W)``) of a class in ``visible`` (default: all) in its own colour."""
+    canvas = _as_uint8(image)
+    keep = [i for i, label in enumerate(labels.tolist()) if visible is None or label in visible]
+    masks = masks.as_subclass(torch.Tensor).bool()
+    return _overlay(canvas, masks[keep] if keep else None, [PALETTE[1 + i % (len(PALETTE) - 1)] for i in range(len(keep))], alpha)
+
+
+def _overlay(canvas: torch.Tensor, masks: torch.Tensor | None, colors: list[str], alpha: float) -> torch.Tensor:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"expected 0 <= alpha <= 1, got {alpha!r}")
+    return canvas if masks is None else draw_segmentation_masks(canvas, masks, alpha=alpha, colors=colors)
 
 
 def png_data_uri(image: torch.Tensor) -> str:

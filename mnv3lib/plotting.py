@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from torch.nn import functional as F
 
-from .drawing import draw_detections
+from .drawing import draw_detections, draw_instances, draw_semantic
 from .models.layers import make_divisible
 from .models.mobilenetv3 import InvertedResidualConfig
 
@@ -38,6 +38,9 @@ __all__ = [
     "plot_layer_sqnr",
     "plot_calibration_sweep",
     "plot_detections",
+    "plot_segmentation",
+    "plot_lraspp_anatomy",
+    "plot_latency_vs_params",
 ]
 
 BOOK_STYLE = {
@@ -384,3 +387,84 @@ def plot_detections(
         raise ValueError(f"expected one detections dict per image, got {len(detections)} for {len(images)} images")
     drawn = torch.stack([draw_detections(image, found, classes, **draw) for image, found in zip(images, detections)])
     return plot_image_grid(drawn, titles, ncols=min(ncols, len(images)), panel_inches=2.6)
+
+
+def plot_segmentation(
+    images: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor | dict],
+    *,
+    titles: Sequence[str] | None = None,
+    visible: Sequence[int] | None = None,
+    alpha: float = 0.5,
+    ncols: int = 4,
+) -> Figure:
+    """A grid of images overlaid with masks: semantic ``(H, W)`` class ids (:func:`mnv3lib.drawing.draw_semantic`)
+    or a target dict's instance ``masks`` and ``labels`` (:func:`mnv3lib.drawing.draw_instances`)."""
+    if len(images) != len(masks):
+        raise ValueError(f"expected one mask per image, got {len(masks)} for {len(images)} images")
+    drawn = [
+        draw_instances(image, mask["masks"], mask["labels"], visible=visible, alpha=alpha) if isinstance(mask, dict)
+        else draw_semantic(image, mask, visible=visible, alpha=alpha)
+        for image, mask in zip(images, masks)
+    ]  # fmt: skip
+    return plot_image_grid(torch.stack(drawn), titles, ncols=min(ncols, len(images)), panel_inches=2.4)
+
+
+def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:
+    axis.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "0.3"})
+    if text:
+        axis.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.12, text, ha="center", va="bottom", fontsize=7, color="0.3")
+
+
+def plot_lraspp_anatomy(shapes: dict[str, tuple[int, ...]], ax: Axes | None = None) -> Figure:
+    """The LR-ASPP head as a flow of tensors, labelled with their ``(C, H, W)`` from
+    :func:`mnv3lib.segmentation.lraspp_shapes`: the high (stride 16) branch on top, the low (stride 8) below."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (11.0, 3.6))
+    size = shapes["input"][-1]
+
+    def label(name: str, title: str) -> str:
+        c, h, w = shapes[name]
+        stride = f", stride {round(size / h)}" if 1 < h < size else ""
+        return f"{title}\n{c}×{h}×{w}{stride}"
+
+    high, low, gate = 2.0, 0.0, 3.0
+    _stage_box(axis, 0.0, 1.0, 1.7, label("input", "image"), COLORS["other"])
+    _stage_box(axis, 2.2, high, 1.9, label("high", "high features"), COLORS["hardswish"])
+    _stage_box(axis, 2.2, low, 1.9, label("low", "low features"), COLORS["hardswish"])
+    _stage_box(axis, 4.6, high, 1.9, label("cbr", "1×1 conv, BN, ReLU"), COLORS["relu"])
+    _stage_box(axis, 4.6, gate, 1.9, label("scale", "pool, 1×1, sigmoid"), COLORS["se"])
+    _stage_box(axis, 7.0, high, 1.9, label("upsampled", "× gate, upsample"), COLORS["linear"])
+    _stage_box(axis, 9.4, high, 1.9, label("high_classifier", "1×1 classifier"), COLORS["linear"])
+    _stage_box(axis, 9.4, low, 1.9, label("low_classifier", "1×1 classifier"), COLORS["linear"])
+    _stage_box(axis, 11.8, 1.0, 1.7, label("head", "sum"), COLORS["other"])
+    _stage_box(axis, 14.0, 1.0, 1.7, label("out", "bilinear upsample"), COLORS["other"])
+    _arrow(axis, (1.7, 1.1), (2.2, high - 0.1))
+    _arrow(axis, (1.7, 0.9), (2.2, low + 0.1))
+    _arrow(axis, (4.1, high), (4.6, high))
+    _arrow(axis, (4.1, high + 0.2), (4.6, gate - 0.1))
+    _arrow(axis, (6.5, high), (7.0, high))
+    _arrow(axis, (6.5, gate - 0.1), (7.0, high + 0.25))
+    _arrow(axis, (8.9, high), (9.4, high))
+    _arrow(axis, (4.1, low), (9.4, low))
+    _arrow(axis, (11.3, high - 0.1), (11.8, 1.1))
+    _arrow(axis, (11.3, low + 0.1), (11.8, 0.9))
+    _arrow(axis, (13.5, 1.0), (14.0, 1.0))
+    axis.set_xlim(-0.2, 15.9)
+    axis.set_ylim(-0.6, 3.6)
+    axis.axis("off")
+    axis.set_title(f"LR-ASPP on a {size}×{size} image: tensor shapes (channels × height × width)")
+    return fig
+
+
+def plot_latency_vs_params(table: pd.DataFrame, ax: Axes | None = None, *, latency: str = "CPU latency (ms)", params: str = "parameters (M)") -> Figure:
+    """Latency against parameters, one labelled point per row of ``table`` (indexed by model name), log-log."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 4.5))
+    for name, row in table.iterrows():
+        axis.scatter(row[params], row[latency], s=30)
+        axis.annotate(str(name), (row[params], row[latency]), textcoords="offset points", xytext=(5, 3), fontsize=8)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel(params)
+    axis.set_ylabel(latency)
+    axis.set_title("Latency is not proportional to parameters")
+    return fig

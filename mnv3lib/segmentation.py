@@ -29,6 +29,7 @@ __all__ = [
     "LRASPPHead",
     "LRASPP",
     "segmentation_features",
+    "lraspp_shapes",
     "lraspp_mobilenet_v3_large",
     "deeplabv3_mobilenet_v3_large",
     "fcn_mobilenet_v3_large",
@@ -88,6 +89,40 @@ class LRASPP(nn.Module):
         check_image_batch(images)
         logits = self.classifier(self.backbone(images))
         return OrderedDict(out=F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False))
+
+
+def lraspp_shapes(model: LRASPP, image_size: int = 520) -> dict[str, tuple[int, ...]]:
+    """The ``(C, H, W)`` of every tensor in an :class:`LRASPP` for a square input, in the order computed.
+
+    Keys: ``input``, ``low``, ``high``, ``cbr``, ``scale``, ``low_classifier``, ``upsampled``,
+    ``high_classifier``, ``head`` and ``out``. Recorded with forward hooks on one random image.
+    """
+    shapes: dict[str, tuple[int, ...]] = {"input": (3, image_size, image_size)}
+    head = model.classifier
+
+    def record(name: str, inputs: bool = False) -> Any:
+        def hook(_module: nn.Module, args: tuple, output: Any) -> None:
+            if isinstance(output, dict):
+                shapes.update({key: tuple(value.shape[1:]) for key, value in output.items()})
+            else:
+                if inputs:
+                    shapes["upsampled"] = tuple(args[0].shape[1:])
+                shapes[name] = tuple(output.shape[1:])
+
+        return hook
+
+    modules = {"backbone": model.backbone, "cbr": head.cbr, "scale": head.scale, "low_classifier": head.low_classifier,
+               "high_classifier": head.high_classifier, "head": head, "out": model}  # fmt: skip
+    handles = [module.register_forward_hook(record(name, inputs=name == "high_classifier")) for name, module in modules.items()]
+    try:
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()(torch.rand(1, 3, image_size, image_size))
+            model.train(was_training)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
 
 
 def lraspp_mobilenet_v3_large(

@@ -15,11 +15,11 @@ import torch
 
 from .benchmark import Latency, measure_latency
 from .display import for_display
-from .drawing import draw_detections, filter_predictions, png_data_uri
+from .drawing import PALETTE, draw_detections, draw_instances, draw_semantic, filter_predictions, png_data_uri
 from .introspection import block_table
 from .models.mobilenetv3 import mobilenet_v3
 
-__all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer", "calibration_explorer", "detection_explorer"]
+__all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer", "calibration_explorer", "detection_explorer", "segmentation_explorer"]
 
 
 @dataclass(frozen=True)
@@ -188,3 +188,61 @@ def detection_explorer(
         control.observe(update, names="value")
     update()
     return widgets.VBox([widgets.HBox([index, score, iou]), widgets.HBox([show_keypoints, show_truth]), picture, caption])
+
+
+def segmentation_explorer(
+    images: Sequence[torch.Tensor],
+    predictions: Sequence[torch.Tensor],
+    classes: Sequence[str],
+    *,
+    targets: Sequence[torch.Tensor] | None = None,
+    instances: Sequence[dict[str, torch.Tensor]] | None = None,
+    alpha: float = 0.5,
+    scale: int = 2,
+) -> widgets.VBox:
+    """Browse segmentations: an image slider, an opacity slider, one toggle per class, and panels for the
+    prediction, the ground truth and the instance masks.
+
+    Args:
+        images: ``(3, H, W)`` images, uint8 or float in [0, 1].
+        predictions: Predicted class ids ``(H, W)`` for each image (0 = background).
+        classes: Class names, index 0 = the background.
+        targets: Ground-truth class ids, shown beside the predictions when the toggle is on.
+        instances: Target dicts with instance ``masks`` and ``labels``, shown when the toggle is on.
+        alpha: The opacity slider's initial value.
+        scale: Display magnification (the book's scenes are small).
+    """
+    if len(images) != len(predictions) or not images:
+        raise ValueError(f"expected as many predictions as images (at least one), got {len(images)} images and {len(predictions)} predictions")
+    index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image", continuous_update=False)
+    opacity = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=False)
+    toggles = [
+        widgets.Checkbox(value=True, description=name, indent=False, layout=widgets.Layout(width="110px"), style={"description_width": "0px"})
+        for name in classes[1:]
+    ]  # fmt: skip
+    swatches = widgets.HTML(" ".join(f'<span style="color:{PALETTE[c % len(PALETTE)]}">■ {name}</span>' for c, name in enumerate(classes) if c > 0))
+    show_truth = widgets.Checkbox(value=targets is not None, description="ground truth", disabled=targets is None)
+    show_instances = widgets.Checkbox(value=instances is not None, description="instance masks", disabled=instances is None)
+    picture, caption = widgets.HTML(), widgets.HTML()
+
+    def update(_change: object = None) -> None:
+        image, visible = images[index.value], [c for c, toggle in enumerate(toggles, start=1) if toggle.value]
+        panels = [("prediction", draw_semantic(image, predictions[index.value], visible=visible, alpha=opacity.value))]
+        if show_truth.value and targets is not None:
+            panels.append(("ground truth", draw_semantic(image, targets[index.value], visible=visible, alpha=opacity.value)))
+        if show_instances.value and instances is not None:
+            found = instances[index.value]
+            panels.append(("instances", draw_instances(image, found["masks"], found["labels"], visible=visible, alpha=opacity.value)))
+        size = image.shape[-1] * scale
+        picture.value = "".join(
+            f'<figure style="display:inline-block; margin:0 8px 0 0"><img src="{png_data_uri(p)}" width="{size}" style="image-rendering: pixelated">'
+            f'<figcaption style="text-align:center">{title}</figcaption></figure>'
+            for title, p in panels
+        )  # fmt: skip
+        present = predictions[index.value].unique().tolist()
+        caption.value = "predicted classes: " + (", ".join(classes[c] for c in present if 0 < c < len(classes)) or "background only")
+
+    for control in (index, opacity, show_truth, show_instances, *toggles):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([index, opacity]), widgets.HBox(toggles), swatches, widgets.HBox([show_truth, show_instances]), picture, caption])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnv3lib.drawing import draw_detections, filter_predictions, png_data_uri
-from mnv3lib.plotting import plot_detections
+from mnv3lib.drawing import draw_detections, draw_instances, draw_semantic, filter_predictions, png_data_uri
+from mnv3lib.plotting import plot_detections, plot_segmentation
 
 CLASSES = ["circle", "person"]
 PREDICTION = {
@@ -54,3 +54,39 @@ def test_detection_explorer_follows_its_sliders() -> None:
     assert explorer.children[2].value.count("<img") == 2
     with pytest.raises(ValueError, match="as many predictions as images"):
         detection_explorer([], [], CLASSES)
+
+
+SEMANTIC = torch.zeros(40, 40, dtype=torch.int64)
+SEMANTIC[5:15, 5:15], SEMANTIC[20:30, 20:35] = 1, 2
+
+
+def test_masks_colour_only_their_pixels_and_respect_the_toggles() -> None:
+    image = torch.zeros(3, 40, 40)
+    drawn = draw_semantic(image, SEMANTIC, alpha=1.0)
+    changed = drawn.sum(0) > 0
+    assert torch.equal(changed, SEMANTIC > 0)
+    only_two = draw_semantic(image, SEMANTIC, visible=[2], alpha=1.0).sum(0) > 0
+    assert torch.equal(only_two, SEMANTIC == 2)
+    instances = torch.stack([SEMANTIC == 1, SEMANTIC == 2])
+    assert torch.equal(draw_instances(image, instances, torch.tensor([1, 2]), alpha=1.0).sum(0) > 0, SEMANTIC > 0)
+    assert torch.equal(draw_semantic(image, SEMANTIC, alpha=0.0), draw_semantic(image, torch.zeros_like(SEMANTIC)))
+    with pytest.raises(ValueError, match="image's size"):
+        draw_semantic(image, SEMANTIC[:20])
+    with pytest.raises(ValueError, match="alpha"):
+        draw_semantic(image, SEMANTIC, alpha=2.0)
+    assert plot_segmentation([image, image], [SEMANTIC, {"masks": instances, "labels": torch.tensor([1, 2])}]).axes
+
+
+def test_segmentation_explorer_follows_its_toggles() -> None:
+    from mnv3lib.widgets import segmentation_explorer
+
+    image = torch.zeros(3, 40, 40)
+    instances = {"masks": torch.stack([SEMANTIC == 1, SEMANTIC == 2]), "labels": torch.tensor([1, 2])}
+    explorer = segmentation_explorer([image], [SEMANTIC], ["background", "circle", "person"], targets=[SEMANTIC], instances=[instances])
+    picture, caption = explorer.children[-2], explorer.children[-1]
+    assert picture.value.count("<img") == 3 and "circle, person" in caption.value
+    first = picture.value
+    explorer.children[1].children[0].value = False  # hide circles
+    assert picture.value != first
+    explorer.children[3].children[1].value = False  # hide the instance panel
+    assert picture.value.count("<img") == 2
