@@ -17,7 +17,7 @@ from torch import nn
 from .checks import check_positive
 from .models.mobilenetv3 import InvertedResidual, MobileNetV3, mobilenet_v3
 
-__all__ = ["ModelSummary", "block_table", "count_parameters", "count_macs", "summarize", "as_model"]
+__all__ = ["ModelSummary", "block_table", "count_parameters", "count_macs", "forward_macs", "summarize", "as_model"]
 
 TABLE_COLUMNS = (
     "index", "layer", "stage", "in", "expanded", "out", "kernel", "stride", "dilation",
@@ -67,12 +67,12 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 def _layer_macs(module: nn.Module, output: torch.Tensor) -> int:
-    """Multiply-adds of one Conv2d or Linear call, per image."""
+    """Multiply-adds of one Conv2d or Linear call, over every row of its batch (one image in, one row
+    out for a classifier; one row per region of interest in a detector's heads)."""
     if isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
-        per_output = module.in_channels // module.groups * kh * kw
-        return output[0].numel() * per_output
-    return module.in_features * module.out_features
+        return output.numel() * (module.in_channels // module.groups * kh * kw)
+    return output.numel() * module.in_features
 
 
 def _trace_shapes_and_macs(
@@ -114,6 +114,27 @@ def count_macs(model: nn.Module | str, input_size: int | tuple[int, int] = 224, 
     """Multiply-adds of one forward pass of one image (convolutions and Linear layers)."""
     _, macs = _trace_shapes_and_macs(as_model(model, **config), input_size)
     return sum(macs.values())
+
+
+def forward_macs(model: nn.Module, inputs: object) -> int:
+    """Multiply-adds of the convolutions and Linear layers in one eval-mode call ``model(inputs)``, for any
+    model (a detector's depend on how many proposals its heads see, so on the weights and the image)."""
+    total = 0
+
+    def add(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        total += _layer_macs(module, output)
+
+    handles = [m.register_forward_hook(add) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(inputs)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return total
 
 
 def _module_params(module: nn.Module) -> int:

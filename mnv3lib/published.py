@@ -14,9 +14,10 @@ from typing import Any
 
 from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights
 from torchvision.models import detection as tv_detection
+from torchvision.models import segmentation as tv_segmentation
 from torchvision.models.quantization import MobileNet_V3_Large_QuantizedWeights
 
-__all__ = ["BLOG", "BLOG_SOURCE", "BLOG_DETECTION", "torchvision_meta", "torchvision_detection_meta"]
+__all__ = ["BLOG", "BLOG_SOURCE", "BLOG_DETECTION", "BLOG_SEGMENTATION", "torchvision_meta", "torchvision_detection_meta", "torchvision_segmentation_meta"]
 
 BLOG_SOURCE = "PyTorch blog, 'Everything you need to know about TorchVision's MobileNetV3 implementation' (2021)"
 
@@ -40,6 +41,15 @@ BLOG_DETECTION: dict[str, dict[str, float]] = {
     # RPN NMS tuning of the 320 model: before (TorchVision's default 1000/1000 proposals) and after (150/150)
     "rpn_tuning_before": {"box_map": 23.0, "cpu_s": 0.2904},
     "rpn_tuning_after": {"box_map": 22.8, "cpu_s": 0.1679},
+}
+
+# The blog's segmentation numbers (COCO val2017 with Pascal VOC's 20 classes, images resized to 520):
+# mIoU and global pixel accuracy in %, CPU seconds per image, parameters in millions; ``low_res_miou``
+# is the same weights evaluated at 320. FCN on MobileNetV3-Large was not released.
+BLOG_SEGMENTATION: dict[str, dict[str, float]] = {
+    "lraspp_mobilenet_v3_large": {"miou": 57.9, "pixel_acc": 91.2, "cpu_s": 0.3278, "params_m": 3.22, "low_res_miou": 55.8},
+    "deeplabv3_mobilenet_v3_large": {"miou": 60.3, "pixel_acc": 91.2, "cpu_s": 0.5869, "params_m": 11.03, "low_res_miou": 56.5},
+    "fcn_mobilenet_v3_large": {"miou": 57.8, "params_m": 5.05},
 }
 
 _WEIGHTS = {
@@ -83,3 +93,19 @@ def torchvision_detection_meta(arch: str) -> dict[str, Any]:
         raise ValueError(f"unknown detector {arch!r}: expected one of {', '.join(map(repr, enums))}")
     meta = enums[arch].COCO_V1.meta
     return {"num_params": meta["num_params"], "gflops": meta["_ops"], "box_map": meta["_metrics"]["COCO-val2017"]["box_map"], "file_size_mb": meta["_file_size"]}
+
+
+def torchvision_segmentation_meta(arch: str) -> dict[str, Any]:
+    """Published figures of TorchVision's ``COCO_WITH_VOC_LABELS_V1`` weights for the segmentation model
+    ``arch``: ``num_params``, ``gflops`` (the metadata's ``_ops``), ``miou``, ``pixel_acc`` and ``file_size_mb``."""
+    enums = {
+        "lraspp_mobilenet_v3_large": tv_segmentation.LRASPP_MobileNet_V3_Large_Weights,
+        "deeplabv3_mobilenet_v3_large": tv_segmentation.DeepLabV3_MobileNet_V3_Large_Weights,
+        "fcn_resnet50": tv_segmentation.FCN_ResNet50_Weights,
+        "deeplabv3_resnet50": tv_segmentation.DeepLabV3_ResNet50_Weights,
+    }
+    if arch not in enums:
+        raise ValueError(f"unknown segmentation model {arch!r}: expected one of {', '.join(map(repr, enums))}")
+    meta = enums[arch].COCO_WITH_VOC_LABELS_V1.meta
+    metrics = meta["_metrics"]["COCO-val2017-VOC-labels"]
+    return {"num_params": meta["num_params"], "gflops": meta["_ops"], "miou": metrics["miou"], "pixel_acc": metrics["pixel_acc"], "file_size_mb": meta["_file_size"]}

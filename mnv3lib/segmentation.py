@@ -30,6 +30,7 @@ __all__ = [
     "LRASPP",
     "segmentation_features",
     "lraspp_shapes",
+    "LowResolution",
     "lraspp_mobilenet_v3_large",
     "deeplabv3_mobilenet_v3_large",
     "fcn_mobilenet_v3_large",
@@ -89,6 +90,23 @@ class LRASPP(nn.Module):
         check_image_batch(images)
         logits = self.classifier(self.backbone(images))
         return OrderedDict(out=F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False))
+
+
+class LowResolution(nn.Module):
+    """The article's low-resolution inference: ``model`` sees the images resized to ``size`` × ``size``
+    (bilinear, antialiased) and its outputs are resized back to the images' size (bilinear)."""
+
+    def __init__(self, model: nn.Module, size: int) -> None:
+        super().__init__()
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"expected a positive int size, got {size!r}")
+        self.model, self.size = model, size
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_image_batch(images)
+        small = F.interpolate(images, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        outputs = self.model(small)
+        return OrderedDict((name, F.interpolate(value, size=images.shape[-2:], mode="bilinear", align_corners=False)) for name, value in outputs.items())
 
 
 def lraspp_shapes(model: LRASPP, image_size: int = 520) -> dict[str, tuple[int, ...]]:

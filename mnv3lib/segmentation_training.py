@@ -186,20 +186,17 @@ def predict_masks(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int = 16, image_size: int | None = None) -> dict[str, Any]:
     """Global pixel accuracy, per-class IoU and mIoU (in %) of ``model`` on ``dataset``.
 
-    ``dataset`` yields float images and int64 masks. With ``image_size``, the images are resized to it
-    before the model sees them and the predicted logits are resized back to the masks' size (bilinear),
-    as the article's low-resolution inference; the metrics are always computed at the masks' resolution.
+    ``dataset`` yields float images and int64 masks. With ``image_size``, the model sees the images
+    resized to it and its logits are resized back (:class:`~mnv3lib.segmentation.LowResolution`, the
+    article's low-resolution inference); the metrics are always computed at the masks' resolution.
     """
     matrix = ConfusionMatrix(_num_classes(model))
-    model.eval()
+    runner = model if image_size is None else segmentation.LowResolution(model, image_size)
+    runner.eval()
     for images, masks in _batches(dataset, batch_size):
         images, masks = images.as_subclass(torch.Tensor), masks.as_subclass(torch.Tensor)
         check_segmentation_batch(images, masks, matrix.num_classes)
-        inputs = images if image_size is None else F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
-        logits = model(inputs)["out"]
-        if logits.shape[-2:] != masks.shape[-2:]:
-            logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)
-        matrix.update(masks, logits.argmax(1))
+        matrix.update(masks, runner(images)["out"].argmax(1))
     return matrix.compute()
 
 

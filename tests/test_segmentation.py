@@ -70,3 +70,15 @@ def test_misuse_gets_clear_errors() -> None:
             builder(num_classes=3)(torch.rand(3, 64, 64))
         with pytest.raises(TypeError, match="floating-point tensor"):
             builder(num_classes=3)(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_low_resolution_inference_resizes_in_and_out() -> None:
+    model = segmentation.lraspp_mobilenet_v3_large(num_classes=4).eval()
+    images = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = segmentation.LowResolution(model, 64)(images)["out"]
+        small = model(torch.nn.functional.interpolate(images, size=(64, 64), mode="bilinear", antialias=True))["out"]
+    assert out.shape == (2, 4, 96, 96)
+    torch.testing.assert_close(out, torch.nn.functional.interpolate(small, size=(96, 96), mode="bilinear"))
+    with pytest.raises(ValueError, match="positive int size"):
+        segmentation.LowResolution(model, 0)
