@@ -28,7 +28,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from . import detection
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import restore_run, save_run
 from .checks import check_choice, check_positive
 from .data.coco import CocoFolder
 from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
@@ -305,13 +305,8 @@ def fit_detection(
     history: list[DetectionEpoch] = []
     start_epoch = 0
     if resume is not None:
-        saved = load_checkpoint(resume)
-        if DetectionConfig.from_dict(saved["config"]) != config:
-            raise ValueError("cannot resume: the checkpoint was made with a different config")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        history = [DetectionEpoch(**e) for e in saved["history"]]
-        start_epoch = saved["epoch"]
+        records, start_epoch = restore_run(resume, config, model, optimizer)
+        history = [DetectionEpoch(**e) for e in records]
     output = Path(output_dir) if output_dir is not None else None
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
@@ -328,7 +323,5 @@ def fit_detection(
             log(f"epoch {epoch + 1}/{config.epochs}: loss {losses['loss']:.4f}, box AP {metrics['bbox_ap']:.3f} (AP50 {metrics['bbox_ap50']:.3f}), "
                 f"keypoint AP {metrics['keypoints_ap']:.3f}, {record.seconds:.0f} s")  # fmt: skip
         if output is not None:
-            payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                       "config": config.to_dict(), "history": [dataclasses.asdict(e) for e in history]}  # fmt: skip
-            save_checkpoint(payload, output / "checkpoint.pt")
+            save_run(output / "checkpoint.pt", config, model, optimizer, history)
     return DetectionResult(config, history, model, output / "checkpoint.pt" if output is not None else None)

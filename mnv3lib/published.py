@@ -80,6 +80,13 @@ def torchvision_meta(arch: str) -> dict[str, Any]:
     }
 
 
+def _coco_meta(enums: dict[str, Any], arch: str, kind: str, member: str, dataset: str) -> dict[str, Any]:
+    if arch not in enums:
+        raise ValueError(f"unknown {kind} {arch!r}: expected one of {', '.join(map(repr, enums))}")
+    meta = getattr(enums[arch], member).meta
+    return {"num_params": meta["num_params"], "gflops": meta["_ops"], **meta["_metrics"][dataset], "file_size_mb": meta["_file_size"]}
+
+
 def torchvision_detection_meta(arch: str) -> dict[str, Any]:
     """Published figures of TorchVision's COCO weights for the detector ``arch``: ``num_params``,
     ``gflops`` (the metadata's ``_ops``), ``box_map`` (COCO val2017) and ``file_size_mb``."""
@@ -89,10 +96,7 @@ def torchvision_detection_meta(arch: str) -> dict[str, Any]:
         "fasterrcnn_resnet50_fpn": tv_detection.FasterRCNN_ResNet50_FPN_Weights,
         "ssdlite320_mobilenet_v3_large": tv_detection.SSDLite320_MobileNet_V3_Large_Weights,
     }
-    if arch not in enums:
-        raise ValueError(f"unknown detector {arch!r}: expected one of {', '.join(map(repr, enums))}")
-    meta = enums[arch].COCO_V1.meta
-    return {"num_params": meta["num_params"], "gflops": meta["_ops"], "box_map": meta["_metrics"]["COCO-val2017"]["box_map"], "file_size_mb": meta["_file_size"]}
+    return _coco_meta(enums, arch, "detector", "COCO_V1", "COCO-val2017")
 
 
 def torchvision_segmentation_meta(arch: str) -> dict[str, Any]:
@@ -104,8 +108,4 @@ def torchvision_segmentation_meta(arch: str) -> dict[str, Any]:
         "fcn_resnet50": tv_segmentation.FCN_ResNet50_Weights,
         "deeplabv3_resnet50": tv_segmentation.DeepLabV3_ResNet50_Weights,
     }
-    if arch not in enums:
-        raise ValueError(f"unknown segmentation model {arch!r}: expected one of {', '.join(map(repr, enums))}")
-    meta = enums[arch].COCO_WITH_VOC_LABELS_V1.meta
-    metrics = meta["_metrics"]["COCO-val2017-VOC-labels"]
-    return {"num_params": meta["num_params"], "gflops": meta["_ops"], "miou": metrics["miou"], "pixel_acc": metrics["pixel_acc"], "file_size_mb": meta["_file_size"]}
+    return _coco_meta(enums, arch, "segmentation model", "COCO_WITH_VOC_LABELS_V1", "COCO-val2017-VOC-labels")

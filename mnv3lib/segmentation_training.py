@@ -25,7 +25,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from . import segmentation
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import restore_run, save_run
 from .checks import check_choice, check_positive
 from .reproducibility import seed_epoch
 from .segmentation_metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
@@ -237,13 +237,8 @@ def fit_segmentation(
     history: list[SegmentationEpoch] = []
     start_epoch = 0
     if resume is not None:
-        saved = load_checkpoint(resume)
-        if SegmentationConfig.from_dict(saved["config"]) != config:
-            raise ValueError("cannot resume: the checkpoint was made with a different config")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        history = [SegmentationEpoch(**e) for e in saved["history"]]
-        start_epoch = saved["epoch"]
+        records, start_epoch = restore_run(resume, config, model, optimizer)
+        history = [SegmentationEpoch(**e) for e in records]
     output = Path(output_dir) if output_dir is not None else None
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
@@ -258,7 +253,5 @@ def fit_segmentation(
         if log:
             log(f"epoch {epoch + 1}/{config.epochs}: loss {losses['loss']:.4f}, mIoU {record.miou:.2f}, pixel accuracy {record.pixel_accuracy:.2f}, {record.seconds:.0f} s")
         if output is not None:
-            payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                       "config": config.to_dict(), "history": [dataclasses.asdict(e) for e in history]}  # fmt: skip
-            save_checkpoint(payload, output / "checkpoint.pt")
+            save_run(output / "checkpoint.pt", config, model, optimizer, history)
     return SegmentationResult(config, history, model, output / "checkpoint.pt" if output is not None else None)
