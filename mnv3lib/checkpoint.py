@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "average_state_dicts", "average_checkpoints"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "load_features", "average_state_dicts", "average_checkpoints"]
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -67,6 +67,21 @@ def restore_run(path: str | os.PathLike, config: Any, model: torch.nn.Module, op
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     return saved["history"], saved["epoch"]
+
+
+def load_features(extractor: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Copy the ``features`` of a MobileNetV3 classification checkpoint (its ``"model"`` state dict) into
+    a feature extractor over those features (a detector's ``backbone.body``, a segmentation model's
+    ``backbone``): how a detector or segmentation model starts from a pretrained classifier.
+
+    Raises:
+        ValueError: if the checkpoint's features do not fit the extractor (another architecture).
+    """
+    features = {k.removeprefix("features."): v for k, v in load_checkpoint(path)["model"].items() if k.startswith("features.")}
+    expected = extractor.state_dict()
+    if set(features) != set(expected):
+        raise ValueError(f"{path} holds no MobileNetV3 features matching this backbone ({len(features)} feature tensors for {len(expected)})")
+    extractor.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in features.items()})
 
 
 def average_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

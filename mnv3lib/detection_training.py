@@ -28,7 +28,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from . import detection
-from .checkpoint import restore_run, save_run
+from .checkpoint import load_features, restore_run, save_run
 from .checks import check_choice, check_positive
 from .data.coco import CocoFolder
 from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
@@ -39,6 +39,7 @@ __all__ = [
     "DetectionEpoch",
     "DetectionResult",
     "label_space",
+    "load_backbone",
     "build_detector",
     "detection_transforms",
     "collate",
@@ -66,6 +67,9 @@ class DetectionConfig:
     min_size: int = 256  # images are resized so that their short side is min_size ...
     max_size: int = 256  # ... and their long side at most max_size
     trainable_backbone_layers: int | None = None  # --trainable-backbone-layers (None: all, from scratch)
+    # a classification checkpoint (its "model" state dict) whose ``features`` start the backbone when a run
+    # starts (TorchVision: ImageNet weights); None: from scratch
+    backbone_weights: str | None = None
     # the RPN and RoI sampling while training (TorchVision: 2000, 2000, 512, for up to ~100 objects per image;
     # a scene has at most 5)
     rpn_pre_nms_top_n_train: int = 600
@@ -131,6 +135,12 @@ def label_space(dataset: MiniCocoScenes | CocoFolder) -> tuple[int, int]:
     if isinstance(dataset, CocoFolder):
         return max(dataset.coco.cats) + 1, dataset.num_keypoints
     return len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS)
+
+
+def load_backbone(model: nn.Module, path: str | Path) -> None:
+    """Start a detector's backbone from a MobileNetV3 classification checkpoint (its ``features``; the
+    FPN and the heads keep their initialisation). See :func:`mnv3lib.checkpoint.load_features`."""
+    load_features(model.backbone.body, path)
 
 
 def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int | None = None) -> nn.Module:
@@ -307,6 +317,8 @@ def fit_detection(
     if resume is not None:
         records, start_epoch = restore_run(resume, config, model, optimizer)
         history = [DetectionEpoch(**e) for e in records]
+    elif config.backbone_weights is not None:
+        load_backbone(model, config.backbone_weights)
     output = Path(output_dir) if output_dir is not None else None
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):

@@ -377,16 +377,16 @@ def plot_detections(
     *,
     titles: Sequence[str] | None = None,
     ncols: int = 4,
+    panel_inches: float = 2.2,
     **draw: object,
 ) -> Figure:
-    """A grid of images with their boxes (and keypoints), drawn by :func:`mnv3lib.drawing.draw_detections`.
-
-    ``draw`` is passed on (``keypoint_label``, ``skeleton``, ``show_keypoints``, ...).
+    """A grid of images with their boxes (and keypoints), drawn by :func:`mnv3lib.drawing.draw_detections`,
+    ``panel_inches`` wide each. ``draw`` is passed on (``keypoint_label``, ``skeleton``, ``show_keypoints``, ...).
     """
     if len(images) != len(detections):
         raise ValueError(f"expected one detections dict per image, got {len(detections)} for {len(images)} images")
     drawn = torch.stack([draw_detections(image, found, classes, **draw) for image, found in zip(images, detections)])
-    return plot_image_grid(drawn, titles, ncols=min(ncols, len(images)), panel_inches=2.6)
+    return plot_image_grid(drawn, titles, ncols=min(ncols, len(images)), panel_inches=panel_inches)
 
 
 def plot_segmentation(
@@ -397,8 +397,9 @@ def plot_segmentation(
     visible: Sequence[int] | None = None,
     alpha: float = 0.5,
     ncols: int = 4,
+    panel_inches: float = 1.8,
 ) -> Figure:
-    """A grid of images overlaid with masks: semantic ``(H, W)`` class ids (:func:`mnv3lib.drawing.draw_semantic`)
+    """A grid of images (``panel_inches`` wide each) overlaid with masks: semantic ``(H, W)`` class ids (:func:`mnv3lib.drawing.draw_semantic`)
     or a target dict's instance ``masks`` and ``labels`` (:func:`mnv3lib.drawing.draw_instances`)."""
     if len(images) != len(masks):
         raise ValueError(f"expected one mask per image, got {len(masks)} for {len(images)} images")
@@ -407,7 +408,7 @@ def plot_segmentation(
         else draw_semantic(image, mask, visible=visible, alpha=alpha)
         for image, mask in zip(images, masks)
     ]  # fmt: skip
-    return plot_image_grid(torch.stack(drawn), titles, ncols=min(ncols, len(images)), panel_inches=2.4)
+    return plot_image_grid(torch.stack(drawn), titles, ncols=min(ncols, len(images)), panel_inches=panel_inches)
 
 
 def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:

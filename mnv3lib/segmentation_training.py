@@ -25,7 +25,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from . import segmentation
-from .checkpoint import restore_run, save_run
+from .checkpoint import load_features, restore_run, save_run
 from .checks import check_choice, check_positive
 from .reproducibility import seed_epoch
 from .segmentation_metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
@@ -56,6 +56,9 @@ class SegmentationConfig:
     aux_loss: bool = False  # --aux-loss: an FCN head on the stride-8 features (DeepLabV3 and FCN only)
     dilated: bool = True  # the backbone's last stage keeps stride 16 (False: stride 32, as for classification)
     image_size: int = 256  # images and masks are resized to image_size × image_size
+    # a classification checkpoint (its "model" state dict) whose ``features`` start the backbone when a run
+    # starts (TorchVision: --weights-backbone, ImageNet weights); None: from scratch
+    backbone_weights: str | None = None
     # optimisation
     epochs: int = 10  # --epochs (TorchVision: 30)
     batch_size: int = 8  # -b (TorchVision: 4 per GPU × 8 GPUs)
@@ -239,6 +242,8 @@ def fit_segmentation(
     if resume is not None:
         records, start_epoch = restore_run(resume, config, model, optimizer)
         history = [SegmentationEpoch(**e) for e in records]
+    elif config.backbone_weights is not None:
+        load_features(model.backbone, config.backbone_weights)
     output = Path(output_dir) if output_dir is not None else None
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):

@@ -8,7 +8,13 @@ TorchVision's MobileNetV3 recipe, on an ImageNet-style folder::
 
 Add ``--resume runs/large/checkpoint.pt`` to continue an interrupted run. ``--dataset shapes`` trains on
 the book's procedural data instead of ``--data-path``. ``python -m mnv3lib.train book-chapter2`` re-creates
-the results and the checkpoint that Chapter 2 loads.
+the results and the checkpoint that Chapter 2 loads (``book-chapter4`` and ``book-chapter5`` likewise).
+
+Detection, with the flags of TorchVision's ``references/detection/train.py``, on a COCO folder (or, without
+``--data-path``, the book's mini-COCO)::
+
+    python -m mnv3lib.train detection --data-path /data/coco --model fasterrcnn_mobilenet_v3_large_fpn \
+        --no-light-heads --min-size 800 --max-size 1333 --epochs 26 --lr-steps 16 22 -b 16 --output-dir runs/frcnn
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from pathlib import Path
 from .checkpoint import save_checkpoint
 from .data.folders import image_folder_splits
 from .book_runs import COMMON as BOOK_COMMON
-from .book_runs import book_datasets, run_chapter2, run_chapter4, run_chapter5
+from .book_runs import book_datasets, book_scenes, run_chapter2, run_chapter4, run_chapter5
+from .data.coco import CocoFolder
+from .detection_training import MODELS as DETECTION_MODELS
+from .detection_training import DetectionConfig, fit_detection
 from .training import ClassificationConfig, fit
 
 __all__ = ["main", "classification_parser"]
@@ -77,6 +86,34 @@ def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--progress", action="store_true", help="show progress bars")
 
 
+def _add_detection_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = DetectionConfig()
+    data = parser.add_argument_group("data")
+    data.add_argument("--data-path", help="COCO folder with train2017/, val2017/ (or train/, val/) and annotations/ (default: the book's mini-COCO)")
+    data.add_argument("--keypoints", action="store_true", help="read person_keypoints_*.json instead of instances_*.json")
+    run = parser.add_argument_group("training (TorchVision's flag names)")
+    run.add_argument("--model", default=defaults.model, choices=DETECTION_MODELS)
+    run.add_argument("--no-light-heads", dest="light_heads", action="store_false", help="TorchVision's full-size box and keypoint heads")
+    run.add_argument("--min-size", type=int, default=defaults.min_size)
+    run.add_argument("--max-size", type=int, default=defaults.max_size)
+    run.add_argument("--trainable-backbone-layers", type=int, default=None)
+    run.add_argument("--weights-backbone", dest="backbone_weights", default=None, help="a MobileNetV3 classification checkpoint (.pt)")
+    run.add_argument("--epochs", type=int, default=defaults.epochs)
+    run.add_argument("-b", "--batch-size", type=int, default=defaults.batch_size)
+    run.add_argument("--lr", type=float, default=defaults.lr)
+    run.add_argument("--momentum", type=float, default=defaults.momentum)
+    run.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, default=defaults.weight_decay)
+    run.add_argument("--lr-steps", type=int, nargs="+", default=list(defaults.lr_steps))
+    run.add_argument("--lr-gamma", type=float, default=defaults.lr_gamma)
+    run.add_argument("--warmup-iters", type=int, default=defaults.warmup_iters)
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("-j", "--workers", type=int, default=defaults.workers)
+    output = parser.add_argument_group("output")
+    output.add_argument("--output-dir", required=True)
+    output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
+    output.add_argument("--progress", action="store_true", help="show progress bars")
+
+
 SHAPES_SIZES = {name: BOOK_COMMON[name] for name in ("train_crop_size", "val_resize_size", "val_crop_size", "train_min_scale")}
 IMAGENET_SIZES = {"train_crop_size": 224, "val_resize_size": 256, "val_crop_size": 224, "train_min_scale": 0.08}
 
@@ -97,6 +134,7 @@ def classification_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mnv3lib.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_classification_arguments(commands.add_parser("classification", help="train a MobileNetV3 classifier"))
+    _add_detection_arguments(commands.add_parser("detection", help="train a MobileNetV3 detector on COCO or mini-COCO"))
     chapter2 = commands.add_parser("book-chapter2", help="re-create Chapter 2's saved results and checkpoint")
     chapter2.add_argument("--output-dir", default=str(Path(__file__).parent / "artifacts"))
     chapter2.add_argument("--progress", action="store_true")
@@ -136,10 +174,29 @@ def run_classification(args: argparse.Namespace) -> int:
     return 1 if result.diverged else 0
 
 
+def run_detection(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(DetectionConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    config = DetectionConfig(**{**values, "lr_steps": tuple(args.lr_steps)})
+    if args.data_path:
+        root, kind = Path(args.data_path), "person_keypoints" if args.keypoints else "instances"
+        names = [f"{split}2017" if (root / f"{split}2017").is_dir() else split for split in ("train", "val")]  # COCO 2017, or export_coco's
+        train_set, val_set = (CocoFolder(root / name, root / "annotations" / f"{kind}_{name}.json") for name in names)
+    else:
+        train_set, val_set = book_scenes()
+    output = Path(args.output_dir)
+    result = fit_detection(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    (output / "history.json").write_text(json.dumps({"config": config.to_dict(), "history": [dataclasses.asdict(e) for e in result.history]}, indent=1))
+    print(f"box AP {result.history[-1].bbox_ap:.3f}; checkpoint in {output / 'checkpoint.pt'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = classification_parser().parse_args(argv)
     if args.command == "classification":
         return run_classification(args)
+    if args.command == "detection":
+        return run_detection(args)
     if args.command == "book-chapter4":
         run_chapter4(Path(args.output_dir), Path(args.work_dir), progress=args.progress)
         return 0

@@ -67,3 +67,39 @@ def test_chapter4_detector_definition_and_missing_artifacts(tmp_path: Path) -> N
         load_book_detector(path=tmp_path / "nothing.pt")
     with pytest.raises(ValueError, match="unknown book detector"):
         load_book_detector("huge")
+
+
+@pytest.mark.skipif(not (ARTIFACTS / "chapter4_results.json").is_file(), reason="run `python -m mnv3lib.train book-chapter4`")
+def test_saved_detectors_match_the_current_definitions() -> None:
+    import dataclasses
+
+    from mnv3lib.book_runs import BOOK_BACKBONE, BOOK_DETECTORS, DETECTOR_FILES, load_book_detector, load_chapter4_results
+    from mnv3lib.detection_training import DetectionConfig
+
+    results = load_chapter4_results()
+    assert ClassificationConfig.from_dict(results["runs"]["backbone"]["config"]) == BOOK_BACKBONE
+    for name, config in BOOK_DETECTORS.items():
+        saved = DetectionConfig.from_dict(results["runs"][name]["config"])
+        assert dataclasses.replace(saved, backbone_weights=None) == config, f"{name} was saved with another config: re-run the command"
+        model, loaded = load_book_detector(name)
+        assert loaded == saved and not model.training
+        assert (ARTIFACTS / DETECTOR_FILES[name]).stat().st_size < 25e6
+
+
+@pytest.mark.skipif(not (ARTIFACTS / "chapter5_results.json").is_file(), reason="run `python -m mnv3lib.train book-chapter5`")
+def test_saved_segmenters_match_the_current_definitions() -> None:
+    import dataclasses
+
+    from mnv3lib.book_runs import BOOK_SEGMENTERS, SEGMENTER_FILES, load_book_segmenter, load_chapter5_results
+    from mnv3lib.segmentation_training import SegmentationConfig
+
+    results = load_chapter5_results()
+    assert set(results["runs"]) == set(BOOK_SEGMENTERS)
+    for name, config in BOOK_SEGMENTERS.items():
+        saved = SegmentationConfig.from_dict(results["runs"][name]["config"])
+        assert dataclasses.replace(saved, backbone_weights=None) == config, f"{name} was saved with another config: re-run the command"
+    for name, file in SEGMENTER_FILES.items():
+        model, loaded = load_book_segmenter(name)
+        assert loaded.dilated == BOOK_SEGMENTERS[name].dilated and (ARTIFACTS / file).stat().st_size < 25e6
+    with pytest.raises(ValueError, match="unknown book segmentation model"):
+        load_book_segmenter("deeplabv3")

@@ -16,7 +16,9 @@ from mnv3lib.detection_training import (
     collate,
     detection_transforms,
     evaluate_coco,
+    build_detector,
     fit_detection,
+    load_backbone,
     lr_factor,
 )
 
@@ -76,3 +78,34 @@ def test_a_coco_folder_evaluates_as_the_scenes_it_was_exported_from(tmp_path) ->
     paths = export_coco(MiniCocoScenes("val", size=4, image_size=64), tmp_path)
     folder = CocoFolder(paths["images"], paths["instances"], transforms=detection_transforms(train=False))
     assert evaluate_coco(model, folder) == evaluate_coco(model, val)
+
+
+def test_a_classifier_checkpoint_starts_the_backbone(tmp_path) -> None:
+    from mnv3lib.checkpoint import save_checkpoint
+    from mnv3lib.models import mobilenet_v3_large, mobilenet_v3_small
+
+    classifier = mobilenet_v3_large(num_classes=10)
+    save_checkpoint({"model": classifier.state_dict()}, tmp_path / "large.pt")
+    detector = build_detector(TINY, num_classes=7)
+    load_backbone(detector, tmp_path / "large.pt")
+    for name, value in detector.backbone.body.state_dict().items():
+        assert torch.equal(value, classifier.state_dict()[f"features.{name}"]), name
+    save_checkpoint({"model": mobilenet_v3_small().state_dict()}, tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="no MobileNetV3 features matching"):
+        load_backbone(detector, tmp_path / "small.pt")
+    started = fit_detection(DetectionConfig(**{**TINY.to_dict(), "epochs": 1, "backbone_weights": str(tmp_path / "large.pt")}), *_scenes(), stop_after_epoch=0)
+    assert torch.equal(started.model.backbone.body.state_dict()["0.0.weight"], classifier.state_dict()["features.0.0.weight"])
+
+
+def test_cli_trains_a_detector_on_a_coco_folder(tmp_path) -> None:
+    import json
+
+    from mnv3lib.train import main
+
+    for split, size in (("train", 4), ("val", 2)):
+        export_coco(MiniCocoScenes(split, size=size, image_size=64), tmp_path / "coco")
+    argv = ["detection", "--data-path", str(tmp_path / "coco"), "--model", "fasterrcnn_mobilenet_v3_large_fpn", "--min-size", "64", "--max-size", "64",
+            "--epochs", "1", "-b", "2", "--warmup-iters", "1", "--output-dir", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert saved["config"]["model"] == "fasterrcnn_mobilenet_v3_large_fpn" and len(saved["history"]) == 1
