@@ -153,9 +153,10 @@ def _example(entry: ZooEntry) -> torch.Tensor | list[torch.Tensor]:
 def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, warmup: int = 1, latency: bool = True) -> pd.DataFrame:
     """One row per model: task, chapter, input, parameters (M), multiply-adds (G, ours and TorchVision's),
     CPU latency (ms, the median of ``repeats`` after ``warmup``; skipped when ``latency`` is False), our
-    metric and the published one."""
+    metric and the published one. Each model is built with ``torch.manual_seed(0)``."""
     rows = []
     for name, entry in (entries or zoo_entries()).items():
+        torch.manual_seed(0)  # a detector's multiply-adds depend on its (random) weights: the same for every call
         model = entry.build().eval()
         example = _example(entry)
         macs = forward_macs(entry.float_twin() if entry.float_twin else model, example)
