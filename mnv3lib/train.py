@@ -38,6 +38,16 @@ from .training import ClassificationConfig, fit
 __all__ = ["main", "classification_parser"]
 
 
+def _add_run_and_output_arguments(parser: argparse.ArgumentParser, run: argparse._ArgumentGroup, defaults: ClassificationConfig | DetectionConfig) -> None:
+    """The flags every training command shares: seed, workers, output folder, resume and progress bars."""
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("-j", "--workers", type=int, default=defaults.workers)
+    output = parser.add_argument_group("output")
+    output.add_argument("--output-dir", required=True)
+    output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
+    output.add_argument("--progress", action="store_true", help="show progress bars")
+
+
 def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data-path", help="ImageNet-style folder with train/<class>/ and val/<class>/")
@@ -78,12 +88,7 @@ def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--model-ema-steps", type=int, default=defaults.model_ema_steps)
     run.add_argument("--model-ema-decay", type=float, default=defaults.model_ema_decay)
     run.add_argument("--average-last", type=int, default=defaults.average_last, help="average the last k checkpoints that improved Acc@1")
-    run.add_argument("--seed", type=int, default=defaults.seed)
-    run.add_argument("-j", "--workers", type=int, default=defaults.workers)
-    output = parser.add_argument_group("output")
-    output.add_argument("--output-dir", required=True)
-    output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
-    output.add_argument("--progress", action="store_true", help="show progress bars")
+    _add_run_and_output_arguments(parser, run, defaults)
 
 
 def _add_detection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,12 +111,7 @@ def _add_detection_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--lr-steps", type=int, nargs="+", default=list(defaults.lr_steps))
     run.add_argument("--lr-gamma", type=float, default=defaults.lr_gamma)
     run.add_argument("--warmup-iters", type=int, default=defaults.warmup_iters)
-    run.add_argument("--seed", type=int, default=defaults.seed)
-    run.add_argument("-j", "--workers", type=int, default=defaults.workers)
-    output = parser.add_argument_group("output")
-    output.add_argument("--output-dir", required=True)
-    output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
-    output.add_argument("--progress", action="store_true", help="show progress bars")
+    _add_run_and_output_arguments(parser, run, defaults)
 
 
 SHAPES_SIZES = {name: BOOK_COMMON[name] for name in ("train_crop_size", "val_resize_size", "val_crop_size", "train_min_scale")}
