@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from . import quantization
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import as_float32, load_checkpoint, save_checkpoint
 from .data.shapes import ShapesDataset
 from .quantization_error import prediction_agreement
 from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes
@@ -181,10 +181,6 @@ def _half(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
 
 
-def _as_float(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
-
-
 def _load_results(path: Path, command: str) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no saved results at {path}: run `{command}` first")
@@ -201,7 +197,7 @@ def load_book_classifier(path: Path | None = None) -> tuple[torch.nn.Module, Cla
     saved = load_checkpoint(path or ARTIFACTS / CHECKPOINT_FILE)
     config = ClassificationConfig.from_dict(saved["config"])
     model = build_model(config, len(saved["classes"]))
-    model.load_state_dict(_as_float(saved["model"]))
+    model.load_state_dict(as_float32(saved["model"]))
     return model.eval(), config, saved["classes"]
 
 
@@ -362,12 +358,23 @@ def load_chapter4_results(path: Path | None = None) -> dict[str, Any]:
 
 def load_book_detector(name: str = "main", path: Path | None = None) -> tuple[torch.nn.Module, DetectionConfig]:
     """A trained mini-COCO detector of :data:`BOOK_DETECTORS` (float32, eval mode) and its config."""
-    if name not in DETECTOR_FILES:
-        raise ValueError(f"unknown book detector {name!r}: expected one of {', '.join(map(repr, DETECTOR_FILES))}")
-    saved = load_checkpoint(path or ARTIFACTS / DETECTOR_FILES[name])
-    config = DetectionConfig.from_dict(saved["config"])
-    model = build_detector(config, len(saved["classes"]) + 1, len(PERSON_KEYPOINTS))
-    model.load_state_dict(_as_float(saved["model"]))
+    return _load_book_model(
+        DETECTOR_FILES, name, path, "detector", DetectionConfig,
+        lambda config, classes: build_detector(config, len(classes) + 1, len(PERSON_KEYPOINTS)),
+    )  # fmt: skip
+
+
+def _load_book_model(
+    files: dict[str, str], name: str, path: Path | None, kind: str, config_type: type, build: Callable[[Any, list[str]], torch.nn.Module]
+) -> tuple[torch.nn.Module, Any]:
+    """Load the book's saved model ``name`` of ``files`` (float16 weights, its config and class names)
+    into ``build(config, classes)``, in float32 and eval mode; return it and its config."""
+    if name not in files:
+        raise ValueError(f"unknown book {kind} {name!r}: expected one of {', '.join(map(repr, files))}")
+    saved = load_checkpoint(path or ARTIFACTS / files[name])
+    config = config_type.from_dict(saved["config"])
+    model = build(config, saved["classes"])
+    model.load_state_dict(as_float32(saved["model"]))
     return model.eval(), config
 
 
@@ -436,10 +443,4 @@ def load_chapter5_results(path: Path | None = None) -> dict[str, Any]:
 
 def load_book_segmenter(name: str = "lraspp", path: Path | None = None) -> tuple[torch.nn.Module, SegmentationConfig]:
     """A trained mini-COCO segmentation model of :data:`SEGMENTER_FILES` (float32, eval mode) and its config."""
-    if name not in SEGMENTER_FILES:
-        raise ValueError(f"unknown book segmentation model {name!r}: expected one of {', '.join(map(repr, SEGMENTER_FILES))}")
-    saved = load_checkpoint(path or ARTIFACTS / SEGMENTER_FILES[name])
-    config = SegmentationConfig.from_dict(saved["config"])
-    model = build_segmenter(config, len(saved["classes"]))
-    model.load_state_dict(_as_float(saved["model"]))
-    return model.eval(), config
+    return _load_book_model(SEGMENTER_FILES, name, path, "segmentation model", SegmentationConfig, lambda config, classes: build_segmenter(config, len(classes)))

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "load_features", "average_state_dicts", "average_checkpoints"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "load_features", "as_float32", "average_state_dicts", "average_checkpoints"]
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -81,7 +81,12 @@ def load_features(extractor: torch.nn.Module, path: str | os.PathLike) -> None:
     expected = extractor.state_dict()
     if set(features) != set(expected):
         raise ValueError(f"{path} holds no MobileNetV3 features matching this backbone ({len(features)} feature tensors for {len(expected)})")
-    extractor.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in features.items()})
+    extractor.load_state_dict(as_float32(features))
+
+
+def as_float32(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` with its floating-point tensors in float32 (the book ships float16 weights)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
 
 
 def average_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
