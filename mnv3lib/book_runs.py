@@ -296,7 +296,7 @@ BOOK_SCENES = {"image_size": 256, "train_size": 1600, "val_size": 200, "seed": 0
 # at most 50 detections per image, which also keeps the per-epoch evaluation affordable on a CPU.
 BOOK_DETECTOR = DetectionConfig(
     model="keypointrcnn_mobilenet_v3_large_fpn", light_heads=True, min_size=256, max_size=256,
-    epochs=8, batch_size=8, lr=0.02, lr_steps=(6, 7), warmup_iters=200,
+    epochs=12, batch_size=8, lr=0.02, lr_steps=(9, 11), warmup_iters=200,
     model_kwargs={"rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 300, "box_detections_per_img": 50},
 )  # fmt: skip
 # The same, trained on the scenes resized to 128 px: the article's "train at low resolution" model
