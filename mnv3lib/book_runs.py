@@ -393,7 +393,8 @@ BOOK_SEGMENTERS = {
     "lraspp": _SEGMENTATION,
     "lraspp_undilated": dataclasses.replace(_SEGMENTATION, dilated=False),
     "deeplabv3": dataclasses.replace(_SEGMENTATION, model="deeplabv3_mobilenet_v3_large", aux_loss=True),
-}  # FCN is left out to fit the training into the CPU time we had: Chapter 5 times it but does not train it
+    "fcn": dataclasses.replace(_SEGMENTATION, model="fcn_mobilenet_v3_large", aux_loss=True),
+}
 # Only the LR-ASPP weights ship with the book (float16, ~6 MB each); DeepLabV3 and FCN are reported
 # from the results file, which the command writes after training them.
 SEGMENTER_FILES = {"lraspp": "minicoco_lraspp_mobilenet_v3_large.pt", "lraspp_undilated": "minicoco_lraspp_mobilenet_v3_large_undilated.pt"}

@@ -130,7 +130,7 @@ def zoo_entries() -> dict[str, ZooEntry]:
         ),  # fmt: skip
         "FCN MobileNetV3-Large": ZooEntry(
             "segmentation", "5", lambda: segmentation.fcn_mobilenet_v3_large(aux_loss=False), voc,
-            f"COCO-VOC mIoU {BLOG_SEGMENTATION['fcn_mobilenet_v3_large']['miou']} (article; not released)",
+            f"COCO-VOC mIoU {BLOG_SEGMENTATION['fcn_mobilenet_v3_large']['miou']} (article; not released)", _segmenter_metric("fcn"),
         ),  # fmt: skip
         "FCN ResNet-50": ZooEntry(
             "segmentation", "5", lambda: tv_seg.fcn_resnet50(weights=None, weights_backbone=None), voc,
