@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from . import quantization
-from .checkpoint import as_float32, load_checkpoint, save_checkpoint
+from .checkpoint import as_float16, as_float32, load_checkpoint, save_checkpoint
 from .data.shapes import ShapesDataset
 from .quantization_error import prediction_agreement
 from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes
@@ -170,15 +170,10 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
     }
     (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1))
     if best is not None:
-        half = _half(best[2])
+        half = as_float16(best[2])
         config = RUNS[best[1]]
         save_checkpoint({"model": half, "config": config.to_dict(), "classes": list(train.classes), "run": best[1]}, output_dir / CHECKPOINT_FILE)
     return results
-
-
-def _half(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Floating-point tensors in float16: the shipped checkpoints are half the size."""
-    return {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
 
 
 def _load_results(path: Path, command: str) -> dict[str, Any]:
@@ -267,7 +262,7 @@ def _run_record(result: Any, started: float) -> dict[str, Any]:
 
 def _save_half(model: torch.nn.Module, config: Any, classes: list[str], path: Path) -> None:
     """Save ``model``'s weights in float16 with its config and class names (the chapters load them as float32)."""
-    save_checkpoint({"model": _half(model.state_dict()), "config": config.to_dict(), "classes": classes}, path)
+    save_checkpoint({"model": as_float16(model.state_dict()), "config": config.to_dict(), "classes": classes}, path)
 
 
 def _write_results(path: Path, data: dict[str, Any], runs: dict[str, Any], command: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "load_features", "as_float32", "average_state_dicts", "average_checkpoints"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -84,8 +84,13 @@ def load_features(extractor: torch.nn.Module, path: str | os.PathLike) -> None:
     extractor.load_state_dict(as_float32(features))
 
 
+def as_float16(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` with its floating-point tensors in float16: the book's shipped checkpoints are half the size."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
 def as_float32(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state_dict`` with its floating-point tensors in float32 (the book ships float16 weights)."""
+    """``state_dict`` with its floating-point tensors in float32 (undoes :func:`as_float16`)."""
     return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnv3lib.checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
+from mnv3lib.checkpoint import as_float16, as_float32, average_state_dicts, load_checkpoint, save_checkpoint
 from mnv3lib.data import ShapesDataset
 from mnv3lib.data.folders import export_image_folder
 from mnv3lib.train import main as train_main
@@ -91,6 +91,15 @@ def test_average_state_dicts() -> None:
         average_state_dicts([])
     with pytest.raises(ValueError, match="different keys"):
         average_state_dicts([a, {"w": a["w"]}])
+
+
+def test_float16_round_trip_keeps_integer_tensors() -> None:
+    state = {"w": torch.tensor([0.1, 1.5]), "num_batches_tracked": torch.tensor(7)}
+    half = as_float16(state)
+    assert half["w"].dtype == torch.float16 and half["num_batches_tracked"].dtype == torch.int64
+    back = as_float32(half)
+    assert back["w"].dtype == torch.float32 and torch.equal(back["w"], torch.tensor([0.1, 1.5]).half().float())
+    assert torch.equal(back["num_batches_tracked"], state["num_batches_tracked"])
 
 
 def test_learning_rate_schedules() -> None:
