@@ -189,11 +189,24 @@ def load_chapter2_results(path: Path | None = None) -> dict[str, Any]:
 
 def load_book_classifier(path: Path | None = None) -> tuple[torch.nn.Module, ClassificationConfig, list[str]]:
     """The book's trained MobileNetV3-Small (float32, eval mode), its config and class names."""
-    saved = load_checkpoint(path or ARTIFACTS / CHECKPOINT_FILE)
-    config = ClassificationConfig.from_dict(saved["config"])
-    model = build_model(config, len(saved["classes"]))
+    return _load_saved_model(path or ARTIFACTS / CHECKPOINT_FILE, ClassificationConfig, lambda config, classes: build_model(config, len(classes)))
+
+
+def _load_saved_model(path: Path, config_type: type, build: Callable[[Any, list[str]], torch.nn.Module]) -> tuple[torch.nn.Module, Any, list[str]]:
+    """Load a book checkpoint (float16 weights, its config and class names) into ``build(config, classes)``,
+    in float32 and eval mode; return the model, its config and the class names."""
+    saved = load_checkpoint(path)
+    config = config_type.from_dict(saved["config"])
+    model = build(config, saved["classes"])
     model.load_state_dict(as_float32(saved["model"]))
     return model.eval(), config, saved["classes"]
+
+
+def _book_file(files: dict[str, str], name: str, kind: str) -> Path:
+    """The shipped file of the book's model ``name`` of ``files``."""
+    if name not in files:
+        raise ValueError(f"unknown book {kind} {name!r}: expected one of {', '.join(map(repr, files))}")
+    return ARTIFACTS / files[name]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,24 +366,11 @@ def load_chapter4_results(path: Path | None = None) -> dict[str, Any]:
 
 def load_book_detector(name: str = "main", path: Path | None = None) -> tuple[torch.nn.Module, DetectionConfig]:
     """A trained mini-COCO detector of :data:`BOOK_DETECTORS` (float32, eval mode) and its config."""
-    return _load_book_model(
-        DETECTOR_FILES, name, path, "detector", DetectionConfig,
-        lambda config, classes: build_detector(config, len(classes) + 1, len(PERSON_KEYPOINTS)),
-    )  # fmt: skip
-
-
-def _load_book_model(
-    files: dict[str, str], name: str, path: Path | None, kind: str, config_type: type, build: Callable[[Any, list[str]], torch.nn.Module]
-) -> tuple[torch.nn.Module, Any]:
-    """Load the book's saved model ``name`` of ``files`` (float16 weights, its config and class names)
-    into ``build(config, classes)``, in float32 and eval mode; return it and its config."""
-    if name not in files:
-        raise ValueError(f"unknown book {kind} {name!r}: expected one of {', '.join(map(repr, files))}")
-    saved = load_checkpoint(path or ARTIFACTS / files[name])
-    config = config_type.from_dict(saved["config"])
-    model = build(config, saved["classes"])
-    model.load_state_dict(as_float32(saved["model"]))
-    return model.eval(), config
+    shipped = _book_file(DETECTOR_FILES, name, "detector")
+    model, config, _ = _load_saved_model(
+        path or shipped, DetectionConfig, lambda config, classes: build_detector(config, len(classes) + 1, len(PERSON_KEYPOINTS))
+    )
+    return model, config
 
 
 # --------------------------------------------------------------------------------------------------
@@ -439,4 +439,6 @@ def load_chapter5_results(path: Path | None = None) -> dict[str, Any]:
 
 def load_book_segmenter(name: str = "lraspp", path: Path | None = None) -> tuple[torch.nn.Module, SegmentationConfig]:
     """A trained mini-COCO segmentation model of :data:`SEGMENTER_FILES` (float32, eval mode) and its config."""
-    return _load_book_model(SEGMENTER_FILES, name, path, "segmentation model", SegmentationConfig, lambda config, classes: build_segmenter(config, len(classes)))
+    shipped = _book_file(SEGMENTER_FILES, name, "segmentation model")
+    model, config, _ = _load_saved_model(path or shipped, SegmentationConfig, lambda config, classes: build_segmenter(config, len(classes)))
+    return model, config
