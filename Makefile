@@ -1,13 +1,13 @@
 # Two commands on a fresh machine (Python >= 3.10):
-#   make test   install into .venv, run the unit tests and strict `pytest --nbval` over every chapter
+#   make test   install into .venv, then `pytest --nbval`: the unit tests and every chapter, strictly
 #   make book   build the HTML book into _build/html from the stored notebook outputs (offline)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
-# The same environment for executing chapters (make execute) and for verifying them (make test).
+# The environment the chapters are executed with (make execute). `pytest` sets the same values itself
+# (conftest.py), so a bare `pytest --nbval` verifies them in it too.
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
 
@@ -24,14 +24,17 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 install: $(STAMP)
 
-test: unit nbval
+# The README's command, nothing more: pyproject.toml and conftest.py hold the settings.
+test: $(STAMP)
+	$(BIN)/pytest --nbval
 
+# Parts of it: the unit tests alone, the chapters alone.
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -p no:cacheprovider
+	$(BIN)/pytest
 
 nbval: $(STAMP)
 	@test -n "$(NOTEBOOKS)" || { echo "no chapters found in notebooks/"; exit 1; }
-	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
+	$(BIN)/pytest --nbval $(NOTEBOOKS)
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
