@@ -42,13 +42,14 @@ nbval: $(STAMP)
 # requirements.txt and pyproject.toml claim), then mnv3lib the way the chapters' Colab cell installs it:
 # a regular pip install of the package (a wheel built from this checkout, not an editable install).
 # The tests import that installed copy (--import-mode=importlib keeps the checkout off sys.path; the
-# report header says which copy ran). The unit tests and the chapters listed in COLAB_STRICT are
-# compared strictly; the other chapters' numbers differ under another torch (training, timings), so
-# there every cell must run without error (--nbval-lax).
+# report header says which copy ran). The unit tests and the chapters in COLAB_STRICT_CHAPTERS are
+# compared strictly (with the sanitiser they verify on torch 2.9.1); in the other chapters every cell
+# must run without error (--nbval-lax): Chapter 3 fine-tunes QAT live and its numbers differ under
+# torch 2.9.1 (3 cells), and Chapter 6 has not yet been checked strictly on this stack.
 COLAB_VENV := .venv-colab
 COLAB_BIN := $(COLAB_VENV)/bin
 COLAB_STAMP := $(COLAB_VENV)/.installed
-COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb
+COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb 04_detection.ipynb 05_segmentation.ipynb
 COLAB_STRICT := $(filter $(addprefix notebooks/,$(COLAB_STRICT_CHAPTERS)),$(NOTEBOOKS))
 COLAB_LAX := $(filter-out $(COLAB_STRICT),$(NOTEBOOKS))
 COLAB_PYTEST := $(COLAB_BIN)/pytest --import-mode=importlib
@@ -64,6 +65,7 @@ $(COLAB_STAMP): constraints-colab.txt
 install-colab: $(COLAB_STAMP)
 	rm -rf build
 	$(COLAB_BIN)/python -m pip install --quiet -c constraints-colab.txt .
+	rm -rf build
 	$(COLAB_BIN)/python -m pip check
 
 test-colab: install-colab
