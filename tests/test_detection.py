@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from mnv3lib import detection
+from mnv3lib.models import detection
 from mnv3lib.models import mobilenet_v3_large
-from mnv3lib.parity import randomize_batchnorm
+from mnv3lib.analysis.parity import randomize_batchnorm
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_bad_detection_input_gets_clear_errors() -> None:
 
 
 def test_parameter_breakdown_and_rpn_settings() -> None:
-    from mnv3lib.benchmark import compare_latency
+    from mnv3lib.analysis.benchmark import compare_latency
 
     model = detection.fasterrcnn_mobilenet_v3_large_320_fpn()
     parts = detection.parameter_breakdown(model)

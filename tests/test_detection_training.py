@@ -9,7 +9,7 @@ import torch
 
 from mnv3lib.data.coco import CocoFolder
 from mnv3lib.data.minicoco import MiniCocoScenes, coco_dict, export_coco
-from mnv3lib.detection_training import (
+from mnv3lib.engine.detection import (
     DetectionConfig,
     coco_ground_truth,
     coco_summary,
@@ -81,7 +81,7 @@ def test_a_coco_folder_evaluates_as_the_scenes_it_was_exported_from(tmp_path) ->
 
 
 def test_a_classifier_checkpoint_starts_the_backbone(tmp_path) -> None:
-    from mnv3lib.checkpoint import save_checkpoint
+    from mnv3lib.engine.checkpoint import save_checkpoint
     from mnv3lib.models import mobilenet_v3_large, mobilenet_v3_small
 
     classifier = mobilenet_v3_large(num_classes=10)
@@ -100,7 +100,7 @@ def test_a_classifier_checkpoint_starts_the_backbone(tmp_path) -> None:
 def test_cli_trains_a_detector_on_a_coco_folder(tmp_path) -> None:
     import json
 
-    from mnv3lib.train import main
+    from mnv3lib.cli import main
 
     for split, size in (("train", 4), ("val", 2)):
         export_coco(MiniCocoScenes(split, size=size, image_size=64), tmp_path / "coco")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnv3lib.drawing import draw_detections, draw_instances, draw_semantic, filter_predictions, png_data_uri
-from mnv3lib.plotting import plot_detections, plot_segmentation
+from mnv3lib.viz.drawing import draw_detections, draw_instances, draw_semantic, filter_predictions, png_data_uri
+from mnv3lib.viz.plotting import plot_detections, plot_segmentation
 
 CLASSES = ["circle", "person"]
 PREDICTION = {
@@ -40,7 +40,7 @@ def test_drawing_changes_pixels_where_the_objects_are() -> None:
 
 
 def test_detection_explorer_follows_its_sliders() -> None:
-    from mnv3lib.widgets import detection_explorer
+    from mnv3lib.viz.widgets import detection_explorer
 
     explorer = detection_explorer([torch.zeros(3, 80, 80)], [PREDICTION], CLASSES, targets=[PREDICTION], keypoint_label=2)
     caption = explorer.children[-1]
@@ -78,7 +78,7 @@ def test_masks_colour_only_their_pixels_and_respect_the_toggles() -> None:
 
 
 def test_segmentation_explorer_follows_its_toggles() -> None:
-    from mnv3lib.widgets import segmentation_explorer
+    from mnv3lib.viz.widgets import segmentation_explorer
 
     image = torch.zeros(3, 40, 40)
     instances = {"masks": torch.stack([SEMANTIC == 1, SEMANTIC == 2]), "labels": torch.tensor([1, 2])}

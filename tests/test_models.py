@@ -19,7 +19,7 @@ from mnv3lib.models import (
     mobilenet_v3_large,
     mobilenet_v3_small,
 )
-from mnv3lib.parity import compare_models, randomize_batchnorm
+from mnv3lib.analysis.parity import compare_models, randomize_batchnorm
 
 TORCHVISION_BUILDERS = {
     "mobilenet_v3_large": torchvision.models.mobilenet_v3_large,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnv3lib.data.minicoco import MINICOCO_CLASSES, MiniCocoScenes, SemanticScenes, semantic_mask
-from mnv3lib.segmentation_training import (
+from mnv3lib.engine.segmentation import (
     SegmentationConfig,
     evaluate_segmentation,
     fit_segmentation,

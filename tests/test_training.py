@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnv3lib.checkpoint import as_float16, as_float32, average_state_dicts, load_checkpoint, save_checkpoint
+from mnv3lib.engine.checkpoint import as_float16, as_float32, average_state_dicts, load_checkpoint, save_checkpoint
 from mnv3lib.data import ShapesDataset
 from mnv3lib.data.folders import export_image_folder
-from mnv3lib.train import main as train_main
-from mnv3lib.training import ClassificationConfig, accuracy, fit, lr_factor
+from mnv3lib.cli import main as train_main
+from mnv3lib.engine.classification import ClassificationConfig, accuracy, fit, lr_factor
 
 TINY = {
     "model": "mobilenet_v3_small", "width_mult": 0.25, "batch_size": 16, "eval_batch_size": 64,

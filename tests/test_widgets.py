@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from mnv3lib.widgets import architecture_explorer, architecture_report
+from mnv3lib.viz.widgets import architecture_explorer, architecture_report
 
 
 def _controls(explorer: widgets.VBox) -> dict[str, widgets.Widget]:
@@ -45,8 +45,8 @@ def test_explorer_updates_when_controls_change() -> None:
 
 
 def test_for_display_marks_missing_cells() -> None:
-    from mnv3lib.display import for_display
-    from mnv3lib.introspection import block_table
+    from mnv3lib.viz.display import for_display
+    from mnv3lib.analysis.introspection import block_table
 
     table = block_table("mobilenet_v3_small")
     shown = for_display(table)
@@ -57,7 +57,7 @@ def test_for_display_marks_missing_cells() -> None:
 def test_calibration_explorer_uses_known_results_and_computes_the_rest() -> None:
     import pytest
 
-    from mnv3lib.widgets import calibration_explorer
+    from mnv3lib.viz.widgets import calibration_explorer
 
     calls = []
 

@@ -20,9 +20,9 @@ from torch import nn
 from torch.ao import quantization as tq
 from torch.ao.nn.quantized import FloatFunctional
 
-from .checks import check_choice, check_image_batch
-from .models.layers import ConvNormActivation, SqueezeExcitation
-from .models.mobilenetv3 import InvertedResidual, InvertedResidualConfig, MobileNetV3, mobilenet_v3_config
+from ..checks import check_choice, check_image_batch
+from .layers import ConvNormActivation, SqueezeExcitation
+from .mobilenetv3 import InvertedResidual, InvertedResidualConfig, MobileNetV3, mobilenet_v3_config
 
 __all__ = [
     "BACKENDS",
@@ -163,7 +163,7 @@ def mobilenet_v3_small(
 def _as_quantizable(model: nn.Module) -> QuantizableMobileNetV3:
     if not isinstance(model, QuantizableMobileNetV3):
         raise TypeError(
-            f"expected a QuantizableMobileNetV3 (mnv3lib.quantization.mobilenet_v3_large/small), got {type(model).__name__}: "
+            f"expected a QuantizableMobileNetV3 (mnv3lib.models.quantization.mobilenet_v3_large/small), got {type(model).__name__}: "
             "build the quantizable model and load the float state dict into it"
         )
     return model

@@ -5,7 +5,7 @@ glance") prints :func:`zoo_table` and plots latency against parameters.
 Latency and multiply-adds are measured with random weights on one image of the size each model is
 made for (speed does not depend on the weights, except a detector's, whose heads see as many
 proposals as the RPN keeps: with random weights, all of them). Our metrics come from the book's saved
-results (``mnv3lib/artifacts``), which the chapters re-measure.
+results (``mnv3lib/book/artifacts``), which the chapters re-measure.
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ import torch
 import torchvision
 from torch import nn
 
-from . import detection, quantization, segmentation
-from .benchmark import compare_latency
-from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
-from .detection_training import build_detector
-from .book_runs import BOOK_DETECTORS, load_chapter2_results, load_chapter4_results, load_chapter5_results
-from .introspection import count_parameters, forward_macs
-from .models import mobilenet_v3_large, mobilenet_v3_small
+from ..models import detection
+from ..models import quantization
+from ..models import segmentation
+from ..analysis.benchmark import compare_latency
+from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
+from ..engine.detection import build_detector
+from .artifacts import load_chapter2_results, load_chapter4_results, load_chapter5_results
+from .runs import BOOK_DETECTORS
+from ..analysis.introspection import count_parameters, forward_macs
+from ..models import mobilenet_v3_large, mobilenet_v3_small
 from .published import BLOG_SEGMENTATION, torchvision_detection_meta, torchvision_meta, torchvision_segmentation_meta
 
 __all__ = ["ZooEntry", "zoo_entries", "zoo_table"]

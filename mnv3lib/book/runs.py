@@ -1,11 +1,14 @@
-"""The book's longer training runs: definitions, and the command that re-creates their saved results.
+"""The book's longer training runs: their definitions, and the command that re-creates their results.
 
 Chapter 2 cannot train six models in its five-minute budget on a laptop CPU, so these runs live here.
-``python -m mnv3lib.train book-chapter2`` trains them (about half an hour on 2 CPU cores) and writes
+``python -m mnv3lib.book chapter2`` trains them (about half an hour on 2 CPU cores) and writes
 
 * ``artifacts/chapter2_results.json``: every run's config and per-epoch history, and the recipe table;
 * ``artifacts/shapes_mobilenet_v3_small.pt``: the best run's weights (float16, ~3 MB), which Chapter 2
   re-evaluates live and Chapter 3 (quantization) starts from.
+
+``chapter4`` and ``chapter5`` train the detectors and segmentation models likewise
+(:mod:`mnv3lib.book.artifacts` loads what they write).
 
 Scaling the recipe down: learning rates follow the linear scaling rule from the recipe's global batch
 of 1024 down to ours (RMSProp: 0.064 × 64 / 1024 = 0.004). The decay keeps each recipe's *shape*
@@ -19,8 +22,6 @@ for the first third of a run (we measured it).
 from __future__ import annotations
 
 import dataclasses
-import json
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,51 +30,38 @@ from typing import Any
 
 import torch
 
-from . import quantization
-from .checkpoint import as_float16, as_float32, load_checkpoint, save_checkpoint
-from .data.shapes import ShapesDataset
-from .quantization_error import prediction_agreement
-from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes
-from .data.minicoco import SemanticScenes
-from .detection_training import DetectionConfig, build_detector, fit_detection
-from .segmentation_training import SegmentationConfig, build_segmenter, fit_segmentation
-from .training import ClassificationConfig, build_model, evaluate, fit
+from ..analysis.introspection import count_parameters
+from ..data.minicoco import MINICOCO_CLASSES
+from ..data.splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits
+from ..engine.checkpoint import save_checkpoint
+from ..engine.classification import ClassificationConfig, fit
+from ..engine.detection import DetectionConfig, fit_detection
+from ..engine.segmentation import SegmentationConfig, fit_segmentation
+from .artifacts import ARTIFACTS, CHAPTER2_RESULTS, CHAPTER4_RESULTS, CHAPTER5_RESULTS, CLASSIFIER_FILE, DETECTOR_FILES, SEGMENTER_FILES
+from .artifacts import save_half, write_results
 
 __all__ = [
     "BOOK_DATA",
     "BOOK_EPOCHS",
+    "COMMON",
+    "RUNS",
     "RecipeRow",
     "RECIPE_ROWS",
     "OPTIMIZER_RUNS",
-    "book_datasets",
-    "run_chapter2",
-    "load_chapter2_results",
-    "load_book_classifier",
-    "ARTIFACTS",
     "QAT_SCHEDULE",
-    "qat_finetune_config",
-    "load_book_quantizable_classifier",
-    "ptq_experiment",
     "BOOK_SCENES",
+    "BOOK_BACKBONE",
     "BOOK_DETECTOR",
     "BOOK_DETECTOR_LOW_RES",
     "BOOK_DETECTORS",
-    "book_scenes",
-    "run_chapter4",
-    "load_book_detector",
-    "load_chapter4_results",
     "BOOK_SEGMENTATION_SCENES",
     "BOOK_SEGMENTERS",
     "LOW_RES_SEGMENTATION_SIZE",
-    "book_semantic_scenes",
+    "book_splits",
+    "run_chapter2",
+    "run_chapter4",
     "run_chapter5",
-    "load_chapter5_results",
-    "load_book_segmenter",
 ]
-
-ARTIFACTS = Path(__file__).parent / "artifacts"
-RESULTS_FILE = "chapter2_results.json"
-CHECKPOINT_FILE = "shapes_mobilenet_v3_small.pt"
 
 # The book's classification data: 10 classes, 64×64 images, up to two distractor shapes each.
 BOOK_DATA = {"image_size": 64, "num_distractors": (0, 2), "train_size": 4_000, "val_size": 2_000, "seed": 0}
@@ -81,10 +69,7 @@ BOOK_EPOCHS = 30
 BATCH_SIZE = 64
 LINEAR_SCALE = BATCH_SIZE / 1024  # the recipe's global batch is 8 GPUs × 128
 
-COMMON = {
-    "model": "mobilenet_v3_small", "epochs": BOOK_EPOCHS, "batch_size": BATCH_SIZE, "bn_momentum": 0.1,
-    "train_crop_size": 56, "val_resize_size": 64, "val_crop_size": 56, "train_min_scale": 0.35,
-}  # fmt: skip
+COMMON = {"model": "mobilenet_v3_small", "epochs": BOOK_EPOCHS, "batch_size": BATCH_SIZE, "bn_momentum": 0.1, **SHAPES_CROP_SIZES}
 # MobileNetV2's recipe: SGD with momentum, wd 4e-5, decay every epoch
 MOBILENET_V2_STYLE = {"opt": "sgd", "lr": 0.05, "weight_decay": 4e-5, "lr_step_size": 1, "lr_gamma": 0.9}
 # MobileNetV3's recipe: RMSprop, lr 0.064 per 1024 images, wd 1e-5, decay every 2 epochs
@@ -124,20 +109,25 @@ RECIPE_ROWS = (
 OPTIMIZER_RUNS = ("rmsprop_eps_1e-8", "rmsprop_eps_0.0316", "rmsproptf_eps_1e-3")
 
 
-def book_datasets(train_size: int | None = None, val_size: int | None = None) -> tuple[ShapesDataset, ShapesDataset]:
-    """The book's train and validation splits (optionally smaller, for quick demonstrations)."""
-    common = {"image_size": BOOK_DATA["image_size"], "num_distractors": BOOK_DATA["num_distractors"], "seed": BOOK_DATA["seed"]}
-    train = ShapesDataset("train", size=train_size or BOOK_DATA["train_size"], **common)
-    val = ShapesDataset("val", size=val_size or BOOK_DATA["val_size"], **common)
-    return train, val
+def book_splits(data: str = "shapes", train_size: int | None = None, val_size: int | None = None) -> tuple[Any, Any]:
+    """The train and validation sets of the book's ``data``: ``"shapes"`` (:data:`BOOK_DATA`, Chapters 2
+    and 3), ``"scenes"`` (:data:`BOOK_SCENES`, Chapter 4) or ``"semantic_scenes"``
+    (:data:`BOOK_SEGMENTATION_SCENES`, Chapter 5); optionally fewer images, for quick demonstrations."""
+    settings = {"shapes": BOOK_DATA, "scenes": BOOK_SCENES, "semantic_scenes": BOOK_SEGMENTATION_SCENES}
+    if data not in settings:
+        raise ValueError(f"unknown book data {data!r}: expected one of {', '.join(map(repr, settings))}")
+    sizes = {**settings[data], "train_size": train_size or settings[data]["train_size"], "val_size": val_size or settings[data]["val_size"]}
+    if data == "shapes":
+        return shapes_splits(**sizes)
+    return minicoco_splits(**sizes, semantic=data == "semantic_scenes")
 
 
 def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train every run of :data:`RUNS`, write the results JSON and the best model's checkpoint."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    train, val = book_datasets()
+    train, val = book_splits("shapes")
     runs: dict[str, Any] = {}
-    best: tuple[float, str, dict[str, torch.Tensor]] | None = None
+    best: tuple[float, str, torch.nn.Module] | None = None
     for name, config in RUNS.items():
         log(f"== {name}")
         started = time.perf_counter()
@@ -152,7 +142,7 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
         }
         final_acc1 = result.history[-1].val_acc1
         if not result.diverged and (best is None or final_acc1 > best[0]):
-            best = (final_acc1, name, result.model.state_dict())
+            best = (final_acc1, name, result.model)
     table = []
     for row in RECIPE_ROWS:
         run = runs[row.run]
@@ -160,53 +150,11 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
         acc1 = metrics["acc1"] if row.use_average else metrics["val_acc1"]
         acc5 = metrics["acc5"] if row.use_average else metrics["val_acc5"]
         table.append({"row": row.name, "run": row.run, "acc1": acc1, "acc5": acc5, "article_acc1": row.article_acc1})
-    results = {
-        "data": BOOK_DATA,
-        "runs": runs,
-        "recipe_table": table,
-        "checkpoint_run": best[1] if best else None,
-        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
-        "command": "python -m mnv3lib.train book-chapter2",
-    }
-    (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1))
+    best_run = best[1] if best else None
+    results = write_results(output_dir / CHAPTER2_RESULTS, BOOK_DATA, runs, "python -m mnv3lib.book chapter2", recipe_table=table, checkpoint_run=best_run)
     if best is not None:
-        half = as_float16(best[2])
-        config = RUNS[best[1]]
-        save_checkpoint({"model": half, "config": config.to_dict(), "classes": list(train.classes), "run": best[1]}, output_dir / CHECKPOINT_FILE)
+        save_half(best[2], RUNS[best_run], list(train.classes), output_dir / CLASSIFIER_FILE, run=best_run)
     return results
-
-
-def _load_results(path: Path, command: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved results at {path}: run `{command}` first")
-    return json.loads(path.read_text())
-
-
-def load_chapter2_results(path: Path | None = None) -> dict[str, Any]:
-    """The saved results of :func:`run_chapter2`."""
-    return _load_results(path or ARTIFACTS / RESULTS_FILE, "python -m mnv3lib.train book-chapter2")
-
-
-def load_book_classifier(path: Path | None = None) -> tuple[torch.nn.Module, ClassificationConfig, list[str]]:
-    """The book's trained MobileNetV3-Small (float32, eval mode), its config and class names."""
-    return _load_saved_model(path or ARTIFACTS / CHECKPOINT_FILE, ClassificationConfig, lambda config, classes: build_model(config, len(classes)))
-
-
-def _load_saved_model(path: Path, config_type: type, build: Callable[[Any, list[str]], torch.nn.Module]) -> tuple[torch.nn.Module, Any, list[str]]:
-    """Load a book checkpoint (float16 weights, its config and class names) into ``build(config, classes)``,
-    in float32 and eval mode; return the model, its config and the class names."""
-    saved = load_checkpoint(path)
-    config = config_type.from_dict(saved["config"])
-    model = build(config, saved["classes"])
-    model.load_state_dict(as_float32(saved["model"]))
-    return model.eval(), config, saved["classes"]
-
-
-def _book_file(files: dict[str, str], name: str, kind: str) -> Path:
-    """The shipped file of the book's model ``name`` of ``files``."""
-    if name not in files:
-        raise ValueError(f"unknown book {kind} {name!r}: expected one of {', '.join(map(repr, files))}")
-    return ARTIFACTS / files[name]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,51 +164,6 @@ def _book_file(files: dict[str, str], name: str, kind: str) -> Path:
 # updating the observers for the first 4 and BatchNorm statistics for the first 3. Ours has 4 epochs,
 # so the ranges settle after 2 and BatchNorm freezes after 1.
 QAT_SCHEDULE = {"epochs": 4, "observer_epochs": 2, "batch_norm_epochs": 1}
-
-
-def qat_finetune_config(config: ClassificationConfig) -> ClassificationConfig:
-    """The fine-tuning run of QAT (and of its float control) on the book's data: TorchVision's QAT optimiser
-    settings at a constant learning rate, with ``config``'s data and model settings."""
-    return dataclasses.replace(
-        config, epochs=QAT_SCHEDULE["epochs"], opt="sgd", opt_eps=None, lr=0.001, momentum=0.9, weight_decay=1e-5,
-        lr_scheduler="constant", lr_noise=None, average_last=0, model_ema=False,
-    )  # fmt: skip
-
-
-def load_book_quantizable_classifier(path: Path | None = None) -> tuple[quantization.QuantizableMobileNetV3, ClassificationConfig, list[str]]:
-    """The book's trained classifier as a float :class:`~mnv3lib.quantization.QuantizableMobileNetV3` (eval mode).
-
-    Its BatchNorm layers get the momentum the model was trained with (the quantizable builders use
-    TorchVision's 0.01), which matters when QAT fine-tunes it.
-    """
-    trained, config, classes = load_book_classifier(path)
-    model = getattr(quantization, config.model)(num_classes=len(classes), width_mult=config.width_mult, dropout=config.dropout)
-    model.load_state_dict(trained.state_dict())
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = config.bn_momentum
-    return model.eval(), config, classes
-
-
-def ptq_experiment(
-    float_model: quantization.QuantizableMobileNetV3,
-    calibration_batches: list,
-    val_batches: list,
-    observer: str = "histogram",
-    batches: int = 8,
-    *,
-    weight: str = "per_channel",
-    backend: str = "x86",
-    reduce_range: bool | None = None,
-) -> dict[str, float]:
-    """Quantize ``float_model`` with ``batches`` calibration batches and ``observer``; return its validation
-    ``acc1``, ``acc5`` and top-1 ``agreement`` (%) with the float model."""
-    if not 1 <= batches <= len(calibration_batches):
-        raise ValueError(f"expected 1 <= batches <= {len(calibration_batches)} (the calibration batches given), got {batches!r}")
-    qconfig = quantization.ptq_qconfig(observer, weight, backend=backend, reduce_range=reduce_range)
-    int8_model = quantization.quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig)
-    metrics = evaluate(int8_model, val_batches)
-    return {"acc1": metrics["acc1"], "acc5": metrics["acc5"], "agreement": prediction_agreement(float_model, int8_model, val_batches)}
 
 
 def _run_record(result: Any, started: float) -> dict[str, Any]:
@@ -273,27 +176,9 @@ def _run_record(result: Any, started: float) -> dict[str, Any]:
     }
 
 
-def _save_half(model: torch.nn.Module, config: Any, classes: list[str], path: Path) -> None:
-    """Save ``model``'s weights in float16 with its config and class names (the chapters load them as float32)."""
-    save_checkpoint({"model": as_float16(model.state_dict()), "config": config.to_dict(), "classes": classes}, path)
-
-
-def _write_results(path: Path, data: dict[str, Any], runs: dict[str, Any], command: str) -> dict[str, Any]:
-    results = {
-        "data": data,
-        "runs": runs,
-        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
-        "command": command,
-    }
-    path.write_text(json.dumps(results, indent=1))
-    return results
-
-
 # --------------------------------------------------------------------------------------------------
 # Chapter 4: the book's detector, trained on mini-COCO
 # --------------------------------------------------------------------------------------------------
-DETECTOR_RESULTS_FILE = "chapter4_results.json"
-DETECTOR_FILES = {"main": "minicoco_keypointrcnn_mobilenet_v3_large_fpn.pt", "low_res": "minicoco_keypointrcnn_mobilenet_v3_large_fpn_128.pt"}
 BOOK_SCENES = {"image_size": 256, "train_size": 1600, "val_size": 200, "seed": 0}
 # A keypoint R-CNN predicts boxes for every class and keypoints for persons, so one model serves the
 # chapter's box and keypoint sections, trained at 256 px. As TorchVision's detectors start from ImageNet
@@ -317,14 +202,6 @@ BOOK_DETECTORS = {"main": BOOK_DETECTOR, "low_res": BOOK_DETECTOR_LOW_RES}
 BOOK_BACKBONE = dataclasses.replace(RUNS["rmsproptf_eps_1e-3"], model="mobilenet_v3_large", epochs=12, lr_gamma=0.73)
 
 
-def book_scenes(train_size: int | None = None, val_size: int | None = None) -> tuple[MiniCocoScenes, MiniCocoScenes]:
-    """The book's mini-COCO train and validation scenes (optionally fewer)."""
-    common = {"image_size": BOOK_SCENES["image_size"], "seed": BOOK_SCENES["seed"]}
-    train = MiniCocoScenes("train", size=train_size or BOOK_SCENES["train_size"], **common)
-    val = MiniCocoScenes("val", size=val_size or BOOK_SCENES["val_size"], **common)
-    return train, val
-
-
 def run_chapter4(
     output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter4"), *, progress: bool = False, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -336,16 +213,16 @@ def run_chapter4(
     for name, book_config in BOOK_DETECTORS.items():
         log(f"== {name}")
         config = dataclasses.replace(book_config, backbone_weights=str(backbone))
-        train, val = book_scenes()
+        train, val = book_splits("scenes")
         run_dir = work_dir if name == "main" else work_dir / name
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
         result = fit_detection(config, train, val, output_dir=run_dir, resume=resume, eval_every=4, progress=progress, log=log)
         runs[name] = _run_record(result, started)
-        _save_half(result.model, config, list(MINICOCO_CLASSES), output_dir / DETECTOR_FILES[name])
+        save_half(result.model, config, list(MINICOCO_CLASSES), output_dir / DETECTOR_FILES[name])
     runs["backbone"] = backbone_record
-    return _write_results(output_dir / DETECTOR_RESULTS_FILE, BOOK_SCENES, runs, "python -m mnv3lib.train book-chapter4")
+    return write_results(output_dir / CHAPTER4_RESULTS, BOOK_SCENES, runs, "python -m mnv3lib.book chapter4")
 
 
 def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
@@ -353,30 +230,15 @@ def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], N
     log("== backbone")
     checkpoint = work_dir / "checkpoint.pt"
     started = time.perf_counter()
-    train, val = book_datasets()
+    train, val = book_splits("shapes")
     result = fit(BOOK_BACKBONE, train, val, output_dir=work_dir, resume=checkpoint if checkpoint.is_file() else None, progress=progress, log=log)
     weights = save_checkpoint({"model": result.model.state_dict(), "config": BOOK_BACKBONE.to_dict()}, work_dir / "backbone.pt")
     return weights, _run_record(result, started)
 
 
-def load_chapter4_results(path: Path | None = None) -> dict[str, Any]:
-    """The saved results of :func:`run_chapter4`."""
-    return _load_results(path or ARTIFACTS / DETECTOR_RESULTS_FILE, "python -m mnv3lib.train book-chapter4")
-
-
-def load_book_detector(name: str = "main", path: Path | None = None) -> tuple[torch.nn.Module, DetectionConfig]:
-    """A trained mini-COCO detector of :data:`BOOK_DETECTORS` (float32, eval mode) and its config."""
-    shipped = _book_file(DETECTOR_FILES, name, "detector")
-    model, config, _ = _load_saved_model(
-        path or shipped, DetectionConfig, lambda config, classes: build_detector(config, len(classes) + 1, len(PERSON_KEYPOINTS))
-    )
-    return model, config
-
-
 # --------------------------------------------------------------------------------------------------
 # Chapter 5: the book's segmentation models, trained on mini-COCO's semantic masks
 # --------------------------------------------------------------------------------------------------
-SEGMENTATION_RESULTS_FILE = "chapter5_results.json"
 # Mini-COCO drawn at 128 px: our "520". The article's low-resolution inference at 320 (0.615 × 520)
 # becomes 80 px here. Each model trains for 5 epochs (1,000 steps of 8 scenes), its backbone starting
 # from Chapter 4's shapes-trained MobileNetV3-Large (as TorchVision's start from ImageNet weights):
@@ -390,17 +252,6 @@ BOOK_SEGMENTERS = {
     "deeplabv3": dataclasses.replace(_SEGMENTATION, model="deeplabv3_mobilenet_v3_large", aux_loss=True),
     "fcn": dataclasses.replace(_SEGMENTATION, model="fcn_mobilenet_v3_large", aux_loss=True),
 }
-# Only the LR-ASPP weights ship with the book (float16, ~6 MB each); DeepLabV3 and FCN are reported
-# from the results file, which the command writes after training them.
-SEGMENTER_FILES = {"lraspp": "minicoco_lraspp_mobilenet_v3_large.pt", "lraspp_undilated": "minicoco_lraspp_mobilenet_v3_large_undilated.pt"}
-
-
-def book_semantic_scenes(train_size: int | None = None, val_size: int | None = None) -> tuple[SemanticScenes, SemanticScenes]:
-    """The book's mini-COCO scenes for segmentation (``BOOK_SEGMENTATION_SCENES``), as semantic masks."""
-    common = {"image_size": BOOK_SEGMENTATION_SCENES["image_size"], "seed": BOOK_SEGMENTATION_SCENES["seed"]}
-    train = MiniCocoScenes("train", size=train_size or BOOK_SEGMENTATION_SCENES["train_size"], **common)
-    val = MiniCocoScenes("val", size=val_size or BOOK_SEGMENTATION_SCENES["val_size"], **common)
-    return SemanticScenes(train), SemanticScenes(val)
 
 
 def run_chapter5(
@@ -425,20 +276,10 @@ def run_chapter5(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit_segmentation(config, *book_semantic_scenes(), num_classes, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
-        runs[name] = _run_record(result, started) | {"num_params": sum(p.numel() for p in result.model.parameters())}
+        result = fit_segmentation(config, *book_splits("semantic_scenes"), num_classes, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
+        runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
         if name in SEGMENTER_FILES:
-            _save_half(result.model, config, ["background", *MINICOCO_CLASSES], output_dir / SEGMENTER_FILES[name])
-    return _write_results(output_dir / SEGMENTATION_RESULTS_FILE, BOOK_SEGMENTATION_SCENES, runs, "python -m mnv3lib.train book-chapter5")
+            save_half(result.model, config, ["background", *MINICOCO_CLASSES], output_dir / SEGMENTER_FILES[name])
+    return write_results(output_dir / CHAPTER5_RESULTS, BOOK_SEGMENTATION_SCENES, runs, "python -m mnv3lib.book chapter5")
 
 
-def load_chapter5_results(path: Path | None = None) -> dict[str, Any]:
-    """The saved results of :func:`run_chapter5`."""
-    return _load_results(path or ARTIFACTS / SEGMENTATION_RESULTS_FILE, "python -m mnv3lib.train book-chapter5")
-
-
-def load_book_segmenter(name: str = "lraspp", path: Path | None = None) -> tuple[torch.nn.Module, SegmentationConfig]:
-    """A trained mini-COCO segmentation model of :data:`SEGMENTER_FILES` (float32, eval mode) and its config."""
-    shipped = _book_file(SEGMENTER_FILES, name, "segmentation model")
-    model, config, _ = _load_saved_model(path or shipped, SegmentationConfig, lambda config, classes: build_segmenter(config, len(classes)))
-    return model, config

@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
-from .checks import check_choice, check_positive
-from .data.transforms import classification_eval_transform, classification_train_transform
-from .models.mobilenetv3 import mobilenet_v3
+from ..checks import check_choice, check_positive
+from ..data.transforms import classification_eval_transform, classification_train_transform
+from ..models.mobilenetv3 import mobilenet_v3
 from .optim import RMSpropTF
 from .reproducibility import seed_epoch
 
@@ -197,7 +197,7 @@ def build_model(config: ClassificationConfig, num_classes: int) -> nn.Module:
 
 
 def build_optimizer(config: ClassificationConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD, PyTorch's RMSprop or the TensorFlow-style :class:`~mnv3lib.optim.RMSpropTF`."""
+    """SGD, PyTorch's RMSprop or the TensorFlow-style :class:`~mnv3lib.engine.optim.RMSpropTF`."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.opt == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)

@@ -3,8 +3,8 @@
 SGD with momentum and a polynomial learning-rate decay per iteration (``(1 - it / total) ** 0.9``),
 cross-entropy that ignores label 255, plus 0.5 × the auxiliary head's loss for DeepLabV3 / FCN with
 ``aux_loss``; atomic checkpoints after every epoch and exact resume. Metrics are global pixel accuracy
-and mIoU from a confusion matrix (:mod:`mnv3lib.segmentation_metrics`). Chapter 5 ("Semantic
-segmentation") trains the book's models with it (``python -m mnv3lib.train book-chapter5``).
+and mIoU from a confusion matrix (:mod:`mnv3lib.engine.metrics`). Chapter 5 ("Semantic
+segmentation") trains the book's models with it (``python -m mnv3lib.book chapter5``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from . import segmentation
+from ..models import segmentation
 from .checkpoint import load_features, restore_run, save_run
-from .checks import check_choice, check_positive
+from ..checks import check_choice, check_positive
 from .reproducibility import seed_epoch
-from .segmentation_metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
+from .metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
 
 __all__ = [
     "SegmentationConfig",
@@ -190,7 +190,7 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     """Global pixel accuracy, per-class IoU and mIoU (in %) of ``model`` on ``dataset``.
 
     ``dataset`` yields float images and int64 masks. With ``image_size``, the model sees the images
-    resized to it and its logits are resized back (:class:`~mnv3lib.segmentation.LowResolution`, the
+    resized to it and its logits are resized back (:class:`~mnv3lib.models.segmentation.LowResolution`, the
     article's low-resolution inference); the metrics are always computed at the masks' resolution.
     """
     matrix = ConfusionMatrix(_num_classes(model))

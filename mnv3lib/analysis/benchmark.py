@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .checks import check_positive
+from ..checks import check_positive
 
 __all__ = ["Latency", "measure_latency", "compare_latency", "num_threads"]
 

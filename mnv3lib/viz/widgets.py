@@ -13,11 +13,11 @@ import ipywidgets as widgets
 import pandas as pd
 import torch
 
-from .benchmark import Latency, measure_latency
+from ..analysis.benchmark import Latency, measure_latency
 from .display import for_display
 from .drawing import PALETTE, draw_detections, draw_instances, draw_semantic, filter_predictions, png_data_uri
-from .introspection import block_table
-from .models.mobilenetv3 import mobilenet_v3
+from ..analysis.introspection import block_table
+from ..models.mobilenetv3 import mobilenet_v3
 
 __all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer", "calibration_explorer", "detection_explorer", "segmentation_explorer"]
 
@@ -114,7 +114,7 @@ def calibration_explorer(
 
     Args:
         run: ``run(observer, batches)`` quantizes and evaluates, returning metrics such as ``acc1`` and
-            ``agreement`` (Chapter 3 passes :func:`mnv3lib.book_runs.ptq_experiment`).
+            ``agreement`` (Chapter 3 passes :func:`mnv3lib.book.runs.ptq_experiment`).
         observers, batch_counts: The choices offered.
         known: Results already computed, keyed by ``(observer, batches)``; others are computed on demand.
     """
@@ -156,7 +156,7 @@ def detection_explorer(
     Args:
         images: ``(3, H, W)`` images, uint8 or float in [0, 1].
         predictions: The model's raw outputs for them, best made with ``box_score_thresh=0`` and
-            ``box_nms_thresh=1`` so that the sliders decide what is kept (:func:`~mnv3lib.drawing.filter_predictions`).
+            ``box_nms_thresh=1`` so that the sliders decide what is kept (:func:`~mnv3lib.viz.drawing.filter_predictions`).
         classes: Class names (label 1 first).
         targets: Ground truth, drawn beside the predictions when the toggle is on.
         keypoint_label, skeleton: Which detections carry keypoints, and how to join them (1-based pairs).

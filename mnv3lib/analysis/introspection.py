@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .checks import check_positive
-from .models.mobilenetv3 import InvertedResidual, MobileNetV3, mobilenet_v3
+from ..checks import check_positive
+from ..models.mobilenetv3 import InvertedResidual, MobileNetV3, mobilenet_v3
 
 __all__ = ["ModelSummary", "block_table", "count_parameters", "count_macs", "forward_macs", "summarize", "as_model"]
 

@@ -3,7 +3,7 @@
 SGD with momentum, a linear warm-up over the first iterations, a multi-step learning-rate decay,
 atomic checkpoints after every epoch and exact resume. Evaluation is pycocotools' ``COCOeval``
 (box AP, and keypoint AP for keypoint models). Chapter 4 ("Detection and keypoints") trains the book's
-detector with it (``python -m mnv3lib.train book-chapter4``).
+detector with it (``python -m mnv3lib.book chapter4``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from . import detection
+from ..models import detection
 from .checkpoint import load_features, restore_run, save_run
-from .checks import check_choice, check_positive
-from .data.coco import CocoFolder
-from .data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
+from ..checks import check_choice, check_positive
+from ..data.coco import CocoFolder
+from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
 from .reproducibility import seed_epoch
 
 __all__ = [
@@ -139,7 +139,7 @@ def label_space(dataset: MiniCocoScenes | CocoFolder) -> tuple[int, int]:
 
 def load_backbone(model: nn.Module, path: str | Path) -> None:
     """Start a detector's backbone from a MobileNetV3 classification checkpoint (its ``features``; the
-    FPN and the heads keep their initialisation). See :func:`mnv3lib.checkpoint.load_features`."""
+    FPN and the heads keep their initialisation). See :func:`mnv3lib.engine.checkpoint.load_features`."""
     load_features(model.backbone.body, path)
 
 

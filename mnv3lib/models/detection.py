@@ -27,8 +27,8 @@ from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, Keypoi
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
-from .models.mobilenetv3 import MobileNetV3, mobilenet_v3_large
-from .models.weights import fetch_state_dict, resolve_weights_and_classes
+from .mobilenetv3 import MobileNetV3, mobilenet_v3_large
+from .weights import fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
     "mobilenet_backbone_with_fpn",

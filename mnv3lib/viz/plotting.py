@@ -19,8 +19,8 @@ from matplotlib.patches import FancyBboxPatch
 from torch.nn import functional as F
 
 from .drawing import draw_detections, draw_instances, draw_semantic
-from .models.layers import make_divisible
-from .models.mobilenetv3 import InvertedResidualConfig
+from ..models.layers import make_divisible
+from ..models.mobilenetv3 import InvertedResidualConfig
 
 __all__ = [
     "BOOK_STYLE",
@@ -153,7 +153,7 @@ def plot_block_diagram(
 
 
 def plot_block_profile(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, title: str = "") -> Figure:
-    """Parameters and multiply-adds per layer of a :func:`~mnv3lib.introspection.block_table`.
+    """Parameters and multiply-adds per layer of a :func:`~mnv3lib.analysis.introspection.block_table`.
 
     Bars are coloured by activation; hatched bars have squeeze-and-excite.
     """
@@ -322,7 +322,7 @@ def plot_image_grid(
 
 
 def plot_layer_sqnr(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, title: str = "") -> Figure:
-    """Where int8 loses precision, from :func:`mnv3lib.quantization_error.layer_sqnr`'s table.
+    """Where int8 loses precision, from :func:`mnv3lib.analysis.quantization_error.layer_sqnr`'s table.
 
     Left: SQNR of the int8 model against the float one along the network (accumulated error, line) and
     of each output's own int8 rounding (points, coloured by layer kind). Right: the median rounding
@@ -380,7 +380,7 @@ def plot_detections(
     panel_inches: float = 2.2,
     **draw: object,
 ) -> Figure:
-    """A grid of images with their boxes (and keypoints), drawn by :func:`mnv3lib.drawing.draw_detections`,
+    """A grid of images with their boxes (and keypoints), drawn by :func:`mnv3lib.viz.drawing.draw_detections`,
     ``panel_inches`` wide each. ``draw`` is passed on (``keypoint_label``, ``skeleton``, ``show_keypoints``, ...).
     """
     if len(images) != len(detections):
@@ -399,8 +399,8 @@ def plot_segmentation(
     ncols: int = 4,
     panel_inches: float = 1.8,
 ) -> Figure:
-    """A grid of images (``panel_inches`` wide each) overlaid with masks: semantic ``(H, W)`` class ids (:func:`mnv3lib.drawing.draw_semantic`)
-    or a target dict's instance ``masks`` and ``labels`` (:func:`mnv3lib.drawing.draw_instances`)."""
+    """A grid of images (``panel_inches`` wide each) overlaid with masks: semantic ``(H, W)`` class ids (:func:`mnv3lib.viz.drawing.draw_semantic`)
+    or a target dict's instance ``masks`` and ``labels`` (:func:`mnv3lib.viz.drawing.draw_instances`)."""
     if len(images) != len(masks):
         raise ValueError(f"expected one mask per image, got {len(masks)} for {len(images)} images")
     drawn = [
@@ -419,7 +419,7 @@ def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float], tex
 
 def plot_lraspp_anatomy(shapes: dict[str, tuple[int, ...]], ax: Axes | None = None) -> Figure:
     """The LR-ASPP head as a flow of tensors, labelled with their ``(C, H, W)`` from
-    :func:`mnv3lib.segmentation.lraspp_shapes`: the high (stride 16) branch on top, the low (stride 8) below."""
+    :func:`mnv3lib.models.segmentation.lraspp_shapes`: the high (stride 16) branch on top, the low (stride 8) below."""
     fig, (axis,) = _figure_and_axes(ax, 1, (11.0, 3.6))
     size = shapes["input"][-1]
 

@@ -21,9 +21,9 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
 from torchvision.models.segmentation.fcn import FCN, FCNHead
 
-from .checks import check_image_batch
-from .models.mobilenetv3 import MobileNetV3, mobilenet_v3_large
-from .models.weights import fetch_state_dict, resolve_weights_and_classes
+from ..checks import check_image_batch
+from .mobilenetv3 import MobileNetV3, mobilenet_v3_large
+from .weights import fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
     "LRASPPHead",

@@ -1,6 +1,6 @@
 """Drawing detections, keypoints and masks on images, with ``torchvision.utils``' drawing functions.
 
-Shared by the figures (:mod:`mnv3lib.plotting`) and the widgets (:mod:`mnv3lib.widgets`) of Chapters 4
+Shared by the figures (:mod:`mnv3lib.viz.plotting`) and the widgets (:mod:`mnv3lib.viz.widgets`) of Chapters 4
 and 5. Every function returns a uint8 ``(3, H, W)`` tensor.
 """
 

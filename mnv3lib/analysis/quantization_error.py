@@ -19,10 +19,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .checks import check_image_batch
-from .models.layers import ConvNormActivation, SqueezeExcitation
-from .models.mobilenetv3 import InvertedResidual
-from .quantization import QuantizableMobileNetV3, _as_quantizable
+from ..checks import check_image_batch
+from ..models.layers import ConvNormActivation, SqueezeExcitation
+from ..models.mobilenetv3 import InvertedResidual
+from ..models.quantization import QuantizableMobileNetV3, _as_quantizable
 
 __all__ = ["Site", "sqnr_db", "quantization_sites", "layer_sqnr", "StorageReport", "storage_report", "prediction_agreement"]
 
@@ -125,7 +125,7 @@ def layer_sqnr(float_model: QuantizableMobileNetV3, int8_model: nn.Module, image
 
     Args:
         float_model: The float :class:`QuantizableMobileNetV3` the int8 model was made from.
-        int8_model: Its int8 version (from :func:`~mnv3lib.quantization.quantize_ptq` or ``convert``).
+        int8_model: Its int8 version (from :func:`~mnv3lib.models.quantization.quantize_ptq` or ``convert``).
         images: A batch to run, shape ``(B, 3, H, W)``.
 
     Returns:

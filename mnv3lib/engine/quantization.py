@@ -1,4 +1,4 @@
-"""Quantization-aware fine-tuning with TorchVision's schedule, on top of :func:`mnv3lib.training.fit`.
+"""Quantization-aware fine-tuning with TorchVision's schedule, on top of :func:`mnv3lib.engine.classification.fit`.
 
 TorchVision's ``references/classification/train_quantization.py`` starts from trained float weights,
 inserts fake-quantization, trains with SGD, and after ``num_observer_update_epochs`` stops updating the
@@ -9,6 +9,7 @@ loop of Chapter 2 (checkpoints and exact resume included).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +18,21 @@ from torch.ao import quantization as tq
 from torch.ao.nn.intrinsic import qat as intrinsic_qat
 from torch.utils.data import Dataset
 
-from .quantization import QuantizableMobileNetV3, convert, prepare_qat
-from .training import ClassificationConfig, TrainingResult, fit
+from ..analysis.quantization_error import prediction_agreement
+from ..models.quantization import QuantizableMobileNetV3, convert, prepare_qat, ptq_qconfig, quantize_ptq
+from .classification import ClassificationConfig, TrainingResult, evaluate, fit
 
-__all__ = ["qat_schedule", "fit_qat"]
+__all__ = ["qat_config", "qat_schedule", "fit_qat", "ptq_experiment"]
+
+
+def qat_config(config: ClassificationConfig, epochs: int) -> ClassificationConfig:
+    """The fine-tuning run of QAT (and of its float control): TorchVision's QAT optimiser settings (SGD,
+    lr 0.001, momentum 0.9, weight decay 1e-5) at a constant learning rate for ``epochs``, with
+    ``config``'s data and model settings."""
+    return dataclasses.replace(
+        config, epochs=epochs, opt="sgd", opt_eps=None, lr=0.001, momentum=0.9, weight_decay=1e-5,
+        lr_scheduler="constant", lr_noise=None, average_last=0, model_ema=False,
+    )  # fmt: skip
 
 
 def qat_schedule(observer_epochs: int, batch_norm_epochs: int) -> Callable[[nn.Module, int], None]:
@@ -58,7 +70,7 @@ def fit_qat(
     TorchVision's QAT recipe for MobileNetV3 uses SGD, lr 0.001, weight decay 1e-5, observers updated for
     4 epochs and BatchNorm statistics for 3; pass those through ``config`` and the keyword arguments.
     The validation accuracy of each epoch is that of the int8 conversion. ``output_dir``, ``resume`` and
-    ``stop_after_epoch`` work as in :func:`mnv3lib.training.fit`: a resumed run ends bit-identical.
+    ``stop_after_epoch`` work as in :func:`mnv3lib.engine.classification.fit`: a resumed run ends bit-identical.
     """
     qat_model = prepare_qat(float_model, backend)
     result = fit(
@@ -75,3 +87,24 @@ def fit_qat(
         eval_model=convert,
     )
     return result, convert(result.model)
+
+
+def ptq_experiment(
+    float_model: QuantizableMobileNetV3,
+    calibration_batches: list,
+    val_batches: list,
+    observer: str = "histogram",
+    batches: int = 8,
+    *,
+    weight: str = "per_channel",
+    backend: str = "x86",
+    reduce_range: bool | None = None,
+) -> dict[str, float]:
+    """Quantize ``float_model`` with ``batches`` calibration batches and ``observer``; return its validation
+    ``acc1``, ``acc5`` and top-1 ``agreement`` (%) with the float model."""
+    if not 1 <= batches <= len(calibration_batches):
+        raise ValueError(f"expected 1 <= batches <= {len(calibration_batches)} (the calibration batches given), got {batches!r}")
+    qconfig = ptq_qconfig(observer, weight, backend=backend, reduce_range=reduce_range)
+    int8_model = quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig)
+    metrics = evaluate(int8_model, val_batches)
+    return {"acc1": metrics["acc1"], "acc5": metrics["acc5"], "agreement": prediction_agreement(float_model, int8_model, val_batches)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import check_image_batch
+from ..checks import check_image_batch
 
 __all__ = ["IGNORE_INDEX", "check_segmentation_batch", "ConfusionMatrix"]
 

@@ -1,0 +1,185 @@
+"""Command-line training, with the flags of TorchVision's ``references/classification/train.py``.
+
+TorchVision's MobileNetV3 recipe, on an ImageNet-style folder::
+
+    python -m mnv3lib.cli classification --data-path /data/imagenet --model mobilenet_v3_large \\
+        --opt rmsprop --lr 0.064 --wd 1e-5 --lr-step-size 2 --lr-gamma 0.973 \\
+        --auto-augment imagenet --random-erase 0.2 --epochs 600 --batch-size 128 --output-dir runs/large
+
+Add ``--resume runs/large/checkpoint.pt`` to continue an interrupted run. ``--dataset shapes`` trains on
+the book's procedural data instead of ``--data-path``. (``python -m mnv3lib.book chapter2`` re-creates the
+results and the checkpoint that Chapter 2 loads; ``chapter4`` and ``chapter5`` likewise.)
+
+Detection, with the flags of TorchVision's ``references/detection/train.py``, on a COCO folder (or, without
+``--data-path``, the book's mini-COCO)::
+
+    python -m mnv3lib.cli detection --data-path /data/coco --model fasterrcnn_mobilenet_v3_large_fpn \
+        --no-light-heads --min-size 800 --max-size 1333 --epochs 26 --lr-steps 16 22 -b 16 --output-dir runs/frcnn
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .engine.checkpoint import save_checkpoint
+from .data.folders import image_folder_splits
+from .data.splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits
+from .data.coco import CocoFolder
+from .engine.detection import MODELS as DETECTION_MODELS
+from .engine.detection import DetectionConfig, fit_detection
+from .engine.classification import ClassificationConfig, fit
+
+__all__ = ["main", "classification_parser"]
+
+
+def _add_run_and_output_arguments(parser: argparse.ArgumentParser, run: argparse._ArgumentGroup, defaults: ClassificationConfig | DetectionConfig) -> None:
+    """The flags every training command shares: seed, workers, output folder, resume and progress bars."""
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("-j", "--workers", type=int, default=defaults.workers)
+    output = parser.add_argument_group("output")
+    output.add_argument("--output-dir", required=True)
+    output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
+    output.add_argument("--progress", action="store_true", help="show progress bars")
+
+
+def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data-path", help="ImageNet-style folder with train/<class>/ and val/<class>/")
+    data.add_argument("--dataset", choices=("imagefolder", "shapes"), default="imagefolder", help="'shapes': the book's procedural data")
+    data.add_argument("--shapes-train-size", type=int, default=4000, help="training images of --dataset shapes")
+    data.add_argument("--shapes-val-size", type=int, default=2000, help="validation images of --dataset shapes")
+    defaults = ClassificationConfig()
+    run = parser.add_argument_group("training (TorchVision's flag names)")
+    run.add_argument("--model", default=defaults.model, choices=("mobilenet_v3_large", "mobilenet_v3_small"))
+    run.add_argument("--width-mult", type=float, default=defaults.width_mult)
+    run.add_argument("--dropout", type=float, default=defaults.dropout)
+    run.add_argument("--stochastic-depth-prob", type=float, default=defaults.stochastic_depth_prob)
+    run.add_argument("--bn-momentum", type=float, default=defaults.bn_momentum, help="torchvision: 0.01; the book's short runs: 0.1")
+    run.add_argument("--epochs", type=int, default=defaults.epochs)
+    run.add_argument("-b", "--batch-size", type=int, default=defaults.batch_size)
+    run.add_argument("--opt", default=defaults.opt, choices=("sgd", "rmsprop", "rmsproptf"))
+    run.add_argument("--lr", type=float, default=defaults.lr)
+    run.add_argument("--momentum", type=float, default=defaults.momentum)
+    run.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, default=defaults.weight_decay)
+    run.add_argument("--opt-eps", type=float, default=None, help="default: 0.0316 for rmsprop (torchvision), 1e-3 for rmsproptf")
+    run.add_argument("--opt-alpha", type=float, default=defaults.opt_alpha)
+    run.add_argument("--lr-scheduler", default=defaults.lr_scheduler, choices=("steplr", "cosineannealinglr", "constant"))
+    run.add_argument("--lr-step-size", type=int, default=defaults.lr_step_size)
+    run.add_argument("--lr-gamma", type=float, default=defaults.lr_gamma)
+    run.add_argument("--lr-warmup-epochs", type=int, default=defaults.lr_warmup_epochs)
+    run.add_argument("--lr-warmup-decay", type=float, default=defaults.lr_warmup_decay)
+    run.add_argument("--lr-noise", type=float, nargs=2, default=None, metavar=("START", "END"), help="fractions of training, e.g. 0.42 0.9")
+    run.add_argument("--lr-noise-pct", type=float, default=defaults.lr_noise_pct)
+    run.add_argument("--lr-noise-std", type=float, default=defaults.lr_noise_std)
+    run.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    run.add_argument("--auto-augment", default=None, help="e.g. imagenet, ra, ta_wide")
+    run.add_argument("--random-erase", type=float, default=defaults.random_erase)
+    run.add_argument("--train-crop-size", type=int, default=None, help="default 224 (ImageNet) or 56 (shapes)")
+    run.add_argument("--val-resize-size", type=int, default=None, help="default 256 (ImageNet) or 64 (shapes)")
+    run.add_argument("--val-crop-size", type=int, default=None, help="default 224 (ImageNet) or 56 (shapes)")
+    run.add_argument("--train-min-scale", type=float, default=None, help="RandomResizedCrop's smallest area: 0.08 (ImageNet) or 0.35 (shapes)")
+    run.add_argument("--model-ema", action="store_true")
+    run.add_argument("--model-ema-steps", type=int, default=defaults.model_ema_steps)
+    run.add_argument("--model-ema-decay", type=float, default=defaults.model_ema_decay)
+    run.add_argument("--average-last", type=int, default=defaults.average_last, help="average the last k checkpoints that improved Acc@1")
+    _add_run_and_output_arguments(parser, run, defaults)
+
+
+def _add_detection_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = DetectionConfig()
+    data = parser.add_argument_group("data")
+    data.add_argument("--data-path", help="COCO folder with train2017/, val2017/ (or train/, val/) and annotations/ (default: the book's mini-COCO)")
+    data.add_argument("--keypoints", action="store_true", help="read person_keypoints_*.json instead of instances_*.json")
+    run = parser.add_argument_group("training (TorchVision's flag names)")
+    run.add_argument("--model", default=defaults.model, choices=DETECTION_MODELS)
+    run.add_argument("--no-light-heads", dest="light_heads", action="store_false", help="TorchVision's full-size box and keypoint heads")
+    run.add_argument("--min-size", type=int, default=defaults.min_size)
+    run.add_argument("--max-size", type=int, default=defaults.max_size)
+    run.add_argument("--trainable-backbone-layers", type=int, default=None)
+    run.add_argument("--weights-backbone", dest="backbone_weights", default=None, help="a MobileNetV3 classification checkpoint (.pt)")
+    run.add_argument("--epochs", type=int, default=defaults.epochs)
+    run.add_argument("-b", "--batch-size", type=int, default=defaults.batch_size)
+    run.add_argument("--lr", type=float, default=defaults.lr)
+    run.add_argument("--momentum", type=float, default=defaults.momentum)
+    run.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, default=defaults.weight_decay)
+    run.add_argument("--lr-steps", type=int, nargs="+", default=list(defaults.lr_steps))
+    run.add_argument("--lr-gamma", type=float, default=defaults.lr_gamma)
+    run.add_argument("--warmup-iters", type=int, default=defaults.warmup_iters)
+    _add_run_and_output_arguments(parser, run, defaults)
+
+
+IMAGENET_SIZES = {"train_crop_size": 224, "val_resize_size": 256, "val_crop_size": 224, "train_min_scale": 0.08}
+
+
+def config_from_args(args: argparse.Namespace) -> ClassificationConfig:
+    """The :class:`ClassificationConfig` that the parsed flags describe."""
+    fields = {f.name for f in dataclasses.fields(ClassificationConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    sizes = SHAPES_CROP_SIZES if args.dataset == "shapes" else IMAGENET_SIZES
+    for name, default in sizes.items():
+        values.setdefault(name, default)
+    if values.get("lr_noise") is not None:
+        values["lr_noise"] = tuple(values["lr_noise"])
+    return ClassificationConfig(**values)
+
+
+def classification_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mnv3lib.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_classification_arguments(commands.add_parser("classification", help="train a MobileNetV3 classifier"))
+    _add_detection_arguments(commands.add_parser("detection", help="train a MobileNetV3 detector on COCO or mini-COCO"))
+    return parser
+
+
+def run_classification(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if args.dataset == "shapes":
+        train_set, val_set = shapes_splits(args.shapes_train_size, args.shapes_val_size)
+    else:
+        if not args.data_path:
+            raise SystemExit("error: --data-path is required unless --dataset shapes")
+        train_set, val_set = image_folder_splits(args.data_path)
+    output = Path(args.output_dir)
+    result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    summary = {
+        "config": config.to_dict(),
+        "history": [dataclasses.asdict(e) for e in result.history],
+        "best_acc1": result.best_acc1,
+        "averaged": result.averaged,
+        "diverged": result.diverged,
+    }
+    (output / "history.json").write_text(json.dumps(summary, indent=1))
+    if result.averaged_state_dict is not None:
+        save_checkpoint({"model": result.averaged_state_dict, "config": config.to_dict()}, output / "averaged.pt")
+        print(f"averaged the checkpoints of epochs {result.averaged['epochs']}: Acc@1 {result.averaged['acc1']:.2f}")
+    print(f"best Acc@1 {result.best_acc1:.2f}; checkpoint in {output / 'checkpoint.pt'}")
+    return 1 if result.diverged else 0
+
+
+def run_detection(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(DetectionConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    config = DetectionConfig(**{**values, "lr_steps": tuple(args.lr_steps)})
+    if args.data_path:
+        root, kind = Path(args.data_path), "person_keypoints" if args.keypoints else "instances"
+        names = [f"{split}2017" if (root / f"{split}2017").is_dir() else split for split in ("train", "val")]  # COCO 2017, or export_coco's
+        train_set, val_set = (CocoFolder(root / name, root / "annotations" / f"{kind}_{name}.json") for name in names)
+    else:
+        train_set, val_set = minicoco_splits()
+    output = Path(args.output_dir)
+    result = fit_detection(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    (output / "history.json").write_text(json.dumps({"config": config.to_dict(), "history": [dataclasses.asdict(e) for e in result.history]}, indent=1))
+    print(f"box AP {result.history[-1].bbox_ap:.3f}; checkpoint in {output / 'checkpoint.pt'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = classification_parser().parse_args(argv)
+    if args.command == "classification":
+        return run_classification(args)
+    return run_detection(args)
