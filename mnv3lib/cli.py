@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,8 +32,9 @@ from .data.folders import image_folder_splits
 from .data.splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits
 from .data.coco import CocoFolder
 from .engine.detection import MODELS as DETECTION_MODELS
-from .engine.detection import DetectionConfig, fit_detection
-from .engine.classification import ClassificationConfig, fit
+from .engine.detection import DetectionConfig
+from .engine import fit
+from .engine.classification import ClassificationConfig
 
 __all__ = ["main", "classification_parser"]
 
@@ -146,18 +148,23 @@ def run_classification(args: argparse.Namespace) -> int:
         train_set, val_set = image_folder_splits(args.data_path)
     output = Path(args.output_dir)
     result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    finite = [e.val_acc1 for e in result.history if math.isfinite(e.val_acc1)]
+    best_acc1, averaged = max(finite, default=float("nan")), result.extras.get("averaged")
     summary = {
         "config": config.to_dict(),
         "history": [dataclasses.asdict(e) for e in result.history],
-        "best_acc1": result.best_acc1,
-        "averaged": result.averaged,
+        "best_acc1": best_acc1,
+        "averaged": averaged,
         "diverged": result.diverged,
     }
     (output / "history.json").write_text(json.dumps(summary, indent=1))
-    if result.averaged_state_dict is not None:
-        save_checkpoint({"model": result.averaged_state_dict, "config": config.to_dict()}, output / "averaged.pt")
-        print(f"averaged the checkpoints of epochs {result.averaged['epochs']}: Acc@1 {result.averaged['acc1']:.2f}")
-    print(f"best Acc@1 {result.best_acc1:.2f}; checkpoint in {output / 'checkpoint.pt'}")
+    if averaged is not None:
+        save_checkpoint({"model": result.extras["averaged_state_dict"], "config": config.to_dict()}, output / "averaged.pt")
+        print(f"averaged the checkpoints of epochs {averaged['epochs']}: Acc@1 {averaged['acc1']:.2f}")
+    if result.diverged:
+        print(f"the loss diverged at epoch {len(result.history)}; the last good checkpoint is {output / 'checkpoint.pt'}", file=sys.stderr)
+    else:
+        print(f"best Acc@1 {best_acc1:.2f}; checkpoint in {output / 'checkpoint.pt'}")
     return 1 if result.diverged else 0
 
 
@@ -172,8 +179,11 @@ def run_detection(args: argparse.Namespace) -> int:
     else:
         train_set, val_set = minicoco_splits()
     output = Path(args.output_dir)
-    result = fit_detection(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
     (output / "history.json").write_text(json.dumps({"config": config.to_dict(), "history": [dataclasses.asdict(e) for e in result.history]}, indent=1))
+    if result.diverged:
+        print(f"the loss diverged at epoch {len(result.history)}; the last good checkpoint is {output / 'checkpoint.pt'}", file=sys.stderr)
+        return 1
     print(f"box AP {result.history[-1].bbox_ap:.3f}; checkpoint in {output / 'checkpoint.pt'}")
     return 0
 

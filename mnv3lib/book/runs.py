@@ -34,9 +34,10 @@ from ..analysis.introspection import count_parameters
 from ..data.minicoco import MINICOCO_CLASSES
 from ..data.splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits
 from ..engine.checkpoint import save_checkpoint
-from ..engine.classification import ClassificationConfig, fit
-from ..engine.detection import DetectionConfig, fit_detection
-from ..engine.segmentation import SegmentationConfig, fit_segmentation
+from ..engine import fit
+from ..engine.classification import ClassificationConfig
+from ..engine.detection import DetectionConfig
+from ..engine.segmentation import SegmentationConfig
 from .artifacts import ARTIFACTS, CHAPTER2_RESULTS, CHAPTER4_RESULTS, CHAPTER5_RESULTS, CLASSIFIER_FILE, DETECTOR_FILES, SEGMENTER_FILES
 from .artifacts import save_half, write_results
 
@@ -136,7 +137,7 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
             "config": config.to_dict(),
             "history": [dataclasses.asdict(e) for e in result.history],
             "final": dataclasses.asdict(result.history[-1]),
-            "averaged": result.averaged,
+            "averaged": result.extras.get("averaged"),
             "diverged": result.diverged,
             "seconds": round(time.perf_counter() - started, 1),
         }
@@ -218,7 +219,7 @@ def run_chapter4(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit_detection(config, train, val, output_dir=run_dir, resume=resume, eval_every=4, progress=progress, log=log)
+        result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=4, progress=progress, log=log)
         runs[name] = _run_record(result, started)
         save_half(result.model, config, list(MINICOCO_CLASSES), output_dir / DETECTOR_FILES[name])
     runs["backbone"] = backbone_record
@@ -267,7 +268,6 @@ def run_chapter5(
     then write the results JSON and the LR-ASPP models' float16 weights into ``output_dir``."""
     runs: dict[str, Any] = {}
     output_dir.mkdir(parents=True, exist_ok=True)
-    num_classes = len(MINICOCO_CLASSES) + 1
     backbone, _ = _pretrain_backbone(backbone_dir, progress=progress, log=log)
     for name, book_config in BOOK_SEGMENTERS.items():
         log(f"== {name}")
@@ -276,7 +276,7 @@ def run_chapter5(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit_segmentation(config, *book_splits("semantic_scenes"), num_classes, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
+        result = fit(config, *book_splits("semantic_scenes"), output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
         runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
         if name in SEGMENTER_FILES:
             save_half(result.model, config, ["background", *MINICOCO_CLASSES], output_dir / SEGMENTER_FILES[name])

@@ -1,11 +1,10 @@
 """Checkpoints: written atomically, loaded safely, and averaged (TorchVision's MobileNetV3 recipe).
 
-Shared by every training loop in the library.
+The engine's loop (:mod:`mnv3lib.engine.loop`) writes one after every epoch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -14,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -44,29 +43,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def save_run(path: str | os.PathLike, config: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, history: Sequence[Any]) -> Path:
-    """Checkpoint a training run after ``len(history)`` epochs: weights, optimizer state, the config
-    (a dataclass with ``to_dict``) and the per-epoch records (dataclasses), atomically."""
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": len(history),
-               "config": config.to_dict(), "history": [dataclasses.asdict(e) for e in history]}  # fmt: skip
-    return save_checkpoint(payload, path)
-
-
-def restore_run(path: str | os.PathLike, config: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list[dict], int]:
-    """Load a :func:`save_run` checkpoint into ``model`` and ``optimizer``; return its history (as dicts)
-    and the number of epochs done.
-
-    Raises:
-        ValueError: if the checkpoint was made with a config other than ``config``.
-    """
-    saved = load_checkpoint(path)
-    if type(config).from_dict(saved["config"]) != config:
-        raise ValueError("cannot resume: the checkpoint was made with a different config")
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    return saved["history"], saved["epoch"]
 
 
 def load_features(extractor: torch.nn.Module, path: str | os.PathLike) -> None:

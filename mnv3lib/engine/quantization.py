@@ -1,10 +1,10 @@
-"""Quantization-aware fine-tuning with TorchVision's schedule, on top of :func:`mnv3lib.engine.classification.fit`.
+"""Quantization on the engine: quantization-aware fine-tuning with TorchVision's schedule (:class:`QATTask`), and post-training quantization experiments.
 
 TorchVision's ``references/classification/train_quantization.py`` starts from trained float weights,
 inserts fake-quantization, trains with SGD, and after ``num_observer_update_epochs`` stops updating the
 observers (the quantization ranges), after ``num_batch_norm_update_epochs`` freezes the BatchNorm
-statistics; each epoch it evaluates an int8 conversion. ``fit_qat`` does the same, with the training
-loop of Chapter 2 (checkpoints and exact resume included).
+statistics; each epoch it evaluates an int8 conversion. ``fit_qat`` does the same on the engine's one loop
+(checkpoints and exact resume included).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from torch.utils.data import Dataset
 
 from ..analysis.quantization_error import prediction_agreement
 from ..models.quantization import QuantizableMobileNetV3, convert, prepare_qat, ptq_qconfig, quantize_ptq
-from .classification import ClassificationConfig, TrainingResult, evaluate, fit
+from .classification import ClassificationConfig, ClassificationTask, evaluate
+from .loop import RunResult, run
 
-__all__ = ["qat_config", "qat_schedule", "fit_qat", "ptq_experiment"]
+__all__ = ["QATTask", "qat_config", "qat_schedule", "fit_qat", "ptq_experiment"]
 
 
 def qat_config(config: ClassificationConfig, epochs: int) -> ClassificationConfig:
@@ -50,6 +51,21 @@ def qat_schedule(observer_epochs: int, batch_norm_epochs: int) -> Callable[[nn.M
     return before_epoch
 
 
+class QATTask(ClassificationTask):
+    """Classification with fake-quantization: each epoch starts with TorchVision's observer/BatchNorm
+    schedule (:func:`qat_schedule`) and is evaluated as its int8 conversion."""
+
+    def __init__(self, config: ClassificationConfig, observer_epochs: int, batch_norm_epochs: int) -> None:
+        super().__init__(config)
+        self.schedule = qat_schedule(observer_epochs, batch_norm_epochs)
+
+    def before_epoch(self, model: nn.Module, epoch: int) -> None:
+        self.schedule(model, epoch)
+
+    def evaluation_model(self, model: nn.Module) -> nn.Module:
+        return convert(model)
+
+
 def fit_qat(
     float_model: QuantizableMobileNetV3,
     config: ClassificationConfig,
@@ -64,28 +80,19 @@ def fit_qat(
     stop_after_epoch: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
-) -> tuple[TrainingResult, QuantizableMobileNetV3]:
-    """Fine-tune ``float_model`` with fake-quantization and return ``(history, int8 model)``.
+) -> tuple[RunResult, QuantizableMobileNetV3]:
+    """Fine-tune ``float_model`` with fake-quantization and return ``(run result, int8 model)``.
 
     TorchVision's QAT recipe for MobileNetV3 uses SGD, lr 0.001, weight decay 1e-5, observers updated for
-    4 epochs and BatchNorm statistics for 3; pass those through ``config`` and the keyword arguments.
-    The validation accuracy of each epoch is that of the int8 conversion. ``output_dir``, ``resume`` and
-    ``stop_after_epoch`` work as in :func:`mnv3lib.engine.classification.fit`: a resumed run ends bit-identical.
+    4 epochs and BatchNorm statistics for 3; pass those through ``config`` (:func:`qat_config`) and the
+    keyword arguments. The validation accuracy of each epoch is that of the int8 conversion.
+    ``output_dir``, ``resume`` and ``stop_after_epoch`` work as in :func:`mnv3lib.engine.loop.run`: a
+    resumed run ends bit-identical.
     """
     qat_model = prepare_qat(float_model, backend)
-    result = fit(
-        config,
-        train_set,
-        val_set,
-        output_dir=output_dir,
-        resume=resume,
-        stop_after_epoch=stop_after_epoch,
-        progress=progress,
-        log=log,
-        model=qat_model,
-        before_epoch=qat_schedule(observer_epochs, batch_norm_epochs),
-        eval_model=convert,
-    )
+    task = QATTask(config, observer_epochs, batch_norm_epochs)
+    options = {"output_dir": output_dir, "resume": resume, "stop_after_epoch": stop_after_epoch, "progress": progress, "log": log}
+    result = run(task, train_set, val_set, model=qat_model, **options)
     return result, convert(result.model)
 
 

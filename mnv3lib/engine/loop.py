@@ -1,0 +1,267 @@
+"""The one training loop that every task plugs into, after TorchVision's reference ``engine.py``.
+
+``run`` = for each epoch: reseed from ``(seed, epoch)`` → ``train_one_epoch`` → evaluate (every
+``eval_every`` epochs and after the last) → one record in the history → atomic checkpoint. A
+:class:`Task` supplies only what is its own: the model, the loss of a batch, the learning-rate
+factor, the metrics, the record and the log line. Everything else is one policy for every task:
+
+* the optimizer sees the parameters that require gradients;
+* a non-finite loss stops the run: the result says ``diverged``, the last good checkpoint stays;
+* the checkpoint holds the model, optimizer, config, history and the task's own state (EMA weights,
+  averaged checkpoints), and a run resumed from it ends bit-identical to an uninterrupted one;
+* the datasets given are never modified: the task's transforms wrap them (:class:`TransformedDataset`);
+* global RNGs are reseeded explicitly and only here: ``torch.manual_seed(config.seed)`` before the
+  model is built, and :func:`~mnv3lib.engine.reproducibility.seed_epoch` at the start of each epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .reproducibility import seed_epoch
+
+__all__ = ["Config", "Task", "RunResult", "TransformedDataset", "train_one_epoch", "run"]
+
+
+class Config:
+    """Mixin for the frozen run configs: ``to_dict`` / ``from_dict`` round-trip through JSON (tuples
+    come back as tuples, for every field annotated as a tuple)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Any:
+        hints = typing.get_type_hints(cls)
+        values = dict(values)
+        for name, value in values.items():
+            if isinstance(value, list) and "tuple" in str(hints.get(name, "")):
+                values[name] = tuple(value)
+        return cls(**values)
+
+    def differences(self, other: Config) -> list[str]:
+        """The names of the fields whose values differ from ``other``'s."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [name for name in mine if mine[name] != theirs.get(name)]
+
+
+class TransformedDataset(Dataset):
+    """``dataset`` seen through ``transform``, leaving ``dataset`` itself untouched.
+
+    ``pairs=False`` applies ``transform(image)`` to ``(image, label)`` items (classification);
+    ``pairs=True`` applies ``transform(image, target)`` (detection, segmentation).
+    """
+
+    def __init__(self, dataset: Dataset, transform: Callable, *, pairs: bool = False) -> None:
+        self.dataset, self.transform, self.pairs = dataset, transform, pairs
+        self.classes = getattr(dataset, "classes", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, target = self.dataset[index]
+        if self.pairs:
+            return self.transform(image, target)
+        return self.transform(image), target
+
+
+class Task:
+    """What a task brings to :func:`run`. Subclasses set ``config`` and override the methods below."""
+
+    config: Any
+    collate_fn: Callable | None = None  # DataLoader's collate_fn (None: PyTorch's default)
+
+    def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
+        """The datasets with the task's transforms (wrapped, not modified)."""
+        return train_set, val_set
+
+    def build_model(self, train_set: Dataset) -> nn.Module:
+        raise NotImplementedError
+
+    def initialise(self, model: nn.Module) -> None:
+        """Called once when a run starts (not on resume): e.g. load backbone weights."""
+
+    def build_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def lr_factor(self, epoch: int, iteration: int, steps: int) -> float:
+        """The multiplier of ``config.lr`` at ``iteration`` of ``steps`` in ``epoch`` (all 0-based)."""
+        raise NotImplementedError
+
+    def start(self, model: nn.Module) -> None:
+        """Called before the first epoch (also after a resume): create the task's own state."""
+
+    def before_epoch(self, model: nn.Module, epoch: int) -> None:
+        """Called before each epoch's training (also after a resume)."""
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
+        """``(losses with a "loss" total, batch size, other per-batch statistics)`` for one batch."""
+        raise NotImplementedError
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        """Called after each optimizer step (e.g. to update an EMA)."""
+
+    def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
+        raise NotImplementedError
+
+    def not_evaluated(self) -> dict[str, float]:
+        """The metrics recorded for an epoch that was not evaluated (NaN)."""
+        raise NotImplementedError
+
+    def after_evaluate(self, model: nn.Module, epoch: int, metrics: dict[str, float], output: Path | None) -> None:
+        """Called after each evaluation (e.g. to keep the checkpoints to average)."""
+
+    def record(self, epoch: int, lr: float, train: dict[str, float], metrics: dict[str, float], seconds: float) -> Any:
+        """One history entry (a dataclass)."""
+        raise NotImplementedError
+
+    def record_type(self) -> type:
+        raise NotImplementedError
+
+    def log_line(self, record: Any) -> str:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """The task's own state, saved in the checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (after :meth:`start`)."""
+
+    def finish(self, result: RunResult, val_set: Dataset, output: Path | None) -> None:
+        """Called once at the end of the run (e.g. to average checkpoints)."""
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns: the config, per-epoch history and trained model, and whether the loss
+    diverged; ``extras`` holds what the task adds (an EMA model, averaged weights and their metrics)."""
+
+    config: Any
+    history: list[Any]
+    model: nn.Module
+    checkpoint: Path | None = None
+    diverged: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def train_one_epoch(task: Task, model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, epoch: int, *, progress: bool = False) -> tuple[dict[str, float], float, bool]:
+    """One pass over ``loader``. Returns ``(per-sample means of the losses and statistics, last lr,
+    diverged)``; stops at the first non-finite loss."""
+    model.train()
+    totals: dict[str, float] = {}
+    seen, steps, lr = 0, len(loader), optimizer.param_groups[0]["lr"]
+    batches: Iterable = tqdm(loader, desc=f"epoch {epoch + 1}/{task.config.epochs}", leave=False) if progress else loader
+    for iteration, batch in enumerate(batches):
+        lr = task.config.lr * task.lr_factor(epoch, iteration, steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        losses, size, statistics = task.loss(model, batch)
+        if not torch.isfinite(losses["loss"]):
+            return {}, lr, True
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        task.after_step(model, iteration)
+        for name, value in [*((k, v.item()) for k, v in losses.items()), *statistics.items()]:
+            totals[name] = totals.get(name, 0.0) + value * size
+        seen += size
+    return {name: total / max(seen, 1) for name, total in totals.items()}, lr, False
+
+
+def _check_resume(config: Any, saved: Mapping[str, Any]) -> None:
+    saved_config = type(config).from_dict(saved["config"])
+    if saved_config != config:
+        raise ValueError(f"cannot resume: the checkpoint was made with a different config ({', '.join(config.differences(saved_config))})")
+
+
+def run(
+    task: Task,
+    train_set: Dataset,
+    val_set: Dataset,
+    *,
+    model: nn.Module | None = None,
+    output_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_after_epoch: int | None = None,
+    eval_every: int = 1,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Train as ``task`` says; see the module docstring for what every task shares.
+
+    Args:
+        task: The task, holding its config.
+        train_set, val_set: The data, without transforms of their own (the task's are applied here,
+            through a wrapper); ``classes`` gives the class count where the task needs it.
+        model: Train this model instead of building one (e.g. a QAT-prepared model).
+        output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
+        resume: A ``checkpoint.pt`` to continue from; its config must equal ``task.config``.
+        stop_after_epoch: Return after this many epochs (to split a run in two).
+        eval_every: Evaluate every this many epochs (and always after the last).
+        progress: Show progress bars.
+        log: Called with one line per epoch (e.g. ``print``).
+    """
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"expected eval_every to be an int >= 1, got {eval_every!r}")
+    config = task.config
+    train_data, val_data = task.datasets(train_set, val_set)
+    torch.manual_seed(config.seed)
+    model = task.build_model(train_set) if model is None else model
+    optimizer = task.build_optimizer([p for p in model.parameters() if p.requires_grad])
+    task.start(model)
+    history: list[Any] = []
+    start_epoch = 0
+    if resume is not None:
+        saved = load_checkpoint(resume)
+        _check_resume(config, saved)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        task.load_state_dict(saved.get("task", {}))
+        history, start_epoch = [task.record_type()(**e) for e in saved["history"]], saved["epoch"]
+    else:
+        task.initialise(model)
+    output = Path(output_dir) if output_dir is not None else None
+    diverged = False
+    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
+    for epoch in range(start_epoch, last_epoch):
+        started = time.perf_counter()
+        loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=seed_epoch(config.seed, epoch),
+                            num_workers=config.workers, collate_fn=task.collate_fn, drop_last=True)  # fmt: skip
+        task.before_epoch(model, epoch)
+        train, lr, diverged = train_one_epoch(task, model, loader, optimizer, epoch, progress=progress)
+        if diverged:
+            history.append(task.record(epoch + 1, lr, {}, task.not_evaluated(), time.perf_counter() - started))
+            if log:
+                log(f"epoch {epoch + 1}: the loss is not finite, training diverged")
+            break
+        evaluated = (epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs
+        metrics = task.evaluate(model, val_data) if evaluated else task.not_evaluated()
+        if evaluated:
+            task.after_evaluate(model, epoch, metrics, output)
+        record = task.record(epoch + 1, lr, train, metrics, time.perf_counter() - started)
+        history.append(record)
+        if log:
+            log(task.log_line(record))
+        if output is not None:
+            payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "config": config.to_dict(),
+                       "history": [dataclasses.asdict(e) for e in history], "task": task.state_dict(),
+                       "classes": getattr(train_set, "classes", None)}  # fmt: skip
+            save_checkpoint(payload, output / "checkpoint.pt")
+    result = RunResult(config, history, model, output / "checkpoint.pt" if output is not None else None, diverged)
+    if not diverged and len(history) == config.epochs:
+        task.finish(result, val_data, output)
+    return result
