@@ -219,6 +219,8 @@ class ClassificationTask(Task):
     """Image classification with cross-entropy, Acc@1/Acc@5, an optional EMA of the weights and the
     average of the last checkpoints that improved Acc@1 (TorchVision's MobileNetV3 recipe)."""
 
+    record_type = EpochResult
+
     def __init__(self, config: ClassificationConfig) -> None:
         self.config = config
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -287,9 +289,6 @@ class ClassificationTask(Task):
     def record(self, epoch: int, lr: float, train: dict[str, float], metrics: dict[str, float], seconds: float) -> EpochResult:
         nan = float("nan")
         return EpochResult(epoch, lr, train.get("loss", nan), train.get("acc1", nan), metrics["loss"], metrics["acc1"], metrics["acc5"], metrics["ema_acc1"], seconds)
-
-    def record_type(self) -> type:
-        return EpochResult
 
     def log_line(self, record: EpochResult) -> str:
         ema_text = f", EMA Acc@1 {record.ema_acc1:.2f}" if record.ema_acc1 is not None else ""

@@ -26,7 +26,7 @@ from torchvision.transforms import v2
 
 from ..models import detection
 from .checkpoint import load_features
-from .loop import Config, Task, TransformedDataset
+from .loop import Config, EpochRecord, Task, TransformedDataset
 from ..checks import check_choice, check_positive
 from ..data.coco import CocoFolder
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
@@ -97,16 +97,12 @@ class DetectionConfig(Config):
 
 
 @dataclass(frozen=True)
-class DetectionEpoch:
-    """One epoch's record: losses are means over its steps; APs are COCO's, in [0, 1] (nan if not evaluated)."""
+class DetectionEpoch(EpochRecord):
+    """One epoch's record: COCO's box and keypoint APs, in [0, 1] (nan if not evaluated)."""
 
-    epoch: int
-    lr: float
-    losses: dict[str, float]
     bbox_ap: float
     bbox_ap50: float
     keypoints_ap: float
-    seconds: float
 
 
 def label_space(dataset: MiniCocoScenes | CocoFolder) -> tuple[int, int]:
@@ -241,6 +237,7 @@ class DetectionTask(Task):
     """Detection (and keypoints) with TorchVision's detector losses, warm-up and step decay, and COCO AP."""
 
     collate_fn = staticmethod(collate)
+    record_type = DetectionEpoch
 
     def __init__(self, config: DetectionConfig) -> None:
         self.config = config
@@ -271,12 +268,6 @@ class DetectionTask(Task):
 
     def not_evaluated(self) -> dict[str, float]:
         return {"bbox_ap": float("nan"), "bbox_ap50": float("nan"), "keypoints_ap": float("nan")}
-
-    def record(self, epoch: int, lr: float, train: dict[str, float], metrics: dict[str, float], seconds: float) -> DetectionEpoch:
-        return DetectionEpoch(epoch, lr, train, seconds=round(seconds, 1), **metrics)
-
-    def record_type(self) -> type:
-        return DetectionEpoch
 
     def log_line(self, record: DetectionEpoch) -> str:
         return (f"epoch {record.epoch}/{self.config.epochs}: loss {record.losses.get('loss', float('nan')):.4f}, box AP {record.bbox_ap:.3f} "

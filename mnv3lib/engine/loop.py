@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .reproducibility import seed_epoch
 
-__all__ = ["Config", "Task", "RunResult", "TransformedDataset", "train_one_epoch", "run"]
+__all__ = ["Config", "EpochRecord", "Task", "RunResult", "TransformedDataset", "train_one_epoch", "run"]
 
 
 class Config:
@@ -55,6 +55,18 @@ class Config:
         """The names of the fields whose values differ from ``other``'s."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [name for name in mine if mine[name] != theirs.get(name)]
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of a run's history: its number (1-based), the learning rate of its last step, the
+    per-sample means of its losses and its duration. Tasks add their metrics (NaN when the epoch was
+    not evaluated)."""
+
+    epoch: int
+    lr: float
+    losses: dict[str, float]
+    seconds: float
 
 
 class TransformedDataset(Dataset):
@@ -83,6 +95,7 @@ class Task:
 
     config: Any
     collate_fn: Callable | None = None  # DataLoader's collate_fn (None: PyTorch's default)
+    record_type: type = EpochRecord  # the history's entries
 
     def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
         """The datasets with the task's transforms (wrapped, not modified)."""
@@ -125,11 +138,8 @@ class Task:
         """Called after each evaluation (e.g. to keep the checkpoints to average)."""
 
     def record(self, epoch: int, lr: float, train: dict[str, float], metrics: dict[str, float], seconds: float) -> Any:
-        """One history entry (a dataclass)."""
-        raise NotImplementedError
-
-    def record_type(self) -> type:
-        raise NotImplementedError
+        """One history entry: a :attr:`record_type` of the epoch, lr, losses, metrics and seconds."""
+        return self.record_type(epoch, lr, train, **metrics, seconds=round(seconds, 1))
 
     def log_line(self, record: Any) -> str:
         raise NotImplementedError
@@ -231,7 +241,7 @@ def run(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         task.load_state_dict(saved.get("task", {}))
-        history, start_epoch = [task.record_type()(**e) for e in saved["history"]], saved["epoch"]
+        history, start_epoch = [task.record_type(**e) for e in saved["history"]], saved["epoch"]
     else:
         task.initialise(model)
     output = Path(output_dir) if output_dir is not None else None

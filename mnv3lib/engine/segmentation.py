@@ -21,7 +21,7 @@ from torchvision.transforms import v2
 
 from ..models import segmentation
 from .checkpoint import load_features
-from .loop import Config, Task, TransformedDataset
+from .loop import Config, EpochRecord, Task, TransformedDataset
 from ..checks import check_choice, check_positive
 from .metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
 
@@ -78,15 +78,11 @@ class SegmentationConfig(Config):
 
 
 @dataclass(frozen=True)
-class SegmentationEpoch:
-    """One epoch's record: losses are means over its steps; metrics are in % (nan if not evaluated)."""
+class SegmentationEpoch(EpochRecord):
+    """One epoch's record: mIoU and pixel accuracy in % (nan if not evaluated)."""
 
-    epoch: int
-    lr: float
-    losses: dict[str, float]
     miou: float
     pixel_accuracy: float
-    seconds: float
 
 
 def build_segmenter(config: SegmentationConfig, num_classes: int) -> nn.Module:
@@ -164,6 +160,8 @@ class SegmentationTask(Task):
     """Semantic segmentation: cross-entropy ignoring label 255 (plus the weighted auxiliary loss), the
     polynomial learning-rate decay per iteration, and mIoU / pixel accuracy."""
 
+    record_type = SegmentationEpoch
+
     def __init__(self, config: SegmentationConfig) -> None:
         self.config = config
 
@@ -191,16 +189,11 @@ class SegmentationTask(Task):
         return segmentation_loss(model(images), masks, self.config.aux_weight), len(images), {}
 
     def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
-        return evaluate_segmentation(model, val_set)
+        scores = evaluate_segmentation(model, val_set)
+        return {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"]}
 
     def not_evaluated(self) -> dict[str, float]:
         return {"miou": float("nan"), "pixel_accuracy": float("nan")}
-
-    def record(self, epoch: int, lr: float, train: dict[str, float], metrics: dict[str, float], seconds: float) -> SegmentationEpoch:
-        return SegmentationEpoch(epoch, lr, train, metrics["miou"], metrics["pixel_accuracy"], seconds=round(seconds, 1))
-
-    def record_type(self) -> type:
-        return SegmentationEpoch
 
     def log_line(self, record: SegmentationEpoch) -> str:
         return (f"epoch {record.epoch}/{self.config.epochs}: loss {record.losses.get('loss', float('nan')):.4f}, mIoU {record.miou:.2f}, "

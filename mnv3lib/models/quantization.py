@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -38,6 +39,7 @@ __all__ = [
     "convert",
     "ptq_qconfig",
     "trace_and_freeze",
+    "quantized_engine",
 ]
 
 BACKENDS = ("x86", "qnnpack", "fbgemm", "onednn")
@@ -129,6 +131,23 @@ def _check_backend(backend: str) -> None:
     if backend not in torch.backends.quantized.supported_engines:
         supported = ", ".join(e for e in torch.backends.quantized.supported_engines if e != "none")
         raise ValueError(f"quantization backend {backend!r} is not available in this torch build: use one of {supported}")
+
+
+@contextmanager
+def quantized_engine(backend: str) -> Iterator[str]:
+    """Run int8 models on ``backend`` (``torch.backends.quantized.engine``) inside the ``with`` block,
+    then restore the engine that was selected before::
+
+        with quantized_engine("qnnpack"):
+            latency = measure_latency(int8_model, example)
+    """
+    _check_backend(backend)
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = backend
+    try:
+        yield backend
+    finally:
+        torch.backends.quantized.engine = previous
 
 
 def _build(arch: str, *, quantize: bool, backend: str, num_classes: int, width_mult: float, dropout: float) -> QuantizableMobileNetV3:
