@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,14 @@ from .engine.classification import ClassificationConfig
 __all__ = ["main", "classification_parser"]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (argparse names the flag in its error)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
+    return value
+
+
 def _add_run_and_output_arguments(parser: argparse.ArgumentParser, run: argparse._ArgumentGroup, defaults: ClassificationConfig | DetectionConfig) -> None:
     """The flags every training command shares: seed, workers, output folder, resume and progress bars."""
     run.add_argument("--seed", type=int, default=defaults.seed)
@@ -46,6 +55,7 @@ def _add_run_and_output_arguments(parser: argparse.ArgumentParser, run: argparse
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", required=True)
     output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
+    output.add_argument("--overwrite", action="store_true", help="replace a run already in --output-dir (without it, such a folder is refused)")
     output.add_argument("--progress", action="store_true", help="show progress bars")
 
 
@@ -53,8 +63,8 @@ def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data-path", help="ImageNet-style folder with train/<class>/ and val/<class>/")
     data.add_argument("--dataset", choices=("imagefolder", "shapes"), default="imagefolder", help="'shapes': the book's procedural data")
-    data.add_argument("--shapes-train-size", type=int, default=4000, help="training images of --dataset shapes")
-    data.add_argument("--shapes-val-size", type=int, default=2000, help="validation images of --dataset shapes")
+    data.add_argument("--shapes-train-size", type=_positive_int, default=4000, help="training images of --dataset shapes")
+    data.add_argument("--shapes-val-size", type=_positive_int, default=2000, help="validation images of --dataset shapes")
     defaults = ClassificationConfig()
     run = parser.add_argument_group("training (TorchVision's flag names)")
     run.add_argument("--model", default=defaults.model, choices=("mobilenet_v3_large", "mobilenet_v3_small"))
@@ -131,7 +141,7 @@ def config_from_args(args: argparse.Namespace) -> ClassificationConfig:
 
 
 def classification_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mnv3lib.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m mnv3lib.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_classification_arguments(commands.add_parser("classification", help="train a MobileNetV3 classifier"))
     _add_detection_arguments(commands.add_parser("detection", help="train a MobileNetV3 detector on COCO or mini-COCO"))
@@ -141,13 +151,15 @@ def classification_parser() -> argparse.ArgumentParser:
 def run_classification(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.dataset == "shapes":
+        if args.data_path:
+            raise ValueError(f"--data-path {args.data_path} is not read with --dataset shapes: drop one of them")
         train_set, val_set = shapes_splits(args.shapes_train_size, args.shapes_val_size)
     else:
         if not args.data_path:
-            raise SystemExit("error: --data-path is required unless --dataset shapes")
+            raise ValueError("--data-path is required unless --dataset shapes")
         train_set, val_set = image_folder_splits(args.data_path)
     output = Path(args.output_dir)
-    result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, overwrite=args.overwrite, progress=args.progress, log=print)
     finite = [e.val_acc1 for e in result.history if math.isfinite(e.val_acc1)]
     best_acc1, averaged = max(finite, default=float("nan")), result.extras.get("averaged")
     summary = {
@@ -179,7 +191,7 @@ def run_detection(args: argparse.Namespace) -> int:
     else:
         train_set, val_set = minicoco_splits()
     output = Path(args.output_dir)
-    result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, progress=args.progress, log=print)
+    result = fit(config, train_set, val_set, output_dir=output, resume=args.resume, overwrite=args.overwrite, progress=args.progress, log=print)
     (output / "history.json").write_text(json.dumps({"config": config.to_dict(), "history": [dataclasses.asdict(e) for e in result.history]}, indent=1))
     if result.diverged:
         print(f"the loss diverged at epoch {len(result.history)}; the last good checkpoint is {output / 'checkpoint.pt'}", file=sys.stderr)
@@ -188,8 +200,22 @@ def run_detection(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flag_message(parser: argparse.ArgumentParser, command: str, error: Exception) -> str:
+    """``error``'s message, led by the flag of the first setting it names (``lr_gamma`` → ``--lr-gamma``)."""
+    message = str(error)
+    subparser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flags = {action.dest: action.option_strings[-1] for action in subparser._actions if action.option_strings}
+    named = [dest for dest in flags if re.search(rf"\b{dest}\b", message)]
+    return f"{flags[named[0]]}: {message}" if named and not message.startswith("--") else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = classification_parser().parse_args(argv)
-    if args.command == "classification":
-        return run_classification(args)
-    return run_detection(args)
+    """Run a command; a bad flag, bad data or an output folder that holds a run is reported in one
+    line naming the flag (exit status 2), before any training step."""
+    parser = classification_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run_classification(args) if args.command == "classification" else run_detection(args)
+    except (ValueError, TypeError, FileExistsError, PermissionError, FileNotFoundError) as error:
+        print(f"{parser.prog} {args.command}: error: {_flag_message(parser, args.command, error)}", file=sys.stderr)
+        return 2

@@ -28,7 +28,7 @@ TASKS: dict[type, Callable[[Any], Task]] = {
 
 
 def fit(config: ClassificationConfig | DetectionConfig | SegmentationConfig, train_set: Dataset, val_set: Dataset, *,
-        model: nn.Module | None = None, output_dir: str | Path | None = None, resume: str | Path | None = None,
+        model: nn.Module | None = None, output_dir: str | Path | None = None, resume: str | Path | None = None, overwrite: bool = False,
         stop_after_epoch: int | None = None, eval_every: int = 1, progress: bool = False,
         log: Callable[[str], None] | None = None) -> RunResult:  # fmt: skip
     """Train what ``config`` describes on the engine's one loop (:func:`mnv3lib.engine.loop.run`).
@@ -37,5 +37,5 @@ def fit(config: ClassificationConfig | DetectionConfig | SegmentationConfig, tra
     """
     if type(config) not in TASKS:
         raise TypeError(f"expected a ClassificationConfig, DetectionConfig or SegmentationConfig, got {type(config).__name__}")
-    return run(TASKS[type(config)](config), train_set, val_set, model=model, output_dir=output_dir, resume=resume,
+    return run(TASKS[type(config)](config), train_set, val_set, model=model, output_dir=output_dir, resume=resume, overwrite=overwrite,
                stop_after_epoch=stop_after_epoch, eval_every=eval_every, progress=progress, log=log)  # fmt: skip

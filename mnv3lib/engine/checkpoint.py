@@ -6,6 +6,7 @@ The engine's loop (:mod:`mnv3lib.engine.loop`) writes one after every epoch.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,11 +39,23 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU."""
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU.
+
+    Raises:
+        FileNotFoundError: if there is no file at ``path``.
+        ValueError: if the file is empty, truncated or not a checkpoint (the message names it).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, ValueError) as error:
+        size = path.stat().st_size
+        raise ValueError(f"{path} is not a readable checkpoint ({size} bytes: {type(error).__name__}: {error}); it is empty or corrupt") from error
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} is not a checkpoint: it holds a {type(saved).__name__}, not a dict")
+    return saved
 
 
 def load_features(extractor: torch.nn.Module, path: str | os.PathLike) -> None:

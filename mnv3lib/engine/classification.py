@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
 from .loop import Config, RunResult, Task, TransformedDataset
-from ..checks import check_choice, check_positive
+from ..checks import check_choice, check_positive, check_range
 from ..data.transforms import classification_eval_transform, classification_train_transform
 from ..models.mobilenetv3 import mobilenet_v3
 from .optim import RMSpropTF
@@ -100,6 +100,15 @@ class ClassificationConfig(Config):
             raise ValueError(f"expected lr_noise as (start, end) fractions with 0 <= start < end <= 1, got {self.lr_noise!r}")
         if self.lr_warmup_epochs < 0 or self.average_last < 0 or self.workers < 0:
             raise ValueError("expected lr_warmup_epochs, average_last and workers to be >= 0")
+        check_positive(self.width_mult, "width_mult")
+        check_range(self.dropout, "dropout", 0.0, 1.0, high_open=True)
+        check_range(self.lr_gamma, "lr_gamma", 0.0, 1.0, low_open=True)
+        check_range(self.lr_warmup_decay, "lr_warmup_decay", 0.0, 1.0, low_open=True)
+        check_range(self.momentum, "momentum", 0.0, 1.0, high_open=True)
+        check_range(self.weight_decay, "weight_decay", 0.0)
+        check_range(self.opt_alpha, "opt_alpha", 0.0, 1.0, low_open=True, high_open=True)
+        check_range(self.model_ema_decay, "model_ema_decay", 0.0, 1.0, low_open=True, high_open=True)
+        check_range(self.lr_noise_std, "lr_noise_std", 0.0)
 
     @property
     def eps(self) -> float | None:

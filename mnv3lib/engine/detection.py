@@ -27,7 +27,7 @@ from torchvision.transforms import v2
 from ..models import detection
 from .checkpoint import load_features
 from .loop import Config, EpochRecord, Task, TransformedDataset
-from ..checks import check_choice, check_positive
+from ..checks import check_choice, check_positive, check_range
 from ..data.coco import CocoFolder
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
 
@@ -94,6 +94,11 @@ class DetectionConfig(Config):
             raise ValueError(f"expected warmup_iters >= 0 and 0 < warmup_factor <= 1, got {self.warmup_iters}, {self.warmup_factor}")
         if list(self.lr_steps) != sorted(self.lr_steps):
             raise ValueError(f"expected increasing lr_steps, got {self.lr_steps!r}")
+        check_range(self.lr_gamma, "lr_gamma", 0.0, 1.0, low_open=True)
+        check_range(self.momentum, "momentum", 0.0, 1.0, high_open=True)
+        check_range(self.weight_decay, "weight_decay", 0.0)
+        if self.trainable_backbone_layers is not None and (isinstance(self.trainable_backbone_layers, bool) or self.trainable_backbone_layers not in range(7)):
+            raise ValueError(f"expected trainable_backbone_layers in 0..6 (or None), got {self.trainable_backbone_layers!r}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ factor, the metrics, the record and the log line. Everything else is one policy 
 * the checkpoint holds the model, optimizer, config, history and the task's own state (EMA weights,
   averaged checkpoints), and a run resumed from it ends bit-identical to an uninterrupted one;
 * the datasets given are never modified: the task's transforms wrap them (:class:`TransformedDataset`);
+* bad data and an output folder that holds another run are refused before any compute, and a
+  resume must use the config and data (their :func:`fingerprint`) of the run it continues;
 * global RNGs are reseeded explicitly and only here: ``torch.manual_seed(config.seed)`` before the
   model is built, and :func:`~mnv3lib.engine.reproducibility.seed_epoch` at the start of each epoch.
 """
@@ -17,6 +19,8 @@ factor, the metrics, the record and the log line. Everything else is one policy 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import tempfile
 import time
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -192,10 +197,62 @@ def train_one_epoch(task: Task, model: nn.Module, loader: DataLoader, optimizer:
     return {name: total / max(seen, 1) for name, total in totals.items()}, lr, False
 
 
-def _check_resume(config: Any, saved: Mapping[str, Any]) -> None:
-    saved_config = type(config).from_dict(saved["config"])
+def fingerprint(dataset: Dataset) -> dict[str, Any]:
+    """What identifies a dataset for a resume: its type, size, class names and a hash of its first and
+    last items (as stored, before any transform)."""
+    digest = hashlib.sha256()
+    for index in sorted({0, len(dataset) - 1}):
+        image, _ = dataset[index]
+        digest.update(np.ascontiguousarray(np.asarray(image)).tobytes())
+    classes = getattr(dataset, "classes", None)
+    return {"type": type(dataset).__name__, "size": len(dataset), "classes": list(classes) if classes is not None else None, "sha256": digest.hexdigest()[:16]}
+
+
+def check_data(config: Any, train_set: Dataset, val_set: Dataset) -> None:
+    """Refuse data that no epoch could use, before any compute: an empty set, or fewer training items
+    than one batch (every epoch drops its last, incomplete batch)."""
+    for name, dataset in (("training", train_set), ("validation", val_set)):
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise TypeError(f"expected the {name} set to be a map-style Dataset (with __len__ and __getitem__), got {type(dataset).__name__}")
+        if len(dataset) == 0:
+            raise ValueError(f"the {name} set is empty")
+    if len(train_set) < config.batch_size:
+        raise ValueError(f"the training set has {len(train_set)} items, fewer than batch_size {config.batch_size}: no training step would run")
+
+
+def _prepare_output(output_dir: str | Path | None, resume: str | Path | None, overwrite: bool) -> Path | None:
+    """The run folder, created and checked writable; a folder that holds a run is refused unless the run
+    resumes or ``overwrite`` says to replace it."""
+    if output_dir is None:
+        return None
+    output = Path(output_dir)
+    if (output / "checkpoint.pt").exists() and resume is None and not overwrite:
+        raise FileExistsError(
+            f"{output} already holds a run (checkpoint.pt): resume it with resume={output / 'checkpoint.pt'} "
+            "(--resume), replace it with overwrite=True (--overwrite), or choose another output folder"
+        )
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise PermissionError(f"cannot write the run into {output}: {error.strerror or error}") from error
+    return output
+
+
+def _check_resume(config: Any, saved: Mapping[str, Any], data: dict[str, Any], path: str | Path) -> None:
+    if not {"config", "model", "optimizer", "epoch", "history"} <= set(saved):
+        raise ValueError(f"{path} is not a training checkpoint of mnv3lib's engine (it has {', '.join(map(str, saved)) or 'nothing'})")
+    try:
+        saved_config = type(config).from_dict(saved["config"])
+    except TypeError as error:
+        raise ValueError(f"cannot resume from {path}: it was made for another task than {type(config).__name__} ({error})") from None
     if saved_config != config:
         raise ValueError(f"cannot resume: the checkpoint was made with a different config ({', '.join(config.differences(saved_config))})")
+    recorded = saved.get("data")
+    if recorded is not None and recorded != data:
+        changes = [f"{split} {key}: {recorded[split][key]!r} → {data[split][key]!r}" for split in data for key in data[split] if recorded[split].get(key) != data[split][key]]
+        raise ValueError(f"cannot resume: the checkpoint was made with other data ({'; '.join(changes)})")
 
 
 def run(
@@ -206,6 +263,7 @@ def run(
     model: nn.Module | None = None,
     output_dir: str | Path | None = None,
     resume: str | Path | None = None,
+    overwrite: bool = False,
     stop_after_epoch: int | None = None,
     eval_every: int = 1,
     progress: bool = False,
@@ -219,7 +277,8 @@ def run(
             through a wrapper); ``classes`` gives the class count where the task needs it.
         model: Train this model instead of building one (e.g. a QAT-prepared model).
         output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
-        resume: A ``checkpoint.pt`` to continue from; its config must equal ``task.config``.
+        resume: A ``checkpoint.pt`` to continue from; its config and data must be this run's.
+        overwrite: Replace a run already in ``output_dir`` (without it, such a folder is refused).
         stop_after_epoch: Return after this many epochs (to split a run in two).
         eval_every: Evaluate every this many epochs (and always after the last).
         progress: Show progress bars.
@@ -228,6 +287,9 @@ def run(
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"expected eval_every to be an int >= 1, got {eval_every!r}")
     config = task.config
+    check_data(config, train_set, val_set)
+    output = _prepare_output(output_dir, resume, overwrite)
+    data = {"train": fingerprint(train_set), "val": fingerprint(val_set)}
     train_data, val_data = task.datasets(train_set, val_set)
     torch.manual_seed(config.seed)
     model = task.build_model(train_set) if model is None else model
@@ -237,14 +299,13 @@ def run(
     start_epoch = 0
     if resume is not None:
         saved = load_checkpoint(resume)
-        _check_resume(config, saved)
+        _check_resume(config, saved, data, resume)
+        task.load_state_dict(saved.get("task", {}))  # first: it checks what the model's shapes depend on
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        task.load_state_dict(saved.get("task", {}))
         history, start_epoch = [task.record_type(**e) for e in saved["history"]], saved["epoch"]
     else:
         task.initialise(model)
-    output = Path(output_dir) if output_dir is not None else None
     diverged = False
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
@@ -269,7 +330,7 @@ def run(
         if output is not None:
             payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "config": config.to_dict(),
                        "history": [dataclasses.asdict(e) for e in history], "task": task.state_dict(),
-                       "classes": getattr(train_set, "classes", None)}  # fmt: skip
+                       "classes": getattr(train_set, "classes", None), "data": data}  # fmt: skip
             save_checkpoint(payload, output / "checkpoint.pt")
     result = RunResult(config, history, model, output / "checkpoint.pt" if output is not None else None, diverged)
     if not diverged and len(history) == config.epochs:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 from torch.ao import quantization as tq
@@ -55,9 +56,20 @@ class QATTask(ClassificationTask):
     """Classification with fake-quantization: each epoch starts with TorchVision's observer/BatchNorm
     schedule (:func:`qat_schedule`) and is evaluated as its int8 conversion."""
 
-    def __init__(self, config: ClassificationConfig, observer_epochs: int, batch_norm_epochs: int) -> None:
+    def __init__(self, config: ClassificationConfig, observer_epochs: int, batch_norm_epochs: int, backend: str) -> None:
         super().__init__(config)
         self.schedule = qat_schedule(observer_epochs, batch_norm_epochs)
+        self.settings = {"backend": backend, "observer_epochs": observer_epochs, "batch_norm_epochs": batch_norm_epochs}
+
+    def state_dict(self) -> dict[str, Any]:
+        return super().state_dict() | {"qat": self.settings}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("qat")
+        if saved != self.settings:
+            different = [f"{k} {saved.get(k)!r} → {v!r}" for k, v in self.settings.items() if saved.get(k) != v] if saved else ["not a QAT run"]
+            raise ValueError(f"cannot resume: the checkpoint was made with other QAT settings ({', '.join(different)})")
+        super().load_state_dict(state)
 
     def before_epoch(self, model: nn.Module, epoch: int) -> None:
         self.schedule(model, epoch)
@@ -90,7 +102,7 @@ def fit_qat(
     resumed run ends bit-identical.
     """
     qat_model = prepare_qat(float_model, backend)
-    task = QATTask(config, observer_epochs, batch_norm_epochs)
+    task = QATTask(config, observer_epochs, batch_norm_epochs, backend)
     options = {"output_dir": output_dir, "resume": resume, "stop_after_epoch": stop_after_epoch, "progress": progress, "log": log}
     result = run(task, train_set, val_set, model=qat_model, **options)
     return result, convert(result.model)

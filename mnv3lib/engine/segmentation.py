@@ -22,7 +22,7 @@ from torchvision.transforms import v2
 from ..models import segmentation
 from .checkpoint import load_features
 from .loop import Config, EpochRecord, Task, TransformedDataset
-from ..checks import check_choice, check_positive
+from ..checks import check_choice, check_positive, check_range
 from .metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
 
 __all__ = [
@@ -73,6 +73,8 @@ class SegmentationConfig(Config):
             check_positive(getattr(self, name), name, integer=True)
         for name in ("lr", "lr_power"):
             check_positive(getattr(self, name), name)
+        check_range(self.momentum, "momentum", 0.0, 1.0, high_open=True)
+        check_range(self.weight_decay, "weight_decay", 0.0)
         if not 0.0 <= self.flip_prob <= 1.0 or self.aux_weight < 0:
             raise ValueError(f"expected 0 <= flip_prob <= 1 and aux_weight >= 0, got {self.flip_prob}, {self.aux_weight}")
 
