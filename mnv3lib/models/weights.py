@@ -8,6 +8,8 @@ later calls, online or not, read the cached file. Offline with an empty cache th
 from __future__ import annotations
 
 import os
+import pickle
+import socket
 from collections.abc import Mapping
 
 import torch
@@ -15,7 +17,7 @@ from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_We
 from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights
 from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, LRASPP_MobileNet_V3_Large_Weights
 
-__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path"]
+__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path", "DOWNLOAD_TIMEOUT_S"]
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_large": MobileNet_V3_Large_Weights,
@@ -75,20 +77,44 @@ def cached_weights_path(weights: WeightsEnum) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
 
 
-def fetch_state_dict(member: WeightsEnum, *, progress: bool = True) -> Mapping[str, torch.Tensor]:
+# Seconds a download may wait on the network for each read before it gives up (a stalled proxy would
+# otherwise block for ever); MNV3LIB_DOWNLOAD_TIMEOUT overrides it.
+DOWNLOAD_TIMEOUT_S = float(os.environ.get("MNV3LIB_DOWNLOAD_TIMEOUT", "60"))
+
+
+def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: float | None = None) -> Mapping[str, torch.Tensor]:
     """The state dict of a torchvision weights enum member: from torch.hub's cache, or downloaded.
 
+    Args:
+        member: The weights.
+        progress: Show the download's progress bar.
+        timeout: Seconds each network read may wait (default :data:`DOWNLOAD_TIMEOUT_S`).
+
     Raises:
-        WeightsUnavailableError: when the file is neither cached nor downloadable.
+        WeightsUnavailableError: when the file is neither cached nor downloadable in time, or the
+            cached file is corrupt (the message names it and says to delete it).
     """
+    timeout = DOWNLOAD_TIMEOUT_S if timeout is None else timeout
+    if not timeout > 0:
+        raise ValueError(f"expected timeout > 0 seconds, got {timeout!r}")
+    cached = cached_weights_path(member)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # urllib, under torch.hub, has no timeout argument of its own
     try:
         return member.get_state_dict(progress=progress, check_hash=True)
-    except OSError as error:  # URLError, socket errors and HTTP errors are all OSErrors
+    except OSError as error:  # URLError, socket errors and time-outs, HTTP errors are all OSErrors
+        reason = f"no answer within {timeout:g} s" if isinstance(getattr(error, "reason", error), TimeoutError) else str(error)
         raise WeightsUnavailableError(
-            f"could not download {member} from {member.url} ({error}). This machine looks offline. "
-            f"Run once with a network connection, or copy the file to {cached_weights_path(member)}; "
+            f"could not download {member} from {member.url} ({reason}). This machine looks offline or behind a stalled proxy. "
+            f"Run once with a network connection (MNV3LIB_DOWNLOAD_TIMEOUT sets the time-out), or copy the file to {cached}; "
             "use weights=None for a randomly initialised model."
         ) from error
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        if not os.path.isfile(cached):
+            raise
+        raise WeightsUnavailableError(f"the cached weights file {cached} is corrupt ({type(error).__name__}: {error}): delete it and load again") from error
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def load_torchvision_weights(
