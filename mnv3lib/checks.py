@@ -47,6 +47,8 @@ def check_image_batch(images: object, channels: int = 3, name: str = "images") -
             f"expected {name} to be a floating-point tensor, got dtype {images.dtype}: "
             "convert with images.float() / 255 or torchvision.transforms.v2.ToDtype(torch.float32, scale=True)"
         )
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"{name} have NaN or infinite values")
 
 
 def check_positive(value: object, name: str, *, integer: bool = False) -> None:

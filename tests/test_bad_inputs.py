@@ -137,3 +137,137 @@ def test_cli_counts_are_checked_by_argparse(capsys) -> None:
     with pytest.raises(SystemExit):
         cli(["classification", "--dataset", "shapes", "--shapes-train-size", "0", "--output-dir", "x"])
     assert "argument --shapes-train-size: expected an int >= 1, got 0" in capsys.readouterr().err
+
+
+# ---- models and their inputs --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def detectors() -> dict[str, torch.nn.Module]:
+    from mnv3lib.models import detection
+
+    return {"boxes": detection.fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=3).train(),
+            "keypoints": detection.keypointrcnn_mobilenet_v3_large_fpn(num_classes=2, num_keypoints=5, light_head=True).train()}  # fmt: skip
+
+
+IMAGE = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+BOX = torch.tensor([[4.0, 4.0, 40.0, 40.0]])
+GOOD = {"boxes": BOX, "labels": torch.tensor([1])}
+PERSON = {"boxes": BOX, "labels": torch.tensor([1]), "keypoints": torch.rand(1, 5, 3) * 30}
+
+# (id, model, images, targets, exception type, message fragment)
+DETECTION_ROWS = [
+    ("2 labels for 1 box", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([1, 2])}], ValueError, "one label per box"),
+    ("label 0 (the background)", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([0])}], ValueError, r"labels \[0\]: expected 1 .. 2"),
+    ("label -1", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([-1])}], ValueError, r"labels \[-1\]"),
+    ("label >= num_classes", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([3])}], ValueError, r"labels \[3\]: expected 1 .. 2"),
+    ("float labels", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([1.0])}], TypeError, "labels to be integers"),
+    ("a box outside the image", "boxes", [IMAGE], [{**GOOD, "boxes": torch.tensor([[70.0, 70.0, 90.0, 90.0]])}], ValueError, "entirely outside its 64×64 image"),
+    ("NaN boxes", "boxes", [IMAGE], [{**GOOD, "boxes": torch.tensor([[float("nan"), 4.0, 40.0, 40.0]])}], ValueError, "NaN or infinite boxes"),
+    ("no images", "boxes", [], [], ValueError, "at least one image"),
+    ("a 0×0 image", "boxes", [torch.rand(3, 0, 0)], None, ValueError, r"H, W >= 1, got \(3, 0, 0\)"),
+    ("a NaN image", "boxes", [torch.full((3, 8, 8), float("nan"))], None, ValueError, "image 0 has NaN"),
+    ("3 keypoints on a 5-keypoint model", "keypoints", [IMAGE], [{**PERSON, "keypoints": torch.rand(1, 3, 3)}], ValueError, r"keypoints of shape \(1, 5, 3\)"),
+    ("NaN keypoints", "keypoints", [IMAGE], [{**PERSON, "keypoints": torch.full((1, 5, 3), float("nan"))}], ValueError, "NaN or infinite keypoints"),
+]
+
+
+@pytest.mark.parametrize(("model", "images", "targets", "error", "fragment"), [row[1:] for row in DETECTION_ROWS], ids=[row[0] for row in DETECTION_ROWS])
+def test_detection_inputs_are_checked(detectors, model, images, targets, error, fragment) -> None:
+    with pytest.raises(error, match=fragment):
+        detectors[model](images, targets)
+
+
+def _builder_rows() -> list[tuple[str, Callable[[], object], type[Exception], str]]:
+    from mnv3lib.models import detection, mobilenet_v3_small, quantization, segmentation
+    from mnv3lib.engine.segmentation import segmentation_loss
+
+    small = mobilenet_v3_small(num_classes=10, width_mult=0.25).eval()
+    float_q = quantization.mobilenet_v3_small(num_classes=10, width_mult=0.25)
+    batch = [torch.rand(2, 3, 32, 32)]
+    return [
+        ("detector with num_classes 0", lambda: detection.fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=0), ValueError, "num_classes >= 2"),
+        ("keypoint model with num_classes 0", lambda: detection.keypointrcnn_mobilenet_v3_large_fpn(num_classes=0), ValueError, "num_classes >= 2"),
+        ("segmenter with num_classes 0", lambda: segmentation.lraspp_mobilenet_v3_large(num_classes=0), ValueError, "num_classes >= 2"),
+        ("reduced_tail as text", lambda: mobilenet_v3_small(reduced_tail="False"), TypeError, "reduced_tail to be True or False"),
+        ("dilated as an int", lambda: mobilenet_v3_small(dilated=1), TypeError, "dilated to be True or False"),
+        ("float64 images", lambda: small(torch.rand(1, 3, 32, 32, dtype=torch.float64)), TypeError, "expected torch.float32 images"),
+        ("a NaN image", lambda: small(torch.full((1, 3, 32, 32), float("nan"))), ValueError, "NaN or infinite values"),
+        ("masks of the wrong size", lambda: segmentation_loss({"out": torch.rand(2, 3, 8, 8)}, torch.zeros(2, 4, 4, dtype=torch.int64)), ValueError, r"masks of shape \(2, 8, 8\)"),
+        ("float masks", lambda: segmentation_loss({"out": torch.rand(2, 3, 8, 8)}, torch.zeros(2, 8, 8)), TypeError, "integer tensor of class ids"),
+        ("NaN calibration batches", lambda: quantization.quantize_ptq(float_q, [torch.full((2, 3, 32, 32), float("nan"))]), ValueError, "NaN or infinite"),
+        ("an int8 model to quantize", lambda: quantization.quantize_ptq(quantization.quantize_ptq(float_q, batch), batch), TypeError, "already int8"),
+        ("a QAT model to prepare again", lambda: quantization.prepare_qat(quantization.prepare_qat(float_q)), TypeError, "already prepared for quantization"),
+        ("a plain model to quantize", lambda: quantization.quantize_ptq(small, batch), TypeError, "expected a QuantizableMobileNetV3"),
+    ]
+
+
+BUILDER_ROWS = _builder_rows()
+
+
+@pytest.mark.parametrize(("call", "error", "fragment"), [row[1:] for row in BUILDER_ROWS], ids=[row[0] for row in BUILDER_ROWS])
+def test_models_refuse_bad_input_with_a_sentence(call, error, fragment) -> None:
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+# ---- files on disk ------------------------------------------------------------------------------
+def _coco(tmp_path: Path, edit: Callable[[dict], object] | None = None, text: str | None = None) -> Path:
+    import json
+
+    from mnv3lib.data import export_coco
+
+    paths = export_coco(MiniCocoScenes("val", size=2, image_size=32), tmp_path / "coco")
+    if text is not None:
+        paths["instances"].write_text(text)
+    elif edit is not None:
+        data = json.loads(paths["instances"].read_text())
+        edit(data)
+        paths["instances"].write_text(json.dumps(data))
+    return paths
+
+
+def _coco_folder(tmp_path: Path, **kwargs: object) -> object:
+    from mnv3lib.data.coco import CocoFolder
+
+    paths = _coco(tmp_path, **kwargs)
+    return CocoFolder(paths["images"], paths["instances"])
+
+
+def _corrupt_image_folder(tmp_path: Path, data: bytes) -> object:
+    from mnv3lib.data.folders import export_image_folder, image_folder_splits
+
+    train, _ = _shapes(4, 2)
+    for split in ("train", "val"):  # the same images in both splits, so that their classes agree
+        export_image_folder(train, tmp_path / "folder" / split)
+    victim = sorted((tmp_path / "folder" / "train").rglob("*.png"))[0]
+    victim.write_bytes(data if data else victim.read_bytes()[: len(victim.read_bytes()) // 2])
+    return image_folder_splits(tmp_path / "folder")[0][0]
+
+
+def _evaluate_without_annotations(tmp_path: Path) -> object:
+    from mnv3lib.engine.detection import detection_transforms, evaluate_coco
+    from mnv3lib.engine.loop import TransformedDataset
+    from mnv3lib.models import detection
+
+    folder = _coco_folder(tmp_path, edit=lambda data: data.update(annotations=[]))
+    model = detection.fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=7)
+    return evaluate_coco(model, TransformedDataset(folder, detection_transforms(train=False), pairs=True))
+
+
+FILE_ROWS: list[tuple[str, Callable[[Path], object], type[Exception], str]] = [
+    ("malformed COCO JSON", lambda d: _coco_folder(d, text="{not json"), ValueError, "instances_val.json is not valid JSON"),
+    ("category_id outside the categories", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(category_id=99)), ValueError, "category_id 99, not one of the file's categories"),
+    ("an annotation without segmentation", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].pop("segmentation")), ValueError, "has no 'segmentation'"),
+    ("COCO AP without annotations", _evaluate_without_annotations, ValueError, "ground truth has no annotations"),
+    ("a corrupt image in a folder", lambda d: _corrupt_image_folder(d, b"not a png"), ValueError, r"cannot read the image .*\.png"),
+    ("a truncated PNG in a folder", lambda d: _corrupt_image_folder(d, b""), ValueError, r"cannot read the image .*\.png"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "fragment"), [row[1:] for row in FILE_ROWS], ids=[row[0] for row in FILE_ROWS])
+def test_bad_files_are_named(tmp_path: Path, call, error, fragment) -> None:
+    _refuse(tmp_path, call, error, fragment)
+
+
+def test_the_table_counts_its_cases() -> None:
+    cases = len(CONFIG_ROWS) + len(RUN_ROWS) + len(CLI_ROWS) + len(DETECTION_ROWS) + len(BUILDER_ROWS) + len(FILE_ROWS)
+    assert cases >= 50, cases

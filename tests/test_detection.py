@@ -75,7 +75,7 @@ def test_bad_detection_input_gets_clear_errors() -> None:
     with pytest.raises(TypeError, match="list of \\(3, H, W\\) tensors"):
         model(image[None])
     keypoints = detection.keypointrcnn_mobilenet_v3_large_fpn(num_keypoints=9, light_head=True).train()
-    with pytest.raises(ValueError, match="keypoints of shape \\(1, K, 3\\)"):
+    with pytest.raises(ValueError, match="keypoints of shape \\(1, 9, 3\\)"):
         keypoints([image], [{**good, "keypoints": torch.rand(1, 9, 2)}])
     with pytest.raises(ValueError, match="missing 'keypoints'"):
         keypoints([image], [good])

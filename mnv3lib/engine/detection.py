@@ -227,6 +227,8 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, bat
     """
     source = dataset.dataset if isinstance(dataset, TransformedDataset) else dataset  # the ground truth is the source's
     instances = source.coco.dataset if isinstance(source, CocoFolder) else coco_dict(source)  # coco_dict draws every scene again
+    if not instances["annotations"]:
+        raise ValueError("cannot compute COCO AP: the ground truth has no annotations (COCOeval would report -1)")
     people = person_keypoints_dict(instances)
     person = people["categories"][0] if people["categories"] else None
     boxes, keypoints = coco_predictions(model, dataset, batch_size=batch_size, keypoint_label=person["id"] if person else None)

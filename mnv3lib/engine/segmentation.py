@@ -108,7 +108,17 @@ def segmentation_loss(outputs: dict[str, torch.Tensor], masks: torch.Tensor, aux
     """Cross-entropy of ``out`` (and of ``aux`` if present) against ``masks``, ignoring label 255.
 
     Returns ``{"out": ..., "aux": ..., "loss": out + aux_weight * aux}`` (no ``aux`` without an aux head).
+
+    Raises:
+        TypeError, ValueError: masks that are not class ids of shape ``(B, H, W)`` matching the logits.
     """
+    if not isinstance(outputs, dict) or "out" not in outputs:
+        raise TypeError(f"expected the model's outputs as a dict with 'out' (and 'aux'), got {type(outputs).__name__}")
+    logits = outputs["out"]
+    if not isinstance(masks, torch.Tensor) or masks.is_floating_point() or masks.dtype == torch.bool:
+        raise TypeError(f"expected masks as an integer tensor of class ids, got {getattr(masks, 'dtype', type(masks).__name__)}")
+    if tuple(masks.shape) != (logits.shape[0], *logits.shape[-2:]):
+        raise ValueError(f"expected masks of shape {(logits.shape[0], *logits.shape[-2:])} to match the logits {tuple(logits.shape)}, got {tuple(masks.shape)}")
     losses = {name: F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX) for name, logits in outputs.items()}
     losses["loss"] = losses["out"] + aux_weight * losses["aux"] if "aux" in losses else losses["out"]
     return losses

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torchvision.ops import stochastic_depth
 
-from ..checks import check_choice, check_image_batch, check_positive
+from ..checks import check_choice, check_image_batch, check_positive, is_tracing
 from .layers import ConvNormActivation, SqueezeExcitation, make_divisible
 
 __all__ = [
@@ -275,6 +275,9 @@ class MobileNetV3(nn.Module):
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone only. Shape ``(N, 3, H, W) → (N, 6 * last_block_out, H / 32, W / 32)`` (/16 if dilated)."""
         check_image_batch(images)
+        weight = getattr(self.features[0][0], "weight", None)  # a method, not a tensor, once quantized
+        if isinstance(weight, torch.Tensor) and not is_tracing(images) and images.dtype != weight.dtype:
+            raise TypeError(f"expected {weight.dtype} images (the model's dtype), got {images.dtype}: use images.to({weight.dtype}) or model.to({images.dtype})")
         return self.features(images)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
@@ -435,6 +438,9 @@ def mobilenet_v3(
     from .weights import load_torchvision_weights  # local import: weights.py imports this module
 
     name = _canonical_arch(arch)
+    for flag, value in (("reduced_tail", reduced_tail), ("dilated", dilated)):
+        if not isinstance(value, bool):
+            raise TypeError(f"expected {flag} to be True or False, got {value!r} of type {type(value).__name__}")
     check_positive(num_classes, "num_classes", integer=True)
     configs, last_channel = mobilenet_v3_config(name, width_mult=width_mult, reduced_tail=reduced_tail, dilated=dilated)
     state_dict = None

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 from torch.ao import quantization as tq
+from torch.ao.nn import quantized as nnq
 from torch.ao.nn.quantized import FloatFunctional
 
 from ..checks import check_choice, check_image_batch
@@ -199,6 +200,11 @@ def _prepared_copy(model: nn.Module, backend: str, qconfig: tq.QConfig | None, *
     Also selects ``backend`` as torch's quantized engine, which the int8 model will run on.
     """
     _check_backend(backend)
+    if any(isinstance(m, (nnq.Conv2d, nnq.Linear, nnq.Quantize)) for m in model.modules()):
+        raise TypeError("expected a float model, got one that is already int8 (converted): quantize the float model it came from")
+    if any(isinstance(m, (tq.ObserverBase, tq.FakeQuantizeBase)) for m in model.modules()):
+        raise TypeError("expected a float model, got one already prepared for quantization (observers or fake-quantization): "
+                        "use convert() on it, or start from the float model")  # fmt: skip
     quantizable = copy.deepcopy(_as_quantizable(model)).train(qat)
     quantizable.fuse_model(is_qat=qat)
     default = tq.get_default_qat_qconfig if qat else tq.get_default_qconfig

@@ -56,13 +56,19 @@ def resolve_weights(arch: str, weights: object) -> WeightsEnum:
         raise ValueError(f"unknown weights {weights!r} for {arch}: expected one of {options}") from None
 
 
-def resolve_weights_and_classes(arch: str, weights: object, num_classes: int | None, default: int) -> tuple[WeightsEnum | None, int]:
+def resolve_weights_and_classes(arch: str, weights: object, num_classes: int | None, default: int, minimum: int = 1) -> tuple[WeightsEnum | None, int]:
     """The enum member for ``weights`` (None if none) and the class count to build: the weights' own when
     given (``num_classes`` must then be None or agree), otherwise ``num_classes``, or ``default``.
 
     Raises:
-        ValueError: when ``num_classes`` disagrees with the weights.
+        TypeError, ValueError: when ``num_classes`` is not an int >= ``minimum`` (detection and
+            segmentation count the background: at least 2), or disagrees with the weights.
     """
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)):
+        raise TypeError(f"expected num_classes to be an int >= {minimum}, got {num_classes!r}")
+    if num_classes is not None and num_classes < minimum:
+        background = " (the background and at least one class)" if minimum == 2 else ""
+        raise ValueError(f"expected num_classes >= {minimum}{background}, got {num_classes}")
     if weights is None:
         return None, default if num_classes is None else num_classes
     member = resolve_weights(arch, weights)
