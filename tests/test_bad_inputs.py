@@ -42,6 +42,7 @@ CONFIG_ROWS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("momentum 1", lambda: _config(momentum=1.0), ValueError, "momentum in [0.0, 1.0)"),
     ("detection lr_gamma 0", lambda: DetectionConfig(lr_gamma=0.0), ValueError, "lr_gamma in (0.0, 1.0]"),
     ("detection trainable layers 7", lambda: DetectionConfig(trainable_backbone_layers=7), ValueError, "trainable_backbone_layers in 0..6"),
+    ("DeepLabV3 on batches of one", lambda: SegmentationConfig(model="deeplabv3_mobilenet_v3_large", batch_size=1), ValueError, "cannot train on batch_size 1"),
     ("segmentation weight decay inf", lambda: SegmentationConfig(weight_decay=float("inf")), ValueError, "weight_decay in [0.0, ∞)"),
 ]
 
@@ -271,3 +272,15 @@ def test_bad_files_are_named(tmp_path: Path, call, error, fragment) -> None:
 def test_the_table_counts_its_cases() -> None:
     cases = len(CONFIG_ROWS) + len(RUN_ROWS) + len(CLI_ROWS) + len(DETECTION_ROWS) + len(BUILDER_ROWS) + len(FILE_ROWS)
     assert cases >= 50, cases
+
+
+def test_trainable_backbone_layers_apply_to_a_backbone_of_our_own(tmp_path: Path, recwarn) -> None:
+    from mnv3lib.engine.detection import build_detector
+    from mnv3lib.models import mobilenet_v3_large
+
+    save_checkpoint({"model": mobilenet_v3_large(num_classes=10).state_dict()}, tmp_path / "large.pt")
+    config = DetectionConfig(model="fasterrcnn_mobilenet_v3_large_320_fpn", backbone_weights=str(tmp_path / "large.pt"), trainable_backbone_layers=2)
+    body = list(build_detector(config, num_classes=7).backbone.body.children())
+    trainable = [any(p.requires_grad for p in block.parameters()) for block in body]
+    assert trainable == [False] * 13 + [True] * 4  # stages start at blocks 13 and 16 (Large: 0, 2, 4, 7, 13, 16)
+    assert not [w for w in recwarn if "from scratch" in str(w.message)]

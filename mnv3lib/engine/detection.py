@@ -61,7 +61,7 @@ class DetectionConfig(Config):
     light_heads: bool = True  # a 128-d box head and a 4×64 keypoint head, so that it trains on a CPU
     min_size: int = 256  # images are resized so that their short side is min_size ...
     max_size: int = 256  # ... and their long side at most max_size
-    trainable_backbone_layers: int | None = None  # --trainable-backbone-layers (None: all, from scratch)
+    trainable_backbone_layers: int | None = None  # --trainable-backbone-layers (None: all stages train)
     # a classification checkpoint (its "model" state dict) whose ``features`` start the backbone when a run
     # starts (TorchVision: ImageNet weights); None: from scratch
     backbone_weights: str | None = None
@@ -126,8 +126,9 @@ def load_backbone(model: nn.Module, path: str | Path) -> None:
 
 def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int | None = None) -> nn.Module:
     """The detector ``config`` names, randomly initialised, with ``num_classes`` including the background."""
+    own_backbone = config.backbone_weights is not None  # loaded after the build: the builder would see "from scratch"
     kwargs: dict[str, Any] = {
-        "min_size": config.min_size, "max_size": config.max_size, "trainable_backbone_layers": config.trainable_backbone_layers,
+        "min_size": config.min_size, "max_size": config.max_size, "trainable_backbone_layers": None if own_backbone else config.trainable_backbone_layers,
         "rpn_pre_nms_top_n_train": config.rpn_pre_nms_top_n_train, "rpn_post_nms_top_n_train": config.rpn_post_nms_top_n_train,
         "box_batch_size_per_image": config.box_batch_size_per_image, **config.model_kwargs,
     }  # fmt: skip
@@ -138,8 +139,12 @@ def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int
     if config.model.startswith("keypointrcnn"):
         if not num_keypoints:
             raise ValueError("a keypoint model needs num_keypoints > 0 (the dataset has no keypoint category)")
-        return builder(num_classes=num_classes, num_keypoints=num_keypoints, light_head=config.light_heads, **kwargs)
-    return builder(num_classes=num_classes, **kwargs)
+        model = builder(num_classes=num_classes, num_keypoints=num_keypoints, light_head=config.light_heads, **kwargs)
+    else:
+        model = builder(num_classes=num_classes, **kwargs)
+    if own_backbone and config.trainable_backbone_layers is not None:
+        detection.freeze_backbone_stages(model, config.trainable_backbone_layers)
+    return model
 
 
 def detection_transforms(train: bool) -> v2.Compose:

@@ -69,6 +69,8 @@ class SegmentationConfig(Config):
         check_choice(self.model, "segmentation model", MODELS)
         if self.aux_loss and self.model == "lraspp_mobilenet_v3_large":
             raise ValueError("LR-ASPP is trained without an auxiliary loss: set aux_loss=False")
+        if self.model == "deeplabv3_mobilenet_v3_large" and self.batch_size == 1:
+            raise ValueError("DeepLabV3's image-pooling branch normalises one value per channel with BatchNorm, which cannot train on batch_size 1: use batch_size >= 2")
         for name in ("image_size", "epochs", "batch_size"):
             check_positive(getattr(self, name), name, integer=True)
         for name in ("lr", "lr_power"):
