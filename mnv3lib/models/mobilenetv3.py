@@ -210,8 +210,11 @@ class MobileNetV3(nn.Module):
             raise TypeError("expected block_configs to be a non-empty sequence of InvertedResidualConfig")
         check_positive(num_classes, "num_classes", integer=True)
         check_positive(last_channel, "last_channel", integer=True)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"expected 0 <= dropout < 1, got {dropout!r}")
+        for name, value in (("dropout", dropout), ("stochastic_depth_prob", stochastic_depth_prob)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"expected {name} to be a number in [0, 1), got {value!r} of type {type(value).__name__}")
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"expected 0 <= {name} < 1, got {value!r}")
         if norm_layer is None:
             norm_layer = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
         self.block_configs = tuple(block_configs)
