@@ -7,6 +7,8 @@ later calls, online or not, read the cached file. Offline with an empty cache th
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
 import socket
@@ -93,7 +95,7 @@ def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: flo
 
     Args:
         member: The weights.
-        progress: Show the download's progress bar.
+        progress: Show the download's progress bar and torch.hub's download line (it names the cache folder).
         timeout: Seconds each network read may wait (default :data:`DOWNLOAD_TIMEOUT_S`).
 
     Raises:
@@ -106,8 +108,10 @@ def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: flo
     cached = cached_weights_path(member)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)  # urllib, under torch.hub, has no timeout argument of its own
+    quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())  # torch.hub's "Downloading ..." line
     try:
-        return member.get_state_dict(progress=progress, check_hash=True)
+        with quiet:
+            return member.get_state_dict(progress=progress, check_hash=True)
     except OSError as error:  # URLError, socket errors and time-outs, HTTP errors are all OSErrors
         reason = f"no answer within {timeout:g} s" if isinstance(getattr(error, "reason", error), TimeoutError) else str(error)
         raise WeightsUnavailableError(
