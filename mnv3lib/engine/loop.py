@@ -293,6 +293,8 @@ def run(
     train_data, val_data = task.datasets(train_set, val_set)
     torch.manual_seed(config.seed)
     model = task.build_model(train_set) if model is None else model
+    if resume is None:
+        task.initialise(model)  # e.g. backbone weights, before the optimizer and any EMA copy see the model
     optimizer = task.build_optimizer([p for p in model.parameters() if p.requires_grad])
     task.start(model)
     history: list[Any] = []
@@ -304,8 +306,6 @@ def run(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         history, start_epoch = [task.record_type(**e) for e in saved["history"]], saved["epoch"]
-    else:
-        task.initialise(model)
     diverged = False
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
