@@ -32,6 +32,7 @@ def _config(**changes: object) -> ClassificationConfig:
 
 # (id, call, exception type, message fragment)
 CONFIG_ROWS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
+    ("classification on batches of one", lambda: _config(batch_size=1), ValueError, "batch_size >= 2: BatchNorm"),
     ("negative lr_gamma", lambda: _config(lr_gamma=-1), ValueError, "lr_gamma in (0.0, 1.0]"),
     ("lr inf", lambda: _config(lr=float("inf")), ValueError, "lr to be a finite number"),
     ("lr nan", lambda: _config(lr=float("nan")), ValueError, "lr to be a finite number"),

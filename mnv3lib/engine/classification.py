@@ -100,6 +100,8 @@ class ClassificationConfig(Config):
             raise ValueError(f"expected lr_noise as (start, end) fractions with 0 <= start < end <= 1, got {self.lr_noise!r}")
         if self.lr_warmup_epochs < 0 or self.average_last < 0 or self.workers < 0:
             raise ValueError("expected lr_warmup_epochs, average_last and workers to be >= 0")
+        if self.batch_size < 2:
+            raise ValueError("expected batch_size >= 2: BatchNorm cannot normalise one image per channel in training (its last maps can be 1×1)")
         check_positive(self.width_mult, "width_mult")
         check_range(self.dropout, "dropout", 0.0, 1.0, high_open=True)
         check_range(self.lr_gamma, "lr_gamma", 0.0, 1.0, low_open=True)
