@@ -151,8 +151,9 @@ def test_cli_trains_on_an_image_folder_and_resumes(tmp_path: Path, capsys) -> No
     assert summary["config"]["auto_augment"] == "imagenet" and len(summary["history"]) == 1
     assert load_checkpoint(tmp_path / "out" / "checkpoint.pt")["classes"] == sorted(ShapesDataset.classes)
     assert "epoch 1/1" in capsys.readouterr().out
-    with pytest.raises(FileNotFoundError, match="ImageNet-style folders"):
-        train_main(["classification", "--data-path", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "x")])
+    capsys.readouterr()
+    assert train_main(["classification", "--data-path", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "x")]) == 2
+    assert "error: expected ImageNet-style folders" in capsys.readouterr().err
 
 
 def test_cli_trains_on_the_books_shapes(tmp_path: Path) -> None:
