@@ -108,7 +108,10 @@ def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: flo
     cached = cached_weights_path(member)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)  # urllib, under torch.hub, has no timeout argument of its own
-    quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())  # torch.hub's "Downloading ..." line
+    quiet = contextlib.ExitStack()
+    if not progress:  # torch.hub prints "Downloading ... to <cache path>" (to stdout in current torch)
+        quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
     try:
         with quiet:
             return member.get_state_dict(progress=progress, check_hash=True)
