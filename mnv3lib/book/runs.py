@@ -123,7 +123,7 @@ def book_splits(data: str = "shapes", train_size: int | None = None, val_size: i
     return minicoco_splits(**sizes, semantic=data == "semantic_scenes")
 
 
-def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: Callable[[str], None] = print, device: str | None = None) -> dict[str, Any]:
     """Train every run of :data:`RUNS`, write the results JSON and the best model's checkpoint."""
     output_dir.mkdir(parents=True, exist_ok=True)
     train, val = book_splits("shapes")
@@ -132,7 +132,7 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
     for name, config in RUNS.items():
         log(f"== {name}")
         started = time.perf_counter()
-        result = fit(config, train, val, progress=progress, log=log)
+        result = fit(config, train, val, progress=progress, log=log, device=device)
         runs[name] = {
             "config": config.to_dict(),
             "history": [dataclasses.asdict(e) for e in result.history],
@@ -204,13 +204,14 @@ BOOK_BACKBONE = dataclasses.replace(RUNS["rmsproptf_eps_1e-3"], model="mobilenet
 
 
 def run_chapter4(
-    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter4"), *, progress: bool = False, log: Callable[[str], None] = print
+    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter4"), *, progress: bool = False, log: Callable[[str], None] = print,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train the :data:`BOOK_DETECTORS` (each resuming from its folder under ``work_dir`` if a checkpoint is
     there), then write the results JSON and each model's float16 weights into ``output_dir``."""
     runs: dict[str, Any] = {}
     output_dir.mkdir(parents=True, exist_ok=True)
-    backbone, backbone_record = _pretrain_backbone(work_dir / "backbone", progress=progress, log=log)
+    backbone, backbone_record = _pretrain_backbone(work_dir / "backbone", progress=progress, log=log, device=device)
     for name, book_config in BOOK_DETECTORS.items():
         log(f"== {name}")
         config = dataclasses.replace(book_config, backbone_weights=str(backbone))
@@ -219,20 +220,21 @@ def run_chapter4(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=4, progress=progress, log=log)
+        result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=4, progress=progress, log=log, device=device)
         runs[name] = _run_record(result, started)
         save_half(result.model, config, list(MINICOCO_CLASSES), output_dir / DETECTOR_FILES[name])
     runs["backbone"] = backbone_record
     return write_results(output_dir / CHAPTER4_RESULTS, BOOK_SCENES, runs, "python -m mnv3lib.book chapter4")
 
 
-def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], None], device: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Train (or resume, or reuse) :data:`BOOK_BACKBONE` on the book's shapes; return its weights' path and record."""
     log("== backbone")
     checkpoint = work_dir / "checkpoint.pt"
     started = time.perf_counter()
     train, val = book_splits("shapes")
-    result = fit(BOOK_BACKBONE, train, val, output_dir=work_dir, resume=checkpoint if checkpoint.is_file() else None, progress=progress, log=log)
+    result = fit(BOOK_BACKBONE, train, val, output_dir=work_dir, resume=checkpoint if checkpoint.is_file() else None, progress=progress, log=log,
+                 device=device)
     weights = save_checkpoint({"model": result.model.state_dict(), "config": BOOK_BACKBONE.to_dict()}, work_dir / "backbone.pt")
     return weights, _run_record(result, started)
 
@@ -262,13 +264,14 @@ def run_chapter5(
     *,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train the :data:`BOOK_SEGMENTERS` (each resuming from ``work_dir/<name>`` if a checkpoint is there)
     from the shapes-trained backbone (``backbone_dir``, shared with Chapter 4; trained first if missing),
     then write the results JSON and the LR-ASPP models' float16 weights into ``output_dir``."""
     runs: dict[str, Any] = {}
     output_dir.mkdir(parents=True, exist_ok=True)
-    backbone, _ = _pretrain_backbone(backbone_dir, progress=progress, log=log)
+    backbone, _ = _pretrain_backbone(backbone_dir, progress=progress, log=log, device=device)
     for name, book_config in BOOK_SEGMENTERS.items():
         log(f"== {name}")
         config = dataclasses.replace(book_config, backbone_weights=str(backbone))
@@ -276,7 +279,8 @@ def run_chapter5(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit(config, *book_splits("semantic_scenes"), output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
+        result = fit(config, *book_splits("semantic_scenes"), output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log,
+                     device=device)
         runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
         if name in SEGMENTER_FILES:
             save_half(result.model, config, ["background", *MINICOCO_CLASSES], output_dir / SEGMENTER_FILES[name])

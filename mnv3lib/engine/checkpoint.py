@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from ..devices import move
+
 __all__ = ["save_checkpoint", "load_checkpoint", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
 
 
@@ -21,13 +23,15 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
     """Write ``payload`` with ``torch.save`` atomically: a crash mid-write never leaves a torn file.
 
     The data goes to a temporary file in the same folder, is flushed to disk, then renamed over ``path``.
+    Tensors on a GPU are saved as CPU tensors, so the file loads on any machine.
     """
+    payload = move(dict(payload), torch.device("cpu"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(dict(payload), file)
+            torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)  # mkstemp creates 0600 files; checkpoints are meant to be shared

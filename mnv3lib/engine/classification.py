@@ -23,6 +23,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..devices import model_device, move
+from . import distributed
 from .checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
 from .loop import Config, RunResult, Task, TransformedDataset
 from ..checks import check_choice, check_positive, check_range
@@ -201,19 +203,29 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = 
 # --------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, *, progress: bool = False) -> dict[str, float]:
-    """Cross-entropy loss, Acc@1 and Acc@5 of ``model`` over ``loader`` (batches of images and labels), in eval mode."""
+    """Cross-entropy loss, Acc@1 and Acc@5 of ``model`` over ``loader`` (batches of images and labels), in eval mode.
+
+    The batches go to the model's device. Under torchrun, give each process its
+    :func:`~mnv3lib.engine.distributed.shard` of the data: the counts are added up over the processes,
+    so every process gets the metrics of the whole set.
+    """
     was_training = model.training
     model.eval()
+    device = model_device(model)
     total_loss, correct1, correct5, seen = 0.0, 0.0, 0.0, 0
-    batches = tqdm(loader, desc="eval", leave=False) if progress else loader
+    batches = tqdm(loader, desc="eval", leave=False) if progress and distributed.is_main() else loader
     for images, targets in batches:
+        images, targets = move(images, device), move(targets, device)
         logits = model(images)
         total_loss += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
         acc1, acc5 = accuracy(logits, targets, (1, 5))
-        correct1 += acc1 * len(targets) / 100
-        correct5 += acc5 * len(targets) / 100
+        correct1 += round(acc1 * len(targets) / 100)  # counts: exact when added up over processes
+        correct5 += round(acc5 * len(targets) / 100)
         seen += len(targets)
     model.train(was_training)
+    if distributed.world_size() > 1:
+        sums = torch.tensor([total_loss, correct1, correct5, seen], dtype=torch.float64)
+        total_loss, correct1, correct5, seen = distributed.all_reduce_sum(sums).tolist()
     if seen == 0:
         raise ValueError("cannot evaluate on an empty dataset")
     return {"loss": total_loss / seen, "acc1": 100 * correct1 / seen, "acc5": 100 * correct5 / seen}
@@ -274,7 +286,7 @@ class ClassificationTask(Task):
         return model
 
     def _val_loader(self, val_set: Dataset) -> DataLoader:
-        return DataLoader(val_set, batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.workers)
+        return DataLoader(distributed.shard(val_set), batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.workers)
 
     def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
         loader = self._val_loader(val_set)
@@ -291,8 +303,11 @@ class ClassificationTask(Task):
         self.best_acc1 = metrics["acc1"]
         if self.config.average_last:
             entry: dict[str, Any] = {"epoch": epoch + 1, "acc1": metrics["acc1"]}
-            if output is not None:  # the file name only: the run folder can move
-                entry["path"] = save_checkpoint({"model": model.state_dict(), "epoch": epoch + 1}, output / f"improved_{epoch + 1:04d}.pt").name
+            if output is not None:  # the file name only: the run folder can move (rank 0 writes it)
+                path = output / f"improved_{epoch + 1:04d}.pt"
+                if distributed.is_main():
+                    save_checkpoint({"model": model.state_dict(), "epoch": epoch + 1}, path)
+                entry["path"] = path.name
             else:
                 entry["state"] = copy.deepcopy(model.state_dict())
             self.improved = [*self.improved, entry][-self.config.average_last :]

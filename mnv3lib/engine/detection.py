@@ -24,7 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.transforms import v2
 
+from ..devices import model_device, move
 from ..models import detection
+from . import distributed
 from .checkpoint import load_features
 from .loop import Config, EpochRecord, Task, TransformedDataset
 from ..checks import check_choice, check_positive, check_range
@@ -177,13 +179,14 @@ def coco_predictions(model: nn.Module, dataset: Dataset, *, batch_size: int = 8,
     """Run ``model`` over ``dataset`` and return COCO result lists ``(boxes, keypoints)``.
 
     Image ids are the targets' ``image_id``. Predicted labels are used as category ids. Keypoints are
-    reported for detections of ``keypoint_label`` only.
+    reported for detections of ``keypoint_label`` only. The model runs on its device.
     """
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     boxes, keypoints = [], []
+    device = model_device(model)
     for images, targets in loader:
-        for output, target in zip(model(images), targets):
+        for output, target in zip(move(model(move(images, device)), torch.device("cpu")), targets):
             index = int(target["image_id"])
             xywh = output["boxes"].clone()
             xywh[:, 2:] -= xywh[:, :2]
@@ -229,6 +232,8 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, bat
     ``dataset`` is a :class:`~mnv3lib.data.minicoco.MiniCocoScenes` or a
     :class:`~mnv3lib.data.coco.CocoFolder` (real COCO: its own annotations are the ground truth), with
     ``detection_transforms`` (its own, or through a :class:`~mnv3lib.engine.loop.TransformedDataset`).
+    Under torchrun each process predicts its share of ``dataset`` and the predictions of all processes
+    are gathered before COCOeval scores them, as TorchVision's references do.
     """
     source = dataset.dataset if isinstance(dataset, TransformedDataset) else dataset  # the ground truth is the source's
     instances = source.coco.dataset if isinstance(source, CocoFolder) else coco_dict(source)  # coco_dict draws every scene again
@@ -236,7 +241,8 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, bat
         raise ValueError("cannot compute COCO AP: the ground truth has no annotations (COCOeval would report -1)")
     people = person_keypoints_dict(instances)
     person = people["categories"][0] if people["categories"] else None
-    boxes, keypoints = coco_predictions(model, dataset, batch_size=batch_size, keypoint_label=person["id"] if person else None)
+    boxes, keypoints = coco_predictions(model, distributed.shard(dataset), batch_size=batch_size, keypoint_label=person["id"] if person else None)
+    boxes, keypoints = distributed.gather_objects(boxes), distributed.gather_objects(keypoints)
     box_stats = coco_summary(coco_ground_truth(instances), boxes, "bbox")
     metrics = {"bbox_ap": float(box_stats[0]), "bbox_ap50": float(box_stats[1]), "keypoints_ap": float("nan")}
     if person is not None and getattr(model, "roi_heads", None) is not None and model.roi_heads.has_keypoint():
@@ -250,6 +256,9 @@ class DetectionTask(Task):
 
     collate_fn = staticmethod(collate)
     record_type = DetectionEpoch
+    no_channels_last = "a detector takes a list of images of different sizes and batches them itself (TorchVision's detection references offer no channels-last either)"
+    no_compile = ("its region proposals and NMS have data-dependent shapes and its inputs vary in size, so the graph breaks and recompiles "
+                  "at every new size; TorchVision's detection references do not compile either")  # fmt: skip
 
     def __init__(self, config: DetectionConfig) -> None:
         self.config = config

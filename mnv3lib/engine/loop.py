@@ -13,7 +13,15 @@ factor, the metrics, the record and the log line. Everything else is one policy 
 * bad data and an output folder that holds another run are refused before any compute, and a
   resume must use the config and data (their :func:`fingerprint`) of the run it continues;
 * global RNGs are reseeded explicitly and only here: ``torch.manual_seed(config.seed)`` before the
-  model is built, and :func:`~mnv3lib.engine.reproducibility.seed_epoch` at the start of each epoch.
+  model is built, and :func:`~mnv3lib.engine.reproducibility.seed_epoch` at the start of each epoch;
+* the model is built on the CPU (the same initial weights on any device), then moved to ``device``;
+  batches and targets follow it, and checkpoints hold CPU tensors, so a run resumes on any device;
+* ``amp`` trains under autocast (float16 with a gradient scaler on CUDA, bfloat16 on the CPU); the
+  scaler's state is in the checkpoint;
+* under torchrun (:mod:`~mnv3lib.engine.distributed`), the model trains as ``DistributedDataParallel``,
+  each process takes its share of every epoch and of the validation set, the metrics are added up over
+  the processes, and only rank 0 writes checkpoints, logs and progress bars. A checkpoint holds no trace
+  of the process count, so a run made with N processes resumes with M (1 included).
 """
 
 from __future__ import annotations
@@ -34,10 +42,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..devices import autocast_dtype, move, resolve_device
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .reproducibility import seed_epoch
 
-__all__ = ["Config", "EpochRecord", "Task", "RunResult", "TransformedDataset", "train_one_epoch", "run"]
+__all__ = ["Config", "EpochRecord", "Task", "RunResult", "TransformedDataset", "Precision", "train_one_epoch", "run"]
 
 
 class Config:
@@ -101,6 +111,9 @@ class Task:
     config: Any
     collate_fn: Callable | None = None  # DataLoader's collate_fn (None: PyTorch's default)
     record_type: type = EpochRecord  # the history's entries
+    # Why the task's models cannot take channels_last / torch.compile (None: they can).
+    no_channels_last: str | None = None
+    no_compile: str | None = None
 
     def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
         """The datasets with the task's transforms (wrapped, not modified)."""
@@ -126,13 +139,17 @@ class Task:
         """Called before each epoch's training (also after a resume)."""
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
-        """``(losses with a "loss" total, batch size, other per-batch statistics)`` for one batch."""
+        """``(losses with a "loss" total, batch size, other per-batch statistics)`` for one batch, already
+        on the model's device. ``model`` may be wrapped (``DistributedDataParallel``, ``torch.compile``):
+        call it, but read attributes from the model that :meth:`build_model` returned."""
         raise NotImplementedError
 
     def after_step(self, model: nn.Module, step: int) -> None:
         """Called after each optimizer step (e.g. to update an EMA)."""
 
     def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
+        """The metrics over the whole of ``val_set``: under torchrun each process evaluates its
+        :func:`~mnv3lib.engine.distributed.shard` and the counts are added up."""
         raise NotImplementedError
 
     def not_evaluated(self) -> dict[str, float]:
@@ -173,27 +190,53 @@ class RunResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def train_one_epoch(task: Task, model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, epoch: int, *, progress: bool = False) -> tuple[dict[str, float], float, bool]:
-    """One pass over ``loader``. Returns ``(per-sample means of the losses and statistics, last lr,
-    diverged)``; stops at the first non-finite loss."""
+@dataclass
+class Precision:
+    """How :func:`train_one_epoch` runs its steps: on ``device``, under autocast when ``amp`` (with
+    ``scaler`` for float16 on CUDA), with channels-last image batches when ``channels_last``."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    amp: bool = False
+    channels_last: bool = False
+    scaler: torch.amp.GradScaler | None = None
+
+
+def train_one_epoch(task: Task, model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, epoch: int, *,
+                    progress: bool = False, precision: Precision | None = None) -> tuple[dict[str, float], float, bool]:  # fmt: skip
+    """One pass over ``loader``. Returns ``(per-sample means of the losses and statistics over every
+    process, last lr, diverged)``; stops at the first non-finite loss (of any process)."""
+    precision = precision or Precision()
+    device, scaler = precision.device, precision.scaler or torch.amp.GradScaler("cuda", enabled=False)
+    processes = distributed.world_size()
     model.train()
     totals: dict[str, float] = {}
     seen, steps, lr = 0, len(loader), optimizer.param_groups[0]["lr"]
-    batches: Iterable = tqdm(loader, desc=f"epoch {epoch + 1}/{task.config.epochs}", leave=False) if progress else loader
+    show = progress and distributed.is_main()
+    batches: Iterable = tqdm(loader, desc=f"epoch {epoch + 1}/{task.config.epochs}", leave=False) if show else loader
     for iteration, batch in enumerate(batches):
         lr = task.config.lr * task.lr_factor(epoch, iteration, steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        losses, size, statistics = task.loss(model, batch)
-        if not torch.isfinite(losses["loss"]):
+        batch = move(batch, device, channels_last=precision.channels_last)
+        with torch.autocast(device.type, dtype=autocast_dtype(device), enabled=precision.amp):
+            losses, size, statistics = task.loss(model, batch)
+        finite = torch.isfinite(losses["loss"].detach())
+        if processes > 1:  # every process stops together, or the others would wait for it forever
+            finite = distributed.all_reduce_sum((~finite).float().reshape(1)) == 0
+        if not finite:
             return {}, lr, True
         optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        optimizer.step()
-        task.after_step(model, iteration)
+        scaler.scale(losses["loss"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        task.after_step(distributed.unwrap(model), iteration)
         for name, value in [*((k, v.item()) for k, v in losses.items()), *statistics.items()]:
             totals[name] = totals.get(name, 0.0) + value * size
         seen += size
+    if processes > 1:
+        names = sorted(totals)
+        summed = distributed.all_reduce_sum(torch.tensor([seen, *(totals[n] for n in names)], dtype=torch.float64, device=device)).tolist()
+        seen, totals = int(summed[0]), dict(zip(names, summed[1:]))
     return {name: total / max(seen, 1) for name, total in totals.items()}, lr, False
 
 
@@ -222,10 +265,12 @@ def check_data(config: Any, train_set: Dataset, val_set: Dataset) -> None:
 
 def _prepare_output(output_dir: str | Path | None, resume: str | Path | None, overwrite: bool) -> Path | None:
     """The run folder, created and checked writable; a folder that holds a run is refused unless the run
-    resumes or ``overwrite`` says to replace it."""
+    resumes or ``overwrite`` says to replace it. Only rank 0 checks and writes it."""
     if output_dir is None:
         return None
     output = Path(output_dir)
+    if not distributed.is_main():
+        return output
     if (output / "checkpoint.pt").exists() and resume is None and not overwrite:
         raise FileExistsError(
             f"{output} already holds a run (checkpoint.pt): resume it with resume={output / 'checkpoint.pt'} "
@@ -238,6 +283,18 @@ def _prepare_output(output_dir: str | Path | None, resume: str | Path | None, ov
     except OSError as error:
         raise PermissionError(f"cannot write the run into {output}: {error.strerror or error}") from error
     return output
+
+
+def _check_runtime(task: Task, device: torch.device, amp: bool, channels_last: bool, compile: bool, sync_bn: bool) -> None:
+    for name, value in (("amp", amp), ("channels_last", channels_last), ("compile", compile), ("sync_bn", sync_bn)):
+        if not isinstance(value, bool):
+            raise TypeError(f"expected {name} to be True or False, got {value!r}")
+    if channels_last and task.no_channels_last:
+        raise ValueError(f"channels_last is not offered for {type(task).__name__}: {task.no_channels_last}")
+    if compile and task.no_compile:
+        raise ValueError(f"compile is not offered for {type(task).__name__}: {task.no_compile}")
+    if amp and device.type == "mps":
+        raise ValueError("amp is offered on CUDA (float16) and the CPU (bfloat16), not on MPS")
 
 
 def _check_resume(config: Any, saved: Mapping[str, Any], data: dict[str, Any], path: str | Path) -> None:
@@ -268,6 +325,11 @@ def run(
     eval_every: int = 1,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    device: str | torch.device | None = None,
+    amp: bool = False,
+    channels_last: bool = False,
+    compile: bool = False,
+    sync_bn: bool = False,
 ) -> RunResult:
     """Train as ``task`` says; see the module docstring for what every task shares.
 
@@ -275,18 +337,33 @@ def run(
         task: The task, holding its config.
         train_set, val_set: The data, without transforms of their own (the task's are applied here,
             through a wrapper); ``classes`` gives the class count where the task needs it.
-        model: Train this model instead of building one (e.g. a QAT-prepared model).
+        model: Train this model instead of building one (e.g. a QAT-prepared model); it is moved to
+            ``device``.
         output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
-        resume: A ``checkpoint.pt`` to continue from; its config and data must be this run's.
+        resume: A ``checkpoint.pt`` to continue from; its config and data must be this run's (its device
+            and process count need not be).
         overwrite: Replace a run already in ``output_dir`` (without it, such a folder is refused).
         stop_after_epoch: Return after this many epochs (to split a run in two).
         eval_every: Evaluate every this many epochs (and always after the last).
         progress: Show progress bars.
         log: Called with one line per epoch (e.g. ``print``).
+        device: Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; None: CUDA if present,
+            else MPS, else the CPU (:func:`~mnv3lib.devices.resolve_device`). Under torchrun, CUDA
+            means this process's GPU.
+        amp: Mixed precision: autocast to float16 with a gradient scaler on CUDA, to bfloat16 on the CPU.
+        channels_last: Channels-last memory layout for the model and its image batches (classification
+            and segmentation).
+        compile: Train through ``torch.compile(model)`` (classification and segmentation).
+        sync_bn: Under torchrun, BatchNorm statistics over the whole batch of all processes
+            (PyTorch's ``SyncBatchNorm`` on CUDA, :class:`~mnv3lib.engine.distributed.CPUSyncBatchNorm` on the CPU); nothing changes in one process.
     """
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"expected eval_every to be an int >= 1, got {eval_every!r}")
     config = task.config
+    device = resolve_device(device)
+    if device.type == "cuda" and device.index is None and distributed.world_size() > 1:
+        device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this process's GPU
+    _check_runtime(task, device, amp, channels_last, compile, sync_bn)
     check_data(config, train_set, val_set)
     output = _prepare_output(output_dir, resume, overwrite)
     data = {"train": fingerprint(train_set), "val": fingerprint(val_set)}
@@ -295,7 +372,14 @@ def run(
     model = task.build_model(train_set) if model is None else model
     if resume is None:
         task.initialise(model)  # e.g. backbone weights, before the optimizer and any EMA copy see the model
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    processes = distributed.world_size()
+    if sync_bn and processes > 1:
+        distributed.convert_sync_batchnorm(model, device)
     optimizer = task.build_optimizer([p for p in model.parameters() if p.requires_grad])
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
     task.start(model)
     history: list[Any] = []
     start_epoch = 0
@@ -305,18 +389,30 @@ def run(
         task.load_state_dict(saved.get("task", {}))  # first: it checks what the model's shapes depend on
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if scaler.is_enabled() and saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
         history, start_epoch = [task.record_type(**e) for e in saved["history"]], saved["epoch"]
+    trained: nn.Module = model
+    if processes > 1:
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        trained = torch.compile(trained)
+    precision = Precision(device, amp, channels_last, scaler)
+    runtime = {"device": device.type, "processes": processes, "amp": amp, "channels_last": channels_last, "compile": compile, "sync_bn": sync_bn}
     diverged = False
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
         started = time.perf_counter()
-        loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=seed_epoch(config.seed, epoch),
-                            num_workers=config.workers, collate_fn=task.collate_fn, drop_last=True)  # fmt: skip
+        generator = seed_epoch(config.seed, epoch, rank=distributed.rank())
+        sampler = distributed.ShardSampler(len(train_data), generator)  # one process: RandomSampler's order
+        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, generator=generator, num_workers=config.workers,
+                            collate_fn=task.collate_fn, drop_last=True, pin_memory=device.type == "cuda",
+                            worker_init_fn=distributed.seed_worker if processes > 1 else None)  # fmt: skip
         task.before_epoch(model, epoch)
-        train, lr, diverged = train_one_epoch(task, model, loader, optimizer, epoch, progress=progress)
+        train, lr, diverged = train_one_epoch(task, trained, loader, optimizer, epoch, progress=progress, precision=precision)
         if diverged:
             history.append(task.record(epoch + 1, lr, {}, task.not_evaluated(), time.perf_counter() - started))
-            if log:
+            if log and distributed.is_main():
                 log(f"epoch {epoch + 1}: the loss is not finite, training diverged")
             break
         evaluated = (epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs
@@ -325,13 +421,16 @@ def run(
             task.after_evaluate(model, epoch, metrics, output)
         record = task.record(epoch + 1, lr, train, metrics, time.perf_counter() - started)
         history.append(record)
-        if log:
+        if log and distributed.is_main():
             log(task.log_line(record))
-        if output is not None:
+        if output is not None and distributed.is_main():
             payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "config": config.to_dict(),
                        "history": [dataclasses.asdict(e) for e in history], "task": task.state_dict(),
-                       "classes": getattr(train_set, "classes", None), "data": data}  # fmt: skip
+                       "classes": getattr(train_set, "classes", None), "data": data, "runtime": runtime}  # fmt: skip
+            if scaler.is_enabled():
+                payload["scaler"] = scaler.state_dict()
             save_checkpoint(payload, output / "checkpoint.pt")
+        distributed.barrier()  # what rank 0 wrote (checkpoints to average) is there for every process
     result = RunResult(config, history, model, output / "checkpoint.pt" if output is not None else None, diverged)
     if not diverged and len(history) == config.epochs:
         task.finish(result, val_data, output)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from torch.ao import quantization as tq
 from torch.ao.nn.intrinsic import qat as intrinsic_qat
@@ -92,18 +93,24 @@ def fit_qat(
     stop_after_epoch: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    device: str | torch.device | None = None,
+    sync_bn: bool = False,
 ) -> tuple[RunResult, QuantizableMobileNetV3]:
     """Fine-tune ``float_model`` with fake-quantization and return ``(run result, int8 model)``.
 
     TorchVision's QAT recipe for MobileNetV3 uses SGD, lr 0.001, weight decay 1e-5, observers updated for
     4 epochs and BatchNorm statistics for 3; pass those through ``config`` (:func:`qat_config`) and the
     keyword arguments. The validation accuracy of each epoch is that of the int8 conversion.
-    ``output_dir``, ``resume`` and ``stop_after_epoch`` work as in :func:`mnv3lib.engine.loop.run`: a
-    resumed run ends bit-identical.
+    ``output_dir``, ``resume``, ``stop_after_epoch``, ``device`` and ``sync_bn`` work as in
+    :func:`mnv3lib.engine.loop.run`: a resumed run ends bit-identical. The fake-quantized model trains on
+    ``device`` (default: CUDA if present); the int8 model, which only PyTorch's CPU backends run, is on
+    the CPU. Mixed precision is not offered: fake-quantization simulates int8 rounding in float32, and
+    autocast would round its inputs to 16 bits first.
     """
     qat_model = prepare_qat(float_model, backend)
     task = QATTask(config, observer_epochs, batch_norm_epochs, backend)
-    options = {"output_dir": output_dir, "resume": resume, "stop_after_epoch": stop_after_epoch, "progress": progress, "log": log}
+    options = {"output_dir": output_dir, "resume": resume, "stop_after_epoch": stop_after_epoch, "progress": progress, "log": log,
+               "device": device, "sync_bn": sync_bn}  # fmt: skip
     result = run(task, train_set, val_set, model=qat_model, **options)
     return result, convert(result.model)
 
@@ -118,12 +125,13 @@ def ptq_experiment(
     weight: str = "per_channel",
     backend: str = "x86",
     reduce_range: bool | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, float]:
-    """Quantize ``float_model`` with ``batches`` calibration batches and ``observer``; return its validation
-    ``acc1``, ``acc5`` and top-1 ``agreement`` (%) with the float model."""
+    """Quantize ``float_model`` with ``batches`` calibration batches and ``observer`` (calibrated on
+    ``device``); return its validation ``acc1``, ``acc5`` and top-1 ``agreement`` (%) with the float model."""
     if not 1 <= batches <= len(calibration_batches):
         raise ValueError(f"expected 1 <= batches <= {len(calibration_batches)} (the calibration batches given), got {batches!r}")
     qconfig = ptq_qconfig(observer, weight, backend=backend, reduce_range=reduce_range)
-    int8_model = quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig)
+    int8_model = quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig, device=device)
     metrics = evaluate(int8_model, val_batches)
     return {"acc1": metrics["acc1"], "acc5": metrics["acc5"], "agreement": prediction_agreement(float_model, int8_model, val_batches)}

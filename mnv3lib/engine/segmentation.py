@@ -19,7 +19,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from ..devices import model_device
 from ..models import segmentation
+from . import distributed
 from .checkpoint import load_features
 from .loop import Config, EpochRecord, Task, TransformedDataset
 from ..checks import check_choice, check_positive, check_range
@@ -140,9 +142,10 @@ def _num_classes(model: nn.Module) -> int:
 
 @torch.no_grad()
 def predict_masks(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Class ids ``(B, H, W)`` for a float batch ``(B, 3, H, W)`` (the arg-max of the ``out`` logits)."""
+    """Class ids ``(B, H, W)`` for a float batch ``(B, 3, H, W)`` (the arg-max of the ``out`` logits), on
+    the images' device (the model runs on its own)."""
     model.eval()
-    return model(images)["out"].argmax(1)
+    return model(images.to(model_device(model)))["out"].argmax(1).to(images.device)
 
 
 @torch.no_grad()
@@ -152,14 +155,18 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     ``dataset`` yields float images and int64 masks. With ``image_size``, the model sees the images
     resized to it and its logits are resized back (:class:`~mnv3lib.models.segmentation.LowResolution`, the
     article's low-resolution inference); the metrics are always computed at the masks' resolution.
+    The model runs on its device. Under torchrun each process evaluates its share of ``dataset`` and the
+    confusion matrices are added up: every process gets the metrics of the whole set.
     """
     matrix = ConfusionMatrix(_num_classes(model))
     runner = model if image_size is None else segmentation.LowResolution(model, image_size)
     runner.eval()
-    for images, masks in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    device = model_device(model)
+    for images, masks in DataLoader(distributed.shard(dataset), batch_size=batch_size, shuffle=False):
         images, masks = images.as_subclass(torch.Tensor), masks.as_subclass(torch.Tensor)
         check_segmentation_batch(images, masks, matrix.num_classes)
-        matrix.update(masks, runner(images)["out"].argmax(1))
+        matrix.update(masks, runner(images.to(device))["out"].argmax(1).cpu())
+    distributed.all_reduce_sum(matrix.matrix)
     return matrix.compute()
 
 
@@ -199,7 +206,7 @@ class SegmentationTask(Task):
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
         images, masks = (tensor.as_subclass(torch.Tensor) for tensor in batch)
-        check_segmentation_batch(images, masks, _num_classes(model))
+        check_segmentation_batch(images, masks, _num_classes(distributed.unwrap(model)))
         return segmentation_loss(model(images), masks, self.config.aux_weight), len(images), {}
 
     def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:

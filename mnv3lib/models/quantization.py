@@ -23,6 +23,7 @@ from torch.ao.nn import quantized as nnq
 from torch.ao.nn.quantized import FloatFunctional
 
 from ..checks import check_choice, check_image_batch
+from ..devices import resolve_device
 from .layers import ConvNormActivation, SqueezeExcitation
 from .mobilenetv3 import InvertedResidual, InvertedResidualConfig, MobileNetV3, mobilenet_v3_config
 
@@ -220,6 +221,8 @@ def quantize_ptq(
     calibration_data: Iterable,
     backend: str = "x86",
     qconfig: tq.QConfig | None = None,
+    *,
+    device: str | torch.device = "cpu",
 ) -> QuantizableMobileNetV3:
     """Post-training static quantization: fuse, observe activations on calibration data, convert to int8.
 
@@ -228,22 +231,24 @@ def quantize_ptq(
         calibration_data: Batches of images, or ``(images, targets)`` pairs, e.g. a DataLoader.
         backend: ``"x86"`` or ``"qnnpack"`` (also ``"fbgemm"``, ``"onednn"``).
         qconfig: Observers to use; defaults to ``torch.ao.quantization.get_default_qconfig(backend)``.
+        device: Where the observers see the calibration batches (e.g. ``"cuda"`` for a large set).
 
     Returns:
-        The int8 model, in eval mode.
+        The int8 model, in eval mode, on the CPU (PyTorch's int8 backends run there only).
 
     Raises:
         ValueError: for an unknown backend, or calibration data with no batch.
     """
-    quantizable = _prepared_copy(model, backend, qconfig, qat=False)
+    device = resolve_device(device)
+    quantizable = _prepared_copy(model, backend, qconfig, qat=False).to(device)
     seen = 0
     with torch.inference_mode():
         for images in _batches(calibration_data):
-            quantizable(images)  # its forward checks the batch shape
+            quantizable(images.to(device) if isinstance(images, torch.Tensor) else images)  # its forward checks the batch
             seen += 1
     if seen == 0:
         raise ValueError("calibration_data yielded no batch: PTQ needs at least one batch of images to observe")
-    return tq.convert(quantizable, inplace=True)
+    return tq.convert(quantizable.cpu(), inplace=True)
 
 
 def ptq_qconfig(
@@ -278,13 +283,14 @@ def prepare_qat(model: nn.Module, backend: str = "x86", qconfig: tq.QConfig | No
 
 
 def convert(model: nn.Module) -> QuantizableMobileNetV3:
-    """Turn a model returned by :func:`prepare_qat` into an int8 model (a copy, in eval mode)."""
+    """Turn a model returned by :func:`prepare_qat` into an int8 model (a copy, in eval mode, on the CPU:
+    PyTorch's int8 backends run there only)."""
     quantizable = _as_quantizable(model)
     backend = getattr(quantizable, "quantization_backend", None)
     if backend is None:
         raise ValueError("convert() needs a model returned by prepare_qat(): this one has no fake-quantization to convert")
     torch.backends.quantized.engine = backend
-    return tq.convert(copy.deepcopy(quantizable).eval(), inplace=True)
+    return tq.convert(copy.deepcopy(quantizable).eval().cpu(), inplace=True)
 
 
 def trace_and_freeze(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
