@@ -58,6 +58,13 @@ def test_chapter_starts_with_the_colab_install_cell(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_fit_the_page(path: Path) -> None:
+    """No code line is longer than 88 characters, so the published page never scrolls sideways."""
+    long = [line for cell in _code_cells(path) for line in _source(cell).splitlines() if len(line) > 88]
+    assert not long, f"{len(long)} code lines over 88 characters, e.g. {long[0]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_chapter_is_committed_executed_without_errors(path: Path) -> None:
     cells = _code_cells(path)
     assert all(c["execution_count"] is not None for c in cells if _source(c).strip()), "unexecuted cells"

@@ -10,6 +10,7 @@ results (``mnv3lib/book/artifacts``), which the chapters re-measure.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from .artifacts import load_chapter2_results, load_chapter4_results, load_chapte
 from .runs import BOOK_DETECTORS
 from ..analysis.introspection import count_parameters, forward_macs
 from ..models import mobilenet_v3_large, mobilenet_v3_small
-from .published import BLOG_SEGMENTATION, torchvision_detection_meta, torchvision_meta, torchvision_segmentation_meta
+from .published import BLOG, BLOG_DETECTION, BLOG_SEGMENTATION, torchvision_detection_meta, torchvision_meta, torchvision_segmentation_meta
 
 __all__ = ["ZooEntry", "zoo_entries", "zoo_table"]
 
@@ -46,6 +47,7 @@ class ZooEntry:
         ours: Returns our metric on the book's data, labelled (None: the book did not train it).
         float_twin: For an int8 model, its float version, on which multiply-adds are counted.
         published_macs: TorchVision's metadata ``_ops`` (billions of multiply-adds, labelled GFLOPS), if any.
+        article_cpu_s: The implementation article's CPU time (seconds per image, relative), if it has one.
     """
 
     task: str
@@ -56,6 +58,23 @@ class ZooEntry:
     ours: Callable[[], str] | None = None
     float_twin: Callable[[], nn.Module] | None = None
     published_macs: float | None = None
+    article_cpu_s: float | None = None
+
+
+# The article's CPU time for each zoo model that its tables list.
+ARTICLE_CPU_S = {
+    "MobileNetV3-Large": BLOG["mobilenet_v3_large"]["cpu_s"],
+    "MobileNetV3-Small": BLOG["mobilenet_v3_small"]["cpu_s"],
+    "MobileNetV3-Large int8": BLOG["quantized_mobilenet_v3_large"]["cpu_s"],
+    "Faster R-CNN MobileNetV3-Large FPN": BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_fpn"]["cpu_s"],
+    "Faster R-CNN MobileNetV3-Large 320 FPN": BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_320_fpn"]["cpu_s"],
+    "Faster R-CNN ResNet-50 FPN": BLOG_DETECTION["fasterrcnn_resnet50_fpn"]["cpu_s"],
+    "LR-ASPP MobileNetV3-Large": BLOG_SEGMENTATION["lraspp_mobilenet_v3_large"]["cpu_s"],
+    "DeepLabV3 MobileNetV3-Large": BLOG_SEGMENTATION["deeplabv3_mobilenet_v3_large"]["cpu_s"],
+    "FCN MobileNetV3-Large": BLOG_SEGMENTATION["fcn_mobilenet_v3_large"]["cpu_s"],
+    "FCN ResNet-50": BLOG_SEGMENTATION["fcn_resnet50"]["cpu_s"],
+    "DeepLabV3 ResNet-50": BLOG_SEGMENTATION["deeplabv3_resnet50"]["cpu_s"],
+}
 
 
 def _classifier_metric() -> str:
@@ -91,7 +110,7 @@ def zoo_entries() -> dict[str, ZooEntry]:
     tv_seg, tv_det = torchvision.models.segmentation, torchvision.models.detection
     photo, voc = (480, 640), (520, 520)
     main, low = BOOK_DETECTORS["main"].min_size, BOOK_DETECTORS["low_res"].min_size
-    return {
+    entries = {
         "MobileNetV3-Large": ZooEntry(
             "classification", "1", mobilenet_v3_large, (224, 224), _imagenet("mobilenet_v3_large"), published_macs=torchvision_meta("mobilenet_v3_large")["macs_g"],
         ),  # fmt: skip
@@ -146,6 +165,7 @@ def zoo_entries() -> dict[str, ZooEntry]:
             published_macs=torchvision_segmentation_meta("deeplabv3_resnet50")["gflops"],
         ),  # fmt: skip
     }
+    return {name: dataclasses.replace(entry, article_cpu_s=ARTICLE_CPU_S.get(name)) for name, entry in entries.items()}
 
 
 def _example(entry: ZooEntry) -> torch.Tensor | list[torch.Tensor]:
@@ -155,8 +175,8 @@ def _example(entry: ZooEntry) -> torch.Tensor | list[torch.Tensor]:
 
 def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, warmup: int = 1, latency: bool = True) -> pd.DataFrame:
     """One row per model: task, chapter, input, parameters (M), multiply-adds (G, ours and TorchVision's),
-    CPU latency (ms, the median of ``repeats`` after ``warmup``; skipped when ``latency`` is False), our
-    metric and the published one. Each model is built with ``torch.manual_seed(0)``."""
+    CPU latency (ms, the median of ``repeats`` after ``warmup``; skipped when ``latency`` is False), the
+    article's CPU time (s; relative, on its machine), our metric and the published one. Each model is built with ``torch.manual_seed(0)``."""
     rows = []
     for name, entry in (entries or zoo_entries()).items():
         torch.manual_seed(0)  # a detector's multiply-adds depend on its (random) weights: the same for every call
@@ -170,6 +190,7 @@ def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, w
         }  # fmt: skip
         if latency:
             row["CPU latency (ms)"] = compare_latency({name: model}, inputs=example, repeats=repeats, warmup=warmup)[name].median_ms
+        row["article: CPU (s)"] = entry.article_cpu_s
         row["ours, on the book's data"] = entry.ours() if entry.ours else "—"
         row["published"] = entry.published
         rows.append(row)
