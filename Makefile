@@ -93,9 +93,12 @@ book: $(STAMP)
 book-strict: BOOK_FLAGS := -W -n --keep-going
 book-strict: book
 
-# Re-execute the chapters in place (outputs and widget state), as they are committed.
+# Re-execute the chapters in place (outputs and widget state), as they are committed. The old widget
+# state goes first: nbclient keeps a notebook's stale state when the new run makes no widget.
+DROP_WIDGET_STATE := import nbformat, sys; nb = nbformat.read(sys.argv[1], 4); nb.metadata.pop("widgets", None); nbformat.write(nb, sys.argv[1])
 execute: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
+		$(BIN)/python -c '$(DROP_WIDGET_STATE)' $$nb || exit 1; \
 		start=$$(date +%s); $(BIN)/jupyter execute --inplace --timeout=600 $$nb || exit 1; \
 		echo "$$nb executed in $$(( $$(date +%s) - start )) s"; \
 	done

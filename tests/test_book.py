@@ -90,6 +90,17 @@ def test_widgets_have_state_and_a_static_figure_after_them(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stale_widget_state(path: Path) -> None:
+    """Widget state without a widget output is a leftover (nbclient keeps it when a run makes no widget):
+    it would make the page load the widget manager and carry dead data. `make execute` drops it first."""
+    notebook = json.loads(path.read_text())
+    if any(WIDGET_VIEW in o.get("data", {}) for c in _code_cells(path) for o in c["outputs"]):
+        return
+    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    assert not state.get("state"), "stale widget state: drop metadata.widgets (make execute does) and re-execute"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_few_cells_are_exempt_from_output_checks(path: Path) -> None:
     cells = _code_cells(path)
     ignored = [c for c in cells if IGNORE_TAG in c["metadata"].get("tags", [])]

@@ -68,4 +68,5 @@ def test_every_control_of_the_chapters_explorer_redraws_offline(browser: tuple[s
         assert changed and all(changed.values()), f"{page}: controls that changed nothing: {[k for k, v in changed.items() if not v]}"
     urls = requested_urls(driver)
     assert not outside_loopback(urls), f"{page}: requests left loopback: {outside_loopback(urls)}"
-    assert not console_errors(driver), f"{page}: console errors: {console_errors(driver)}"
+    errors = console_errors(driver)
+    assert not errors, f"{page}: console errors: {errors}"

@@ -99,7 +99,8 @@ def _load(site: tuple[str, object], name: str) -> tuple[object, object]:
 def _check_page_hygiene(driver: object) -> None:
     urls = requested_urls(driver)
     assert urls and not outside_loopback(urls), f"requests left loopback: {outside_loopback(urls)}"
-    assert not console_errors(driver)
+    errors = console_errors(driver)
+    assert not errors, f"console errors: {errors}"
 
 
 @pytest.mark.parametrize("name", ["detection", "segmentation", "architecture", "calibration"])

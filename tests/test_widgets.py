@@ -57,7 +57,9 @@ def test_architecture_explorer_precomputes_every_configuration() -> None:
     assert [row[data["columns"].index("out")] for row in small["rows"]] == report.table["out"].tolist()
     assert None in small["rows"][-1]  # not-applicable cells travel as null
     timed = architecture_explorer(input_size=96, latency_repeats=1, archs=["mobilenet_v3_small"], width_mults=[1.0], threads=1)
-    assert all(c["latency_ms"] > 0 for c in timed.data["configs"].values()) and "1 threads" in timed.data["latency_note"]
+    measured = {k for k, c in timed.data["configs"].items() if c["latency_ms"] is not None}
+    assert measured == {"mobilenet_v3_small|1.00|0|0"}  # the plain configuration of each arch and width
+    assert timed.data["configs"]["mobilenet_v3_small|1.00|0|0"]["latency_ms"] > 0 and "1 threads" in timed.data["latency_note"]
 
 
 def test_calibration_explorer_records_the_sweep_before_display() -> None:

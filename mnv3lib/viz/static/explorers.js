@@ -439,7 +439,8 @@ var MNV3Explorers = (function () {
 
     function redraw() {
       var config = data.configs[key()];
-      var latency = config.latency_ms === null ? "not measured" : config.latency_ms.toFixed(1) + " ms (measured in Python when this page was made, " + data.latency_note + ")";
+      var latency = config.latency_ms !== null ? config.latency_ms.toFixed(1) + " ms (measured in Python when this page was made, " + data.latency_note + ")"
+        : data.latency_note ? "not measured for this variant (turn reduced_tail and dilated off)" : "not measured";
       summary.innerHTML = "<b>" + formatCount(config.params, 1e6, 3) + " M</b> parameters &nbsp;·&nbsp; <b>" + formatCount(config.macs, 1e9, 3) +
         " G</b> multiply-adds &nbsp;·&nbsp; output stride <b>" + config.output_stride + "</b> &nbsp;·&nbsp; CPU latency at batch 1: <b>" + latency + "</b>";
       drawChart(config);
