@@ -82,6 +82,8 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     }  # fmt: skip
     for name, explorer in pages.items():
         (folder / f"{name}.html").write_text(explorer.to_html(name))
+    twice = pages["calibration"]._repr_html_()
+    (folder / "twice.html").write_text(f"<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>{twice}<p>again</p>{twice}</body></html>")
     with serve(folder) as base, chromium_driver() as driver:
         yield base, driver
 
@@ -136,6 +138,14 @@ def test_detection_keeps_what_filter_predictions_keeps(site: tuple[str, object])
     assert int(root.get_attribute("data-drawn-truth-boxes")) == len(targets[-1]["labels"])
     control(root, CLASSES[0]).click()
     assert int(root.get_attribute("data-drawn-truth-boxes")) == int((targets[-1]["labels"] != 1).sum())
+
+
+def test_one_explorer_shown_twice_draws_twice(site: tuple[str, object]) -> None:
+    """Re-running a cell, or showing the same explorer in two cells, gives two outputs with the same id."""
+    base, driver = site
+    driver.get(f"{base}/twice.html")
+    first, second = wait_until_ready(driver)
+    assert first.get_attribute("id") == second.get_attribute("id") and "observer" in first.text and "observer" in second.text
 
 
 def test_segmentation_panels_follow_the_toggles(site: tuple[str, object]) -> None:

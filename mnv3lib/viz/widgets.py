@@ -122,7 +122,10 @@ class Explorer:
             "<i>This explorer is drawn by JavaScript. In Jupyter, run the cell (or trust the notebook) to see it;"
             " the figure below shows its default state.</i></div>\n"
             f"<script>\n{front_end_source()}\n"
-            f'MNV3Explorers.mount(document.getElementById("{element}"), {payload});\n</script>'
+            # its own <div> (the one just before this script, even when one explorer is shown twice), else by id
+            f'(function (script) {{ var el = script && script.previousElementSibling;\n'
+            f'  if (!el || el.id !== "{element}") el = document.getElementById("{element}");\n'
+            f"  MNV3Explorers.mount(el, {payload});\n}})(document.currentScript);\n</script>"
         )
 
     def to_html(self, title: str = "explorer") -> str:
