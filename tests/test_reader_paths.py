@@ -101,7 +101,8 @@ def test_make_test_is_the_readers_command() -> None:
 
 def test_ci_runs_the_readers_command_and_the_book() -> None:
     steps = [line.split()[1] for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
-    assert steps == ["test", "book-strict"]  # test-colab joins once verified on the one-engine library
+    # the browser tests need the built book; test-colab joins once verified on the one-engine library
+    assert steps == ["test", "book-strict", "test-browser"]
     assert set(steps) | {"test-colab"} <= _makefile_targets()
 
 
