@@ -29,6 +29,7 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
 from .mobilenetv3 import MobileNetV3, mobilenet_v3_config, mobilenet_v3_large
+from .ssdlite import ssdlite320_mobilenet_v3_large
 from .weights import fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "fasterrcnn_mobilenet_v3_large_fpn",
     "fasterrcnn_mobilenet_v3_large_320_fpn",
     "keypointrcnn_mobilenet_v3_large_fpn",
+    "ssdlite320_mobilenet_v3_large",
     "LOW_RES_DEFAULTS",
     "parameter_breakdown",
     "set_rpn_test_top_n",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import torch
 from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, WeightsEnum
-from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights
+from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights, SSDLite320_MobileNet_V3_Large_Weights
 from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, LRASPP_MobileNet_V3_Large_Weights
 
 __all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path", "DOWNLOAD_TIMEOUT_S"]
@@ -26,6 +26,7 @@ WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_small": MobileNet_V3_Small_Weights,
     "fasterrcnn_mobilenet_v3_large_fpn": FasterRCNN_MobileNet_V3_Large_FPN_Weights,
     "fasterrcnn_mobilenet_v3_large_320_fpn": FasterRCNN_MobileNet_V3_Large_320_FPN_Weights,
+    "ssdlite320_mobilenet_v3_large": SSDLite320_MobileNet_V3_Large_Weights,
     "lraspp_mobilenet_v3_large": LRASPP_MobileNet_V3_Large_Weights,
     "deeplabv3_mobilenet_v3_large": DeepLabV3_MobileNet_V3_Large_Weights,
 }
