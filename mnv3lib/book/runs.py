@@ -39,8 +39,7 @@ from ..engine.checkpoint import load_checkpoint, save_checkpoint
 from ..engine import fit
 from ..engine.classification import ClassificationConfig
 from ..engine.detection import DetectionConfig
-from ..engine.loop import TransformedDataset
-from ..engine.segmentation import SegmentationConfig, evaluate_segmentation, segmentation_transforms
+from ..engine.segmentation import SegmentationConfig, SegmentationTask, evaluate_segmentation
 from .artifacts import ARTIFACTS, CHAPTER2_RESULTS, CHAPTER4_RESULTS, CHAPTER5_RESULTS, CLASSIFIER_FILE, DETECTOR_FILES, SEGMENTER_FILES
 from .artifacts import save_half, write_results
 
@@ -332,6 +331,7 @@ def run_chapter5(
     runs: dict[str, Any] = {}
     output_dir.mkdir(parents=True, exist_ok=True)
     backbone, _ = _pretrain_backbone(backbone_dir, progress=progress, log=log, device=device)
+    train, val = book_splits("semantic_scenes")
     for name, book_config in BOOK_SEGMENTERS.items():
         log(f"== {name}")
         config = dataclasses.replace(book_config, backbone_weights=str(backbone))
@@ -339,12 +339,12 @@ def run_chapter5(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit(config, *book_splits("semantic_scenes"), output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log,
+        result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log,
                      device=device)
         runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
         # the article's low-resolution inference: the same weights, fed smaller images (Chapter 5's table)
-        val = TransformedDataset(book_splits("semantic_scenes")[1], segmentation_transforms(config.image_size, train=False), pairs=True)
-        low = evaluate_segmentation(result.model, val, image_size=LOW_RES_SEGMENTATION_SIZE)
+        _, val_transformed = SegmentationTask(config).datasets(train, val)  # the transforms training evaluated with
+        low = evaluate_segmentation(result.model, val_transformed, image_size=LOW_RES_SEGMENTATION_SIZE)
         runs[name]["low_res"] = {"image_size": LOW_RES_SEGMENTATION_SIZE, "miou": low["miou"], "pixel_accuracy": low["pixel_accuracy"]}
         if name in SEGMENTER_FILES:
             save_half(result.model, config, ["background", *MINICOCO_CLASSES], output_dir / SEGMENTER_FILES[name])

@@ -10,7 +10,6 @@ results (``mnv3lib/book/artifacts``), which the chapters re-measure.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,22 +60,6 @@ class ZooEntry:
     article_cpu_s: float | None = None
 
 
-# The article's CPU time for each zoo model that its tables list.
-ARTICLE_CPU_S = {
-    "MobileNetV3-Large": BLOG["mobilenet_v3_large"]["cpu_s"],
-    "MobileNetV3-Small": BLOG["mobilenet_v3_small"]["cpu_s"],
-    "MobileNetV3-Large int8": BLOG["quantized_mobilenet_v3_large"]["cpu_s"],
-    "Faster R-CNN MobileNetV3-Large FPN": BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_fpn"]["cpu_s"],
-    "Faster R-CNN MobileNetV3-Large 320 FPN": BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_320_fpn"]["cpu_s"],
-    "Faster R-CNN ResNet-50 FPN": BLOG_DETECTION["fasterrcnn_resnet50_fpn"]["cpu_s"],
-    "LR-ASPP MobileNetV3-Large": BLOG_SEGMENTATION["lraspp_mobilenet_v3_large"]["cpu_s"],
-    "DeepLabV3 MobileNetV3-Large": BLOG_SEGMENTATION["deeplabv3_mobilenet_v3_large"]["cpu_s"],
-    "FCN MobileNetV3-Large": BLOG_SEGMENTATION["fcn_mobilenet_v3_large"]["cpu_s"],
-    "FCN ResNet-50": BLOG_SEGMENTATION["fcn_resnet50"]["cpu_s"],
-    "DeepLabV3 ResNet-50": BLOG_SEGMENTATION["deeplabv3_resnet50"]["cpu_s"],
-}
-
-
 def _classifier_metric() -> str:
     results = load_chapter2_results()
     return f"shapes Acc@1 {results['runs'][results['checkpoint_run']]['final']['val_acc1']:.2f}"
@@ -110,28 +93,33 @@ def zoo_entries() -> dict[str, ZooEntry]:
     tv_seg, tv_det = torchvision.models.segmentation, torchvision.models.detection
     photo, voc = (480, 640), (520, 520)
     main, low = BOOK_DETECTORS["main"].min_size, BOOK_DETECTORS["low_res"].min_size
-    entries = {
+    return {
         "MobileNetV3-Large": ZooEntry(
             "classification", "1", mobilenet_v3_large, (224, 224), _imagenet("mobilenet_v3_large"), published_macs=torchvision_meta("mobilenet_v3_large")["macs_g"],
+            article_cpu_s=BLOG["mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "MobileNetV3-Small": ZooEntry(
             "classification", "1, 2", mobilenet_v3_small, (224, 224), _imagenet("mobilenet_v3_small"), _classifier_metric,
             published_macs=torchvision_meta("mobilenet_v3_small")["macs_g"],
+            article_cpu_s=BLOG["mobilenet_v3_small"]["cpu_s"],
         ),  # fmt: skip
         "MobileNetV3-Large int8": ZooEntry(
             "classification", "3", lambda: quantization.mobilenet_v3_large(quantize=True), (224, 224),
             _imagenet("quantized_mobilenet_v3_large", quantized=True), float_twin=mobilenet_v3_large,
             published_macs=torchvision_meta("quantized_mobilenet_v3_large")["macs_g"],
+            article_cpu_s=BLOG["quantized_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "Faster R-CNN MobileNetV3-Large FPN": ZooEntry(
             "detection", "4", detection.fasterrcnn_mobilenet_v3_large_fpn, photo,
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_mobilenet_v3_large_fpn')['box_map']} (TorchVision)",
             published_macs=torchvision_detection_meta("fasterrcnn_mobilenet_v3_large_fpn")["gflops"],
+            article_cpu_s=BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_fpn"]["cpu_s"],
         ),  # fmt: skip
         "Faster R-CNN MobileNetV3-Large 320 FPN": ZooEntry(
             "detection", "4", detection.fasterrcnn_mobilenet_v3_large_320_fpn, photo,
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_mobilenet_v3_large_320_fpn')['box_map']} (TorchVision)",
             published_macs=torchvision_detection_meta("fasterrcnn_mobilenet_v3_large_320_fpn")["gflops"],
+            article_cpu_s=BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_320_fpn"]["cpu_s"],
         ),  # fmt: skip
         f"book keypoint R-CNN, {main} px": ZooEntry("detection", "4", _book_detector("main"), (main, main), "— (not in TorchVision)", _detector_metric("main")),
         f"book keypoint R-CNN, {low} px": ZooEntry("detection", "4", _book_detector("low_res"), (main, main), "— (not in TorchVision)", _detector_metric("low_res")),
@@ -139,33 +127,38 @@ def zoo_entries() -> dict[str, ZooEntry]:
             "detection", "4", lambda: tv_det.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None), photo,
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_resnet50_fpn')['box_map']} (TorchVision)",
             published_macs=torchvision_detection_meta("fasterrcnn_resnet50_fpn")["gflops"],
+            article_cpu_s=BLOG_DETECTION["fasterrcnn_resnet50_fpn"]["cpu_s"],
         ),  # fmt: skip
         "LR-ASPP MobileNetV3-Large": ZooEntry(
             "segmentation", "5", segmentation.lraspp_mobilenet_v3_large, voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('lraspp_mobilenet_v3_large')['miou']} (TorchVision)", _segmenter_metric("lraspp"),
             published_macs=torchvision_segmentation_meta("lraspp_mobilenet_v3_large")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["lraspp_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "DeepLabV3 MobileNetV3-Large": ZooEntry(
             "segmentation", "5", lambda: segmentation.deeplabv3_mobilenet_v3_large(aux_loss=False), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('deeplabv3_mobilenet_v3_large')['miou']} (TorchVision)", _segmenter_metric("deeplabv3"),
             published_macs=torchvision_segmentation_meta("deeplabv3_mobilenet_v3_large")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["deeplabv3_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "FCN MobileNetV3-Large": ZooEntry(
             "segmentation", "5", lambda: segmentation.fcn_mobilenet_v3_large(aux_loss=False), voc,
             f"COCO-VOC mIoU {BLOG_SEGMENTATION['fcn_mobilenet_v3_large']['miou']} (article; not released)", _segmenter_metric("fcn"),
+            article_cpu_s=BLOG_SEGMENTATION["fcn_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "FCN ResNet-50": ZooEntry(
             "segmentation", "5", lambda: tv_seg.fcn_resnet50(weights=None, weights_backbone=None), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('fcn_resnet50')['miou']} (TorchVision)",
             published_macs=torchvision_segmentation_meta("fcn_resnet50")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["fcn_resnet50"]["cpu_s"],
         ),  # fmt: skip
         "DeepLabV3 ResNet-50": ZooEntry(
             "segmentation", "5", lambda: tv_seg.deeplabv3_resnet50(weights=None, weights_backbone=None), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('deeplabv3_resnet50')['miou']} (TorchVision)",
             published_macs=torchvision_segmentation_meta("deeplabv3_resnet50")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["deeplabv3_resnet50"]["cpu_s"],
         ),  # fmt: skip
     }
-    return {name: dataclasses.replace(entry, article_cpu_s=ARTICLE_CPU_S.get(name)) for name, entry in entries.items()}
 
 
 def _example(entry: ZooEntry) -> torch.Tensor | list[torch.Tensor]:

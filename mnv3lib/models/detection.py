@@ -28,7 +28,7 @@ from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, Keypoi
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
-from .mobilenetv3 import MobileNetV3, mobilenet_v3_config, mobilenet_v3_large
+from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_config, mobilenet_v3_large
 from .ssdlite import ssdlite320_mobilenet_v3_large
 from .weights import fetch_state_dict, resolve_weights_and_classes
 
@@ -83,7 +83,7 @@ def mobilenet_backbone_with_fpn(
         ``"0"``, ``"1"``, ..., ``"pool"``; ``out_channels`` is 256.
     """
     stages = backbone.stage_indices
-    _freeze_early_stages(list(backbone.features), stages, trainable_layers)
+    freeze_early_stages(list(backbone.features), stages, trainable_layers)
     returned = list(returned_layers) if returned_layers is not None else [len(stages) - 2, len(stages) - 1]
     if not returned or min(returned) < 0 or max(returned) >= len(stages):
         raise ValueError(f"expected returned_layers within [0, {len(stages) - 1}], got {returned_layers!r}")
@@ -94,23 +94,13 @@ def mobilenet_backbone_with_fpn(
     )
 
 
-def _freeze_early_stages(blocks: Sequence[nn.Module], stages: Sequence[int], trainable_layers: int) -> None:
-    """Freeze the parameters of every block before the last ``trainable_layers`` stages."""
-    if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= len(stages):
-        raise ValueError(f"expected 0 <= trainable_layers <= {len(stages)}, got {trainable_layers!r}")
-    freeze_before = len(blocks) if trainable_layers == 0 else stages[len(stages) - trainable_layers]
-    for block in blocks[:freeze_before]:
-        for parameter in block.parameters():
-            parameter.requires_grad_(False)
-
-
 def freeze_backbone_stages(model: nn.Module, trainable_layers: int) -> None:
     """Freeze a MobileNetV3-Large FPN detector's backbone but its last ``trainable_layers`` stages (0 to
     6), as TorchVision does for pretrained backbones: for a backbone started from weights of your own
     (e.g. a classification checkpoint loaded with :func:`~mnv3lib.engine.checkpoint.load_features`)."""
     configs, _ = mobilenet_v3_config("mobilenet_v3_large")
     stages = [0, *(i + 1 for i, c in enumerate(configs) if c.starts_stage), len(configs) + 1]
-    _freeze_early_stages(list(model.backbone.body.children()), stages, trainable_layers)
+    freeze_early_stages(list(model.backbone.body.children()), stages, trainable_layers)
 
 
 def check_detection_inputs(

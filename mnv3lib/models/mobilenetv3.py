@@ -423,6 +423,18 @@ def mobilenet_v3_config(
 # --------------------------------------------------------------------------------------------------
 # Public builders (same names and keyword arguments as torchvision.models)
 # --------------------------------------------------------------------------------------------------
+def freeze_early_stages(blocks: Sequence[nn.Module], stages: Sequence[int], trainable_layers: int) -> None:
+    """Freeze the parameters of every block before the last ``trainable_layers`` stages (``stages``:
+    indices into ``blocks`` where stages begin, e.g. :attr:`MobileNetV3.stage_indices`); the detectors
+    freeze their backbones with it, as TorchVision does."""
+    if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= len(stages):
+        raise ValueError(f"expected 0 <= trainable_layers <= {len(stages)}, got {trainable_layers!r}")
+    freeze_before = len(blocks) if trainable_layers == 0 else stages[len(stages) - trainable_layers]
+    for block in blocks[:freeze_before]:
+        for parameter in block.parameters():
+            parameter.requires_grad_(False)
+
+
 def mobilenet_v3(
     arch: str = "mobilenet_v3_large",
     *,

@@ -31,7 +31,7 @@ from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead
 
 from .layers import ConvNormActivation
-from .mobilenetv3 import mobilenet_v3_large
+from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large
 from .weights import fetch_state_dict, resolve_weights_and_classes
 
 __all__ = ["SSDLiteFeatures", "ssdlite320_mobilenet_v3_large", "SSDLITE_SIZE"]
@@ -65,14 +65,14 @@ class SSDLiteFeatures(nn.Module):
     its expansion), C5 (the backbone's end) and four extra blocks.
 
     Args:
-        features: A MobileNetV3's ``features``.
+        backbone: A MobileNetV3 (its classifier is not used).
         norm_layer: The extra blocks' normalisation.
     """
 
-    def __init__(self, features: nn.Sequential, norm_layer: Callable[..., nn.Module]) -> None:
+    def __init__(self, backbone: MobileNetV3, norm_layer: Callable[..., nn.Module]) -> None:
         super().__init__()
-        starts = [i for i, block in enumerate(features) if getattr(getattr(block, "config", None), "starts_stage", False)]
-        c4 = starts[-1]  # the first block of the last stage
+        features = backbone.features
+        c4 = backbone.stage_indices[-2]  # the first block of the last stage
         if features[c4].use_residual:
             raise ValueError(f"features[{c4}] has a residual connection: it cannot be split after its expansion")
         self.features = nn.Sequential(
@@ -89,16 +89,6 @@ class SSDLiteFeatures(nn.Module):
             x = stage(x)
             maps.append(x)
         return OrderedDict((str(i), m) for i, m in enumerate(maps))
-
-
-def _freeze(features: nn.Sequential, trainable_layers: int) -> None:
-    """TorchVision's rule for SSDlite: freeze the backbone blocks before the last ``trainable_layers`` stages."""
-    starts = [0] + [i for i, b in enumerate(features) if getattr(getattr(b, "config", None), "starts_stage", False)] + [len(features) - 1]
-    if not 0 <= trainable_layers <= len(starts):
-        raise ValueError(f"expected 0 <= trainable_backbone_layers <= {len(starts)}, got {trainable_layers}")
-    freeze_before = len(features) if trainable_layers == 0 else starts[len(starts) - trainable_layers]
-    for block in features[:freeze_before]:
-        block.requires_grad_(False)
 
 
 def ssdlite320_mobilenet_v3_large(
@@ -133,12 +123,14 @@ def ssdlite320_mobilenet_v3_large(
         warnings.warn("SSDlite320's input size is fixed at 320×320; ignoring size", stacklevel=2)
         kwargs.pop("size")
     trainable = 6 if trainable_backbone_layers is None else trainable_backbone_layers
+    if isinstance(trainable, bool) or not isinstance(trainable, int) or not 0 <= trainable <= 6:
+        raise ValueError(f"expected 0 <= trainable_backbone_layers <= 6, got {trainable!r}")
     norm_layer = norm_layer or partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
     backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer, reduced_tail=weights_backbone is None)
     if weights_backbone is None:
         _normal_init(backbone)
-    _freeze(backbone.features, trainable)
-    features = SSDLiteFeatures(backbone.features, norm_layer)
+    freeze_early_stages(list(backbone.features), backbone.stage_indices, trainable)
+    features = SSDLiteFeatures(backbone, norm_layer)
     anchors = DefaultBoxGenerator([[2, 3] for _ in range(6)], min_ratio=0.2, max_ratio=0.95)
     out_channels = det_utils.retrieve_out_channels(features, SSDLITE_SIZE)
     defaults = {"score_thresh": 0.001, "nms_thresh": 0.55, "detections_per_img": 300, "topk_candidates": 300,
