@@ -13,7 +13,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
 
-.PHONY: install test unit nbval test-colab install-colab book book-strict execute constraints sync-repository-url vendor-widgets clean
+.PHONY: install test unit nbval test-browser test-colab install-colab book book-strict execute constraints sync-repository-url vendor-widgets clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mnv3lib needs Python >= 3.10, found " + sys.version'
@@ -37,6 +37,21 @@ unit: $(STAMP)
 nbval: $(STAMP)
 	@test -n "$(NOTEBOOKS)" || { echo "no chapters found in notebooks/"; exit 1; }
 	$(BIN)/pytest --nbval $(NOTEBOOKS)
+
+# The explorers in headless Chromium (Debian's chromium and chromium-driver; .ci/run installs them):
+# pages made from the explorer functions with small data, then the built book's chapter pages, so
+# build the book first (make book). A missing browser or book is a failure here, not a skip.
+BROWSER_STAMP := $(VENV)/.browser-installed
+BOOK_HTML := _build/html
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
+	$(BIN)/python -m pip install --quiet -r requirements-browser.txt -c constraints.txt
+	touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP)
+	@for page in 01_anatomy 03_quantization 04_detection 05_segmentation; do \
+		test -f $(BOOK_HTML)/notebooks/$$page.html || { echo "test-browser: $(BOOK_HTML)/notebooks/$$page.html is missing: build the book first (make book)"; exit 1; }; \
+	done
+	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) $(BIN)/pytest -m browser -s tests/test_explorers_browser.py tests/test_book_pages.py
 
 # Colab's stack. .venv-colab gets Colab's versions (constraints-colab.txt, also the lower bounds that
 # requirements.txt and pyproject.toml claim), then mnv3lib the way the chapters' Colab cell installs it:
@@ -80,9 +95,12 @@ book: $(STAMP)
 book-strict: BOOK_FLAGS := -W -n --keep-going
 book-strict: book
 
-# Re-execute the chapters in place (outputs and widget state), as they are committed.
+# Re-execute the chapters in place (outputs and widget state), as they are committed. The old widget
+# state goes first: nbclient keeps a notebook's stale state when the new run makes no widget.
+DROP_WIDGET_STATE := import nbformat, sys; nb = nbformat.read(sys.argv[1], 4); nb.metadata.pop("widgets", None); nbformat.write(nb, sys.argv[1])
 execute: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
+		$(BIN)/python -c '$(DROP_WIDGET_STATE)' $$nb || exit 1; \
 		start=$$(date +%s); $(BIN)/jupyter execute --inplace --timeout=600 $$nb || exit 1; \
 		echo "$$nb executed in $$(( $$(date +%s) - start )) s"; \
 	done

@@ -1,7 +1,7 @@
 """mnv3lib: the companion library of the book "MobileNetV3, inside out".
 
 Importing it prints nothing, downloads nothing, seeds nothing and changes no global setting.
-Chapters call :func:`mnv3lib.reproducibility.set_seed` and :func:`mnv3lib.plotting.use_book_style`
+Chapters call :func:`mnv3lib.engine.reproducibility.set_seed` and :func:`mnv3lib.viz.plotting.use_book_style`
 themselves.
 """
 

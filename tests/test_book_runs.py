@@ -6,27 +6,42 @@ from pathlib import Path
 
 import pytest
 
-from mnv3lib.book_runs import ARTIFACTS, OPTIMIZER_RUNS, RECIPE_ROWS, RUNS, load_book_classifier, load_chapter2_results
-from mnv3lib.training import ClassificationConfig
+from mnv3lib.book.artifacts import ARTIFACTS, load_book_classifier, load_chapter2_results
+from mnv3lib.book.runs import EPS_STUDY_RUNS, OPTIMIZER_RUNS, RECIPE_ROWS, RUNS
+from mnv3lib.engine.classification import ClassificationConfig
 
 
 def test_every_row_and_curve_names_a_run() -> None:
-    assert {row.run for row in RECIPE_ROWS} | set(OPTIMIZER_RUNS) <= set(RUNS)
-    assert [RUNS[name].opt for name in OPTIMIZER_RUNS] == ["rmsprop", "rmsprop", "rmsproptf"]
+    assert {row.run for row in RECIPE_ROWS} <= set(RUNS) and set(OPTIMIZER_RUNS) <= set(EPS_STUDY_RUNS)
+    assert [EPS_STUDY_RUNS[name].opt for name in OPTIMIZER_RUNS] == ["rmsprop", "rmsprop", "rmsproptf"]
+
+
+def test_the_eps_study_differs_only_in_optimizer_eps_and_seed() -> None:
+    """Like for like: every other setting (schedule, weight decay, data, epochs) is the same."""
+    ignored = {"opt", "opt_eps", "seed"}
+    settings = [{k: v for k, v in config.to_dict().items() if k not in ignored} for config in EPS_STUDY_RUNS.values()]
+    assert all(s == settings[0] for s in settings) and len(EPS_STUDY_RUNS) == 9
+    assert len({(c.opt, c.opt_eps, c.seed) for c in EPS_STUDY_RUNS.values()}) == 9
+
+
+def test_recipe_rows_change_what_the_article_changes() -> None:
+    """The article tunes the weight decay together with the augmentation, not with the epsilon."""
+    assert RUNS["rmsprop_eps_0.0316"].weight_decay == RUNS["sgd_baseline"].weight_decay == 4e-5
+    assert RUNS["augment"].weight_decay == 1e-5
     assert RUNS["augment"].average_last == 3 and RUNS["augment_regularised"].label_smoothing == 0.1
 
 
 def test_missing_artifacts_say_which_command_makes_them(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.train book-chapter2"):
+    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.book chapter2"):
         load_chapter2_results(tmp_path / "nothing.json")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_book_classifier(tmp_path / "nothing.pt")
 
 
-@pytest.mark.skipif(not (ARTIFACTS / "chapter2_results.json").is_file(), reason="run `python -m mnv3lib.train book-chapter2`")
+@pytest.mark.skipif(not (ARTIFACTS / "chapter2_results.json").is_file(), reason="run `python -m mnv3lib.book chapter2`")
 def test_saved_results_match_the_current_definitions() -> None:
     results = load_chapter2_results()
-    for name, config in RUNS.items():
+    for name, config in {**RUNS, **EPS_STUDY_RUNS}.items():
         saved = ClassificationConfig.from_dict(results["runs"][name]["config"])
         assert saved == config, f"{name} was saved with another config: re-run the command"
     model, config, classes = load_book_classifier()
@@ -37,7 +52,8 @@ def test_saved_results_match_the_current_definitions() -> None:
 def test_quantizable_classifier_is_the_book_classifier_and_ptq_experiment_checks_batches() -> None:
     import torch
 
-    from mnv3lib.book_runs import load_book_quantizable_classifier, ptq_experiment, qat_finetune_config
+    from mnv3lib.book.artifacts import load_book_quantizable_classifier
+    from mnv3lib.engine.quantization import ptq_experiment, qat_config
 
     plain, config, _ = load_book_classifier()
     quantizable, same_config, classes = load_book_quantizable_classifier()
@@ -46,7 +62,7 @@ def test_quantizable_classifier_is_the_book_classifier_and_ptq_experiment_checks
     images = torch.rand(4, 3, 56, 56, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(quantizable(images), plain(images), rtol=0, atol=0)
-    finetune = qat_finetune_config(config)
+    finetune = qat_config(config, 4)
     assert (finetune.opt, finetune.lr, finetune.lr_scheduler, finetune.train_crop_size) == ("sgd", 0.001, "constant", config.train_crop_size)
     batches = [(images, torch.arange(4))]
     metrics = ptq_experiment(quantizable, batches, batches, "moving_average", 1)
@@ -56,12 +72,13 @@ def test_quantizable_classifier_is_the_book_classifier_and_ptq_experiment_checks
 
 
 def test_chapter4_detector_definition_and_missing_artifacts(tmp_path: Path) -> None:
-    from mnv3lib.book_runs import BOOK_DETECTOR, load_book_detector, load_chapter4_results
-    from mnv3lib.detection_training import DetectionConfig
+    from mnv3lib.book.runs import BOOK_DETECTOR
+    from mnv3lib.book.artifacts import load_book_detector, load_chapter4_results
+    from mnv3lib.engine.detection import DetectionConfig
 
     assert DetectionConfig.from_dict(BOOK_DETECTOR.to_dict()) == BOOK_DETECTOR
     assert BOOK_DETECTOR.model == "keypointrcnn_mobilenet_v3_large_fpn" and BOOK_DETECTOR.light_heads
-    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.train book-chapter4"):
+    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.book chapter4"):
         load_chapter4_results(tmp_path / "nothing.json")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_book_detector(path=tmp_path / "nothing.pt")
@@ -69,12 +86,13 @@ def test_chapter4_detector_definition_and_missing_artifacts(tmp_path: Path) -> N
         load_book_detector("huge")
 
 
-@pytest.mark.skipif(not (ARTIFACTS / "chapter4_results.json").is_file(), reason="run `python -m mnv3lib.train book-chapter4`")
+@pytest.mark.skipif(not (ARTIFACTS / "chapter4_results.json").is_file(), reason="run `python -m mnv3lib.book chapter4`")
 def test_saved_detectors_match_the_current_definitions() -> None:
     import dataclasses
 
-    from mnv3lib.book_runs import BOOK_BACKBONE, BOOK_DETECTORS, DETECTOR_FILES, load_book_detector, load_chapter4_results
-    from mnv3lib.detection_training import DetectionConfig
+    from mnv3lib.book.runs import BOOK_BACKBONE, BOOK_DETECTORS
+    from mnv3lib.book.artifacts import DETECTOR_FILES, load_book_detector, load_chapter4_results
+    from mnv3lib.engine.detection import DetectionConfig
 
     results = load_chapter4_results()
     assert ClassificationConfig.from_dict(results["runs"]["backbone"]["config"]) == BOOK_BACKBONE
@@ -86,12 +104,13 @@ def test_saved_detectors_match_the_current_definitions() -> None:
         assert (ARTIFACTS / DETECTOR_FILES[name]).stat().st_size < 25e6
 
 
-@pytest.mark.skipif(not (ARTIFACTS / "chapter5_results.json").is_file(), reason="run `python -m mnv3lib.train book-chapter5`")
+@pytest.mark.skipif(not (ARTIFACTS / "chapter5_results.json").is_file(), reason="run `python -m mnv3lib.book chapter5`")
 def test_saved_segmenters_match_the_current_definitions() -> None:
     import dataclasses
 
-    from mnv3lib.book_runs import BOOK_SEGMENTERS, SEGMENTER_FILES, load_book_segmenter, load_chapter5_results
-    from mnv3lib.segmentation_training import SegmentationConfig
+    from mnv3lib.book.runs import BOOK_SEGMENTERS
+    from mnv3lib.book.artifacts import SEGMENTER_FILES, load_book_segmenter, load_chapter5_results
+    from mnv3lib.engine.segmentation import SegmentationConfig
 
     results = load_chapter5_results()
     assert set(results["runs"]) == set(BOOK_SEGMENTERS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnv3lib.introspection import block_table, count_macs
+from mnv3lib.analysis.introspection import block_table, count_macs
 from mnv3lib.models import MobileNetV3, mobilenet_v3, mobilenet_v3_config, mobilenet_v3_large, mobilenet_v3_small
 
 

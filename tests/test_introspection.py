@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mnv3lib.benchmark import compare_latency, measure_latency, num_threads
-from mnv3lib.introspection import block_table, count_macs, count_parameters, summarize
+from mnv3lib.analysis.benchmark import compare_latency, measure_latency, num_threads
+from mnv3lib.analysis.introspection import block_table, count_macs, count_parameters, summarize
 from mnv3lib.models import mobilenet_v3, mobilenet_v3_large
-from mnv3lib.published import torchvision_meta
+from mnv3lib.book.published import torchvision_meta
 
 
 @pytest.mark.parametrize("arch", ["mobilenet_v3_large", "mobilenet_v3_small"])

@@ -13,7 +13,7 @@ from pycocotools.cocoeval import COCOeval
 
 from mnv3lib.data.coco import CocoFolder
 from mnv3lib.data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, export_coco, semantic_mask
-from mnv3lib.detection_training import label_space
+from mnv3lib.engine.detection import label_space
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnv3lib.optim import RMSpropTF, tf_eps_to_torch, torch_eps_to_tf
+from mnv3lib.engine.optim import RMSpropTF, tf_eps_to_torch, torch_eps_to_tf
 
 
 def tf1_rmsprop_reference(w0, grads, lrs, *, alpha, eps, momentum, weight_decay=0.0, centered=False):

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from mnv3lib.introspection import block_table
+from mnv3lib.analysis.introspection import block_table
 from mnv3lib.models import mobilenet_v3_config
-from mnv3lib import plotting
+from mnv3lib.viz import plotting
 
 
 def _sqnr_table() -> pd.DataFrame:

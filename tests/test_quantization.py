@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from mnv3lib import quantization as q
+from mnv3lib.models import quantization as q
 from mnv3lib.models import mobilenet_v3_small as float_small
-from mnv3lib.parity import compare_models, randomize_batchnorm
+from mnv3lib.analysis.parity import compare_models, randomize_batchnorm
 
 
 def test_float_large_equals_torchvisions_quantizable_model() -> None:
@@ -81,8 +81,8 @@ def test_misuse_gets_clear_errors() -> None:
 
 def test_qat_fine_tuning_follows_torchvisions_schedule_and_resumes_exactly(tmp_path) -> None:
     from mnv3lib.data import ShapesDataset
-    from mnv3lib.qat import fit_qat
-    from mnv3lib.training import ClassificationConfig
+    from mnv3lib.engine.quantization import fit_qat
+    from mnv3lib.engine.classification import ClassificationConfig
 
     data = ShapesDataset("train", size=32, image_size=32), ShapesDataset("val", size=16, image_size=32)
     config = ClassificationConfig(model="mobilenet_v3_small", width_mult=0.25, epochs=3, batch_size=16, opt="sgd", lr=0.001,
@@ -100,3 +100,15 @@ def test_qat_fine_tuning_follows_torchvisions_schedule_and_resumes_exactly(tmp_p
     resumed, _ = fit_qat(float_model, config, *data, **schedule, output_dir=tmp_path / "b", resume=tmp_path / "b" / "checkpoint.pt")
     assert all(torch.equal(a, b) for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()))
     assert [e.val_acc1 for e in straight.history] == [e.val_acc1 for e in resumed.history]
+
+
+def test_quantized_engine_is_restored() -> None:
+    from mnv3lib.models.quantization import quantized_engine
+
+    before = torch.backends.quantized.engine
+    with quantized_engine("qnnpack"):
+        assert torch.backends.quantized.engine == "qnnpack"
+    assert torch.backends.quantized.engine == before
+    with pytest.raises(ValueError, match="quantization backend"):
+        with quantized_engine("tpu"):
+            pass

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from mnv3lib import quantization as q
-from mnv3lib.parity import randomize_batchnorm
-from mnv3lib.quantization_error import layer_sqnr, prediction_agreement, quantization_sites, sqnr_db, storage_report
+from mnv3lib.models import quantization as q
+from mnv3lib.analysis.parity import randomize_batchnorm
+from mnv3lib.analysis.quantization_error import layer_sqnr, prediction_agreement, quantization_sites, sqnr_db, storage_report
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torchvision
 
-from mnv3lib import segmentation
-from mnv3lib.parity import randomize_batchnorm
+from mnv3lib.models import segmentation
+from mnv3lib.analysis.parity import randomize_batchnorm
 
 
 @pytest.mark.parametrize(

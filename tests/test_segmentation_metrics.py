@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mnv3lib.segmentation_metrics import ConfusionMatrix, check_segmentation_batch
+from mnv3lib.engine.metrics import ConfusionMatrix, check_segmentation_batch
 
 
 def test_metrics_by_hand() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnv3lib.introspection import count_macs, forward_macs
+from mnv3lib.analysis.introspection import count_macs, forward_macs
 from mnv3lib.models import mobilenet_v3_small
-from mnv3lib.zoo import zoo_entries, zoo_table
+from mnv3lib.book.zoo import zoo_entries, zoo_table
 
 
 def test_forward_macs_agree_with_the_classifier_count_and_grow_with_rows() -> None:

@@ -1,9 +1,12 @@
-"""Data for the book: procedural datasets (deterministic by seed: shapes to classify, mini-COCO scenes) and torchvision.transforms.v2 presets."""
+"""Data: procedural datasets (deterministic by seed: shapes to classify, mini-COCO scenes), COCO and
+image folders, their train/validation splits, and the ``transforms.v2`` pipelines of every task."""
 
-from .minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, PERSON_SKELETON, MiniCocoScenes, coco_dict, export_coco, person_keypoints_dict, semantic_mask, SemanticScenes
+from .minicoco import MINICOCO_CLASSES, PERSON_ID, PERSON_KEYPOINTS, PERSON_SKELETON, MiniCocoScenes, coco_dict, export_coco, person_keypoints_dict, semantic_mask, SemanticScenes
 from .shapes import SHAPE_CLASSES, ShapesDataset, render_shape_mask
+from .splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits, train_val_splits
 
 __all__ = [
     "SHAPE_CLASSES", "ShapesDataset", "render_shape_mask",
-    "MINICOCO_CLASSES", "PERSON_KEYPOINTS", "PERSON_SKELETON", "MiniCocoScenes", "coco_dict", "export_coco", "person_keypoints_dict", "semantic_mask", "SemanticScenes",
+    "MINICOCO_CLASSES", "PERSON_ID", "PERSON_KEYPOINTS", "PERSON_SKELETON", "MiniCocoScenes", "coco_dict", "export_coco", "person_keypoints_dict", "semantic_mask", "SemanticScenes",
+    "SHAPES_CROP_SIZES", "minicoco_splits", "shapes_splits", "train_val_splits",
 ]  # fmt: skip

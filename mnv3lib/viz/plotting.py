@@ -1,0 +1,471 @@
+"""Figures for the book. Every function returns a matplotlib ``Figure`` and accepts ``ax=``.
+
+Figures are made with ``matplotlib.figure.Figure`` rather than ``pyplot``, so a notebook shows each
+one exactly once (as the cell's value) and nothing leaks between cells.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+from torch.nn import functional as F
+
+from .drawing import draw_detections, draw_instances, draw_semantic
+from ..models.layers import make_divisible
+from ..models.mobilenetv3 import InvertedResidualConfig
+
+__all__ = [
+    "BOOK_STYLE",
+    "use_book_style",
+    "new_figure",
+    "plot_activations",
+    "plot_block_diagram",
+    "plot_block_profile",
+    "plot_channel_rounding",
+    "plot_scaling",
+    "rmsprop_step_sizes",
+    "plot_eps_comparison",
+    "plot_training_curves",
+    "plot_image_grid",
+    "plot_layer_sqnr",
+    "plot_calibration_sweep",
+    "plot_detections",
+    "plot_segmentation",
+    "plot_lraspp_anatomy",
+    "plot_latency_vs_params",
+]
+
+BOOK_STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+}
+COLORS = {"relu": "#4C72B0", "hardswish": "#DD8452", "se": "#55A868", "linear": "#8172B3", "other": "#937860"}
+
+
+def use_book_style() -> None:
+    """Apply the book's matplotlib settings (chapters call this explicitly; importing never does)."""
+    mpl.rcParams.update(BOOK_STYLE)
+
+
+def new_figure(ncols: int = 1, figsize: tuple[float, float] = (7.0, 3.5)) -> tuple[Figure, list[Axes]]:
+    """A pyplot-free figure with ``ncols`` side-by-side axes."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+
+
+def _figure_and_axes(ax: Axes | Sequence[Axes] | None, ncols: int, figsize: tuple[float, float]):
+    if ax is None:
+        return new_figure(ncols, figsize)
+    axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if len(axes) != ncols:
+        raise ValueError(f"expected {ncols} axes in ax, got {len(axes)}")
+    return axes[0].figure, axes
+
+
+def plot_activations(ax: Axes | Sequence[Axes] | None = None, x_range: float = 6.0) -> Figure:
+    """Swish vs hard-swish and sigmoid vs hard-sigmoid, with their largest gap annotated.
+
+    Args:
+        ax: Two axes to draw on (swish pair, sigmoid pair), or None for a new figure.
+        x_range: Plot x in [-x_range, x_range].
+    """
+    fig, (ax_swish, ax_sigmoid) = _figure_and_axes(ax, 2, (8.0, 3.2))
+    x = torch.linspace(-x_range, x_range, 601)
+    pairs = [
+        (ax_swish, "swish  x·σ(x)", F.silu(x), "hard-swish  x·ReLU6(x+3)/6", F.hardswish(x)),
+        (ax_sigmoid, "sigmoid  σ(x)", torch.sigmoid(x), "hard-sigmoid  ReLU6(x+3)/6", F.hardsigmoid(x)),
+    ]
+    for axis, smooth_name, smooth, hard_name, hard in pairs:
+        axis.plot(x, smooth, color=COLORS["relu"], label=smooth_name)
+        axis.plot(x, hard, color=COLORS["hardswish"], linestyle="--", label=hard_name)
+        gap = (smooth - hard).abs()
+        worst = int(gap.argmax())
+        axis.annotate(
+            f"largest gap {gap[worst]:.3f}\nat x = {x[worst]:.2f}",
+            xy=(float(x[worst]), float(hard[worst])),
+            xytext=(0.04, 0.62),
+            textcoords="axes fraction",
+            arrowprops={"arrowstyle": "->", "color": "0.4"},
+        )
+        axis.set_xlabel("x")
+        axis.legend(loc="upper left")
+    ax_swish.set_title("Swish and its piecewise-linear stand-in")
+    ax_sigmoid.set_title("Sigmoid and hard-sigmoid (the SE gate)")
+    return fig
+
+
+def _stage_box(axis: Axes, x: float, y: float, width: float, text: str, color: str) -> None:
+    box = FancyBboxPatch((x, y - 0.32), width, 0.64, boxstyle="round,pad=0.02", facecolor=color, alpha=0.85)
+    axis.add_patch(box)
+    axis.text(x + width / 2, y, text, ha="center", va="center", fontsize=8, color="white")
+
+
+def plot_block_diagram(
+    configs: Sequence[InvertedResidualConfig], labels: Sequence[str] | None = None, ax: Axes | None = None
+) -> Figure:
+    """Draw inverted-residual blocks as rows of units: expand → depthwise+activation → SE → project.
+
+    A missing expansion leaves a gap; the activation is drawn inside the depthwise unit, before SE;
+    the projection is always there and linear; a "+" marks the skip connection.
+
+    Args:
+        configs: The blocks to draw, one row each.
+        labels: Row labels (e.g. ``"block 1"``).
+        ax: Axes to draw on, or None for a new figure.
+    """
+    fig, (axis,) = _figure_and_axes(ax, 1, (9.0, 0.9 + 0.8 * len(configs)))
+    labels = labels or [f"block {i}" for i in range(len(configs))]
+    for row, (config, label) in enumerate(zip(configs, labels)):
+        y = len(configs) - row
+        c = config
+        act = c.activation
+        axis.text(-0.2, y, label, ha="right", va="center", fontsize=9)
+        if c.has_expansion:
+            _stage_box(axis, 0.0, y, 2.2, f"expand 1×1\n{c.in_channels}→{c.expanded_channels}, {act}", COLORS[act])
+        else:
+            axis.text(1.1, y, f"no expand\n(in = exp = {c.in_channels})", ha="center", va="center", fontsize=8, color="0.4")
+        stride = f"s{c.stride}" + (f", d{c.dilation}" if c.dilation > 1 else "")
+        _stage_box(axis, 2.4, y, 2.4, f"depthwise {c.kernel_size}×{c.kernel_size} {stride}\n{c.expanded_channels} ch → {act}", COLORS[act])
+        if c.use_se:
+            _stage_box(axis, 5.0, y, 2.2, f"SE {c.expanded_channels}→{c.squeeze_channels}→{c.expanded_channels}\nhard-sigmoid", COLORS["se"])
+        _stage_box(axis, 7.4, y, 2.2, f"project 1×1\n{c.expanded_channels}→{c.out_channels}, linear", COLORS["linear"])
+        if c.use_residual:
+            axis.text(9.85, y, "+ x", ha="left", va="center", fontsize=11, fontweight="bold")
+    axis.set_xlim(-1.6, 10.6)
+    axis.set_ylim(0.4, len(configs) + 0.6)
+    axis.axis("off")
+    axis.set_title("Inside the inverted-residual block (left to right)")
+    return fig
+
+
+def plot_block_profile(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, title: str = "") -> Figure:
+    """Parameters and multiply-adds per layer of a :func:`~mnv3lib.analysis.introspection.block_table`.
+
+    Bars are coloured by activation; hatched bars have squeeze-and-excite.
+    """
+    fig, (ax_params, ax_macs) = _figure_and_axes(ax, 2, (9.0, 3.2))
+    colors = [COLORS.get(a, COLORS["other"]) for a in table["activation"]]
+    hatches = ["//" if se else "" for se in table["SE"].fillna(0)]
+    labels = [str(i) for i in table.index]
+    for axis, column, scale, unit in ((ax_params, "params", 1e3, "thousand parameters"), (ax_macs, "MACs", 1e6, "million multiply-adds")):
+        bars = axis.bar(labels, table[column] / scale, color=colors)
+        for bar, hatch in zip(bars, hatches):
+            bar.set_hatch(hatch)
+        axis.set_xlabel("layer index (stem, blocks, last conv, pool, classifier)")
+        axis.set_ylabel(unit)
+        axis.tick_params(axis="x", labelsize=7)
+    handles = [mpl.patches.Patch(color=COLORS[k], label=k) for k in ("relu", "hardswish")]
+    handles.append(mpl.patches.Patch(facecolor="white", edgecolor="0.3", hatch="//", label="with SE"))
+    ax_params.legend(handles=handles, loc="upper left")
+    total_params, total_macs = table["params"].sum(), table["MACs"].sum()
+    ax_params.set_title(f"Parameters per layer (total {total_params / 1e6:.2f} M)")
+    ax_macs.set_title(f"Multiply-adds per layer (total {total_macs / 1e9:.3f} G)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_channel_rounding(
+    base_channels: Sequence[int] = (16, 24, 40, 80, 112, 160),
+    width_mults: Sequence[float] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Channel counts ``c × width_mult`` before and after :func:`make_divisible` (steps of 8)."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (7.0, 3.6))
+    width_mults = np.linspace(0.25, 1.5, 126) if width_mults is None else np.asarray(width_mults)
+    for index, c in enumerate(base_channels):
+        color = mpl.colormaps["viridis"](index / max(1, len(base_channels) - 1))
+        axis.plot(width_mults, c * width_mults, color=color, alpha=0.4, linestyle=":")
+        rounded = [make_divisible(c * w) for w in width_mults]
+        axis.step(width_mults, rounded, where="post", color=color, label=f"{c} channels")
+    axis.set_xlabel("width_mult")
+    axis.set_ylabel("channels")
+    axis.set_title("Scaled channels (dotted) and the multiple of 8 actually built (steps)")
+    axis.legend(ncols=2, fontsize=8)
+    return fig
+
+
+def plot_scaling(results: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None) -> Figure:
+    """Parameters and multiply-adds against ``width_mult`` for each architecture and option.
+
+    Args:
+        results: Columns ``arch``, ``variant``, ``width_mult``, ``params``, ``MACs``.
+    """
+    fig, (ax_params, ax_macs) = _figure_and_axes(ax, 2, (9.0, 3.4))
+    styles = {"default": "-", "reduced_tail": "--", "dilated": ":"}
+    markers = {"mobilenet_v3_large": "o", "mobilenet_v3_small": "s"}
+    for (arch, variant), group in results.groupby(["arch", "variant"], sort=False):
+        label = f"{arch.removeprefix('mobilenet_v3_')}, {variant}"
+        kwargs = {"linestyle": styles.get(variant, "-"), "marker": markers.get(arch, "o"), "label": label}
+        ax_params.plot(group["width_mult"], group["params"] / 1e6, **kwargs)
+        ax_macs.plot(group["width_mult"], group["MACs"] / 1e9, **kwargs)
+    ax_params.set_ylabel("parameters (M)")
+    ax_macs.set_ylabel("multiply-adds (G)")
+    for axis in (ax_params, ax_macs):
+        axis.set_xlabel("width_mult")
+    ax_params.legend(fontsize=8)
+    ax_params.set_title("Parameters grow ≈ with width_mult²")
+    ax_macs.set_title("Dilation keeps the parameters, raises the cost")
+    return fig
+
+
+def rmsprop_step_sizes(grad_rms: np.ndarray, tf_eps: float, torch_eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Steady-state RMSProp step per unit learning rate for a gradient of RMS ``g`` (so ``v ≈ g²``).
+
+    Returns ``(tensorflow, pytorch)``: ``g / sqrt(g² + tf_eps)`` and ``g / (g + torch_eps)``.
+    """
+    g = np.asarray(grad_rms, dtype=np.float64)
+    return g / np.sqrt(g * g + tf_eps), g / (g + torch_eps)
+
+
+def plot_eps_comparison(
+    tf_eps: float = 1e-3,
+    torch_eps: float | None = None,
+    grad_rms_samples: Sequence[float] | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
+    """Where ``eps_torch = sqrt(eps_tf)`` is a good stand-in: step size and ratio against gradient RMS.
+
+    Args:
+        tf_eps: TensorFlow's epsilon (inside the square root).
+        torch_eps: PyTorch's epsilon (outside); defaults to ``sqrt(tf_eps)``.
+        grad_rms_samples: Optional measured gradient RMS values (e.g. per parameter tensor), drawn as a rug.
+        ax: Two axes, or None for a new figure.
+    """
+    torch_eps = math.sqrt(tf_eps) if torch_eps is None else torch_eps
+    fig, (ax_step, ax_ratio) = _figure_and_axes(ax, 2, (9.0, 3.4))
+    smallest = 1e-5 if grad_rms_samples is None else min(1e-5, 0.5 * float(np.min(np.asarray(grad_rms_samples))))
+    g = np.geomspace(max(smallest, 1e-12), 10, 400)
+    tf_step, torch_step = rmsprop_step_sizes(g, tf_eps, torch_eps)
+    _, literal_step = rmsprop_step_sizes(g, tf_eps, tf_eps)
+    ax_step.loglog(g, tf_step, color=COLORS["hardswish"], label=f"TensorFlow, eps={tf_eps:g} inside √")
+    ax_step.loglog(g, torch_step, color=COLORS["relu"], linestyle="--", label=f"PyTorch, eps={torch_eps:.4g} (√eps_tf)")
+    ax_step.loglog(g, literal_step, color="0.5", linestyle=":", label=f"PyTorch, eps={tf_eps:g} copied literally")
+    ax_step.set_xlabel("gradient RMS  g")
+    ax_step.set_ylabel("step / learning rate")
+    ax_step.set_title("Steady-state RMSProp step")
+    ax_step.legend(fontsize=8, loc="upper left")
+    ratio = tf_step / torch_step
+    ax_ratio.semilogx(g, ratio, color=COLORS["se"])
+    peak = int(np.argmax(ratio))
+    ax_ratio.annotate(
+        f"largest gap ×{ratio[peak]:.2f}\nat g = {g[peak]:.3g} ≈ √eps_tf",
+        xy=(g[peak], ratio[peak]),
+        xytext=(0.05, 0.55),
+        textcoords="axes fraction",
+        arrowprops={"arrowstyle": "->", "color": "0.4"},
+    )
+    ax_ratio.axhline(1.0, color="0.5", linewidth=0.8)
+    ax_ratio.set_xlabel("gradient RMS  g")
+    ax_ratio.set_ylabel("TensorFlow step / PyTorch step")
+    ax_ratio.set_title("Agree far from √eps, differ by up to √2 near it")
+    if grad_rms_samples is not None:
+        samples = np.asarray(grad_rms_samples, dtype=np.float64)
+        for axis in (ax_step, ax_ratio):
+            low = axis.get_ylim()[0]
+            axis.plot(samples, np.full_like(samples, low), "|", color="k", markersize=12, alpha=0.5, clip_on=False)
+        ax_ratio.text(0.98, 0.04, "| measured gradients", transform=ax_ratio.transAxes, ha="right", fontsize=8)
+    return fig
+
+
+def plot_training_curves(
+    histories: dict[str, Sequence[dict]], metrics: Sequence[str] = ("train_loss", "val_acc1"), ax: Axes | Sequence[Axes] | None = None
+) -> Figure:
+    """Per-epoch curves of several runs (each history a list of dicts with ``epoch`` and the metrics)."""
+    labels = {"train_loss": "training loss", "val_acc1": "validation Acc@1 (%)", "val_loss": "validation loss", "lr": "learning rate"}
+    fig, axes = _figure_and_axes(ax, len(metrics), (4.5 * len(metrics), 3.4))
+    for name, history in histories.items():
+        epochs = [h["epoch"] for h in history]
+        for axis, metric in zip(axes, metrics):
+            axis.plot(epochs, [h[metric] for h in history], marker="o", markersize=3, label=name)
+    for axis, metric in zip(axes, metrics):
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(labels.get(metric, metric))
+        if metric == "lr":
+            axis.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_image_grid(
+    images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8, ax: Axes | None = None, panel_inches: float = 1.3
+) -> Figure:
+    """A grid of ``(N, 3, H, W)`` uint8 (or [0, 1] float) images with optional titles, ``panel_inches`` wide each."""
+    count = len(images)
+    nrows = math.ceil(count / ncols)
+    fig = Figure(figsize=(panel_inches * ncols, (panel_inches + 0.15) * nrows), layout="constrained") if ax is None else ax.figure
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(count)] if ax is None else [ax]
+    for index, axis in enumerate(axes):
+        image = images[index]
+        image = image.float() / 255 if not image.is_floating_point() else image
+        axis.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.grid(False)
+        if titles is not None:
+            axis.set_title(titles[index], fontsize=8)
+    return fig
+
+
+def plot_layer_sqnr(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, title: str = "") -> Figure:
+    """Where int8 loses precision, from :func:`mnv3lib.analysis.quantization_error.layer_sqnr`'s table.
+
+    Left: SQNR of the int8 model against the float one along the network (accumulated error, line) and
+    of each output's own int8 rounding (points, coloured by layer kind). Right: the median rounding
+    SQNR of each kind of layer, worst at the top.
+    """
+    fig, (along, by_kind) = _figure_and_axes(ax, 2, (11.0, 4.0))
+    groups = list(table["group"])
+    palette = dict(zip(sorted(set(groups)), mpl.colormaps["tab20"].colors))
+    position = np.arange(len(table))
+    along.plot(position, table["sqnr_db"], color="0.4", label="int8 model vs float (accumulated)")
+    for group, color in palette.items():
+        rows = [i for i, g in enumerate(groups) if g == group]
+        along.scatter(position[rows], table["activation_sqnr_db"].iloc[rows], color=color, s=18, label=group, zorder=3)
+    along.set_xlabel("layer output, in forward order")
+    along.set_ylabel("SQNR (dB)")
+    along.legend(fontsize=7, ncols=2, loc="lower left")
+    medians = table.groupby("group")["activation_sqnr_db"].median().sort_values(ascending=False)
+    by_kind.barh(medians.index, medians.values, color=[palette[g] for g in medians.index])
+    for y, value in enumerate(medians.values):
+        by_kind.text(value + 0.3, y, f"{value:.1f}", va="center", fontsize=8)
+    by_kind.set_xlabel("median SQNR of the layer's own int8 rounding (dB)")
+    by_kind.set_xlim(0, medians.max() + 5)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_calibration_sweep(results: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None, float_acc1: float | None = None) -> Figure:
+    """PTQ accuracy and agreement with the float model against the number of calibration batches.
+
+    ``results`` has one row per run with columns ``observer``, ``batches``, ``acc1`` and ``agreement``.
+    """
+    fig, axes = _figure_and_axes(ax, 2, (10.0, 3.4))
+    for observer, rows in results.groupby("observer", sort=False):
+        rows = rows.sort_values("batches")
+        for axis, metric in zip(axes, ("acc1", "agreement")):
+            axis.plot(rows["batches"], rows[metric], marker="o", markersize=4, label=observer)
+    if float_acc1 is not None:
+        axes[0].axhline(float_acc1, color="0.3", linestyle="--", linewidth=1, label="float model")
+    for axis, label in zip(axes, ("validation Acc@1 (%)", "top-1 agreement with float (%)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("calibration batches (32 images each)")
+        axis.set_ylabel(label)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_detections(
+    images: Sequence[torch.Tensor],
+    detections: Sequence[dict],
+    classes: Sequence[str],
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    panel_inches: float = 2.2,
+    **draw: object,
+) -> Figure:
+    """A grid of images with their boxes (and keypoints), drawn by :func:`mnv3lib.viz.drawing.draw_detections`,
+    ``panel_inches`` wide each. ``draw`` is passed on (``keypoint_label``, ``skeleton``, ``show_keypoints``, ...).
+    """
+    if len(images) != len(detections):
+        raise ValueError(f"expected one detections dict per image, got {len(detections)} for {len(images)} images")
+    drawn = torch.stack([draw_detections(image, found, classes, **draw) for image, found in zip(images, detections)])
+    return plot_image_grid(drawn, titles, ncols=min(ncols, len(images)), panel_inches=panel_inches)
+
+
+def plot_segmentation(
+    images: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor | dict],
+    *,
+    titles: Sequence[str] | None = None,
+    visible: Sequence[int] | None = None,
+    alpha: float = 0.5,
+    ncols: int = 4,
+    panel_inches: float = 1.8,
+) -> Figure:
+    """A grid of images (``panel_inches`` wide each) overlaid with masks: semantic ``(H, W)`` class ids (:func:`mnv3lib.viz.drawing.draw_semantic`)
+    or a target dict's instance ``masks`` and ``labels`` (:func:`mnv3lib.viz.drawing.draw_instances`)."""
+    if len(images) != len(masks):
+        raise ValueError(f"expected one mask per image, got {len(masks)} for {len(images)} images")
+    drawn = [
+        draw_instances(image, mask["masks"], mask["labels"], visible=visible, alpha=alpha) if isinstance(mask, dict)
+        else draw_semantic(image, mask, visible=visible, alpha=alpha)
+        for image, mask in zip(images, masks)
+    ]  # fmt: skip
+    return plot_image_grid(torch.stack(drawn), titles, ncols=min(ncols, len(images)), panel_inches=panel_inches)
+
+
+def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:
+    axis.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "0.3"})
+    if text:
+        axis.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.12, text, ha="center", va="bottom", fontsize=7, color="0.3")
+
+
+def plot_lraspp_anatomy(shapes: dict[str, tuple[int, ...]], ax: Axes | None = None) -> Figure:
+    """The LR-ASPP head as a flow of tensors, labelled with their ``(C, H, W)`` from
+    :func:`mnv3lib.models.segmentation.lraspp_shapes`: the high (stride 16) branch on top, the low (stride 8) below."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (11.0, 3.6))
+    size = shapes["input"][-1]
+
+    def label(name: str, title: str) -> str:
+        c, h, w = shapes[name]
+        stride = f", stride {round(size / h)}" if 1 < h < size else ""
+        return f"{title}\n{c}×{h}×{w}{stride}"
+
+    high, low, gate = 2.0, 0.0, 3.0
+    _stage_box(axis, 0.0, 1.0, 1.7, label("input", "image"), COLORS["other"])
+    _stage_box(axis, 2.2, high, 1.9, label("high", "high features"), COLORS["hardswish"])
+    _stage_box(axis, 2.2, low, 1.9, label("low", "low features"), COLORS["hardswish"])
+    _stage_box(axis, 4.6, high, 1.9, label("cbr", "1×1 conv, BN, ReLU"), COLORS["relu"])
+    _stage_box(axis, 4.6, gate, 1.9, label("scale", "pool, 1×1, sigmoid"), COLORS["se"])
+    _stage_box(axis, 7.0, high, 1.9, label("upsampled", "× gate, upsample"), COLORS["linear"])
+    _stage_box(axis, 9.4, high, 1.9, label("high_classifier", "1×1 classifier"), COLORS["linear"])
+    _stage_box(axis, 9.4, low, 1.9, label("low_classifier", "1×1 classifier"), COLORS["linear"])
+    _stage_box(axis, 11.8, 1.0, 1.7, label("head", "sum"), COLORS["other"])
+    _stage_box(axis, 14.0, 1.0, 1.7, label("out", "bilinear upsample"), COLORS["other"])
+    _arrow(axis, (1.7, 1.1), (2.2, high - 0.1))
+    _arrow(axis, (1.7, 0.9), (2.2, low + 0.1))
+    _arrow(axis, (4.1, high), (4.6, high))
+    _arrow(axis, (4.1, high + 0.2), (4.6, gate - 0.1))
+    _arrow(axis, (6.5, high), (7.0, high))
+    _arrow(axis, (6.5, gate - 0.1), (7.0, high + 0.25))
+    _arrow(axis, (8.9, high), (9.4, high))
+    _arrow(axis, (4.1, low), (9.4, low))
+    _arrow(axis, (11.3, high - 0.1), (11.8, 1.1))
+    _arrow(axis, (11.3, low + 0.1), (11.8, 0.9))
+    _arrow(axis, (13.5, 1.0), (14.0, 1.0))
+    axis.set_xlim(-0.2, 15.9)
+    axis.set_ylim(-0.6, 3.6)
+    axis.axis("off")
+    axis.set_title(f"LR-ASPP on a {size}×{size} image: tensor shapes (channels × height × width)")
+    return fig
+
+
+def plot_latency_vs_params(table: pd.DataFrame, ax: Axes | None = None, *, latency: str = "CPU latency (ms)", params: str = "parameters (M)") -> Figure:
+    """Latency against parameters, one labelled point per row of ``table`` (indexed by model name), log-log."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 4.5))
+    for name, row in table.iterrows():
+        axis.scatter(row[params], row[latency], s=30)
+        axis.annotate(str(name), (row[params], row[latency]), textcoords="offset points", xytext=(5, 3), fontsize=8)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel(params)
+    axis.set_ylabel(latency)
+    axis.set_title("Latency is not proportional to parameters")
+    return fig
