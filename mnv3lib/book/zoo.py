@@ -23,7 +23,7 @@ from ..models import quantization
 from ..models import segmentation
 from ..analysis.benchmark import compare_latency
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
-from ..engine.detection import build_detector
+from ..engine.detection import DetectionConfig, build_detector
 from .artifacts import load_chapter2_results, load_chapter4_results, load_chapter5_results
 from .runs import BOOK_DETECTORS
 from ..analysis.introspection import count_parameters, forward_macs
@@ -87,7 +87,14 @@ def _imagenet(arch: str, quantized: bool = False) -> str:
 
 
 def _book_detector(name: str) -> Callable[[], nn.Module]:
-    return lambda: build_detector(BOOK_DETECTORS[name], len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS))
+    """The book's detector as it was trained: its saved config names the backbone it started from, which
+    decides SSDlite's tail (the full one of the shapes-trained backbone, not the reduced one from scratch)."""
+
+    def build() -> nn.Module:
+        config = DetectionConfig.from_dict(load_chapter4_results()["runs"][name]["config"])
+        return build_detector(config, len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS))
+
+    return build
 
 
 def zoo_entries() -> dict[str, ZooEntry]:
