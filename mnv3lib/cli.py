@@ -16,6 +16,12 @@ Detection, with the flags of TorchVision's ``references/detection/train.py``, on
     python -m mnv3lib.cli detection --data-path /data/coco --model fasterrcnn_mobilenet_v3_large_fpn \
         --no-light-heads --min-size 800 --max-size 1333 --epochs 26 --lr-steps 16 22 -b 16 --output-dir runs/frcnn
 
+SSDlite320, with TorchVision's recipe (per process: 8 processes × 24 images)::
+
+    torchrun --nproc_per_node=8 -m mnv3lib.train detection --data-path /data/coco --model ssdlite320_mobilenet_v3_large \
+        --epochs 660 --lr-scheduler cosineannealinglr --lr 0.15 -b 24 --wd 0.00004 --data-augmentation ssdlite \
+        --output-dir runs/ssdlite
+
 Segmentation, with the flags of TorchVision's ``references/segmentation/train.py``, on Pascal VOC (or, by
 default, the book's mini-COCO scenes)::
 
@@ -49,6 +55,7 @@ from .data.voc import voc_splits
 from .data.folders import image_folder_splits
 from .data.splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits
 from .data.coco import CocoFolder
+from .engine.detection import AUGMENTATIONS, LR_SCHEDULERS
 from .engine.detection import MODELS as DETECTION_MODELS
 from .engine.detection import DetectionConfig
 from .engine import fit
@@ -147,13 +154,16 @@ def _add_detection_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("training (TorchVision's flag names)")
     run.add_argument("--model", default=defaults.model, choices=DETECTION_MODELS)
     run.add_argument("--no-light-heads", dest="light_heads", action="store_false", help="TorchVision's full-size box and keypoint heads")
-    run.add_argument("--min-size", type=int, default=defaults.min_size)
+    run.add_argument("--min-size", type=int, default=defaults.min_size, help="R-CNNs only: SSDlite always resizes to 320×320")
     run.add_argument("--max-size", type=int, default=defaults.max_size)
     run.add_argument("--trainable-backbone-layers", type=int, default=None)
     _add_backbone_and_sgd_arguments(run, defaults)
+    run.add_argument("--lr-scheduler", default=defaults.lr_scheduler, choices=LR_SCHEDULERS, help="SSDlite's recipe: cosineannealinglr")
     run.add_argument("--lr-steps", type=int, nargs="+", default=list(defaults.lr_steps))
     run.add_argument("--lr-gamma", type=float, default=defaults.lr_gamma)
     run.add_argument("--warmup-iters", type=int, default=defaults.warmup_iters)
+    run.add_argument("--data-augmentation", default=defaults.data_augmentation, choices=AUGMENTATIONS,
+                     help="TorchVision's presets (hflip, ssd, ssdlite) or the book's photometric (keypoint models: photometric only)")  # fmt: skip
     run.add_argument("--rpn-pre-nms-top-n-train", type=int, default=defaults.rpn_pre_nms_top_n_train, help="TorchVision: 2000")
     run.add_argument("--rpn-post-nms-top-n-train", type=int, default=defaults.rpn_post_nms_top_n_train, help="TorchVision: 2000")
     run.add_argument("--box-batch-size-per-image", type=int, default=defaults.box_batch_size_per_image, help="TorchVision: 512")

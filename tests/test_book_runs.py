@@ -102,6 +102,36 @@ def test_saved_detectors_match_the_current_definitions() -> None:
         model, loaded = load_book_detector(name)
         assert loaded == saved and not model.training
         assert (ARTIFACTS / DETECTOR_FILES[name]).stat().st_size < 25e6
+    assert (ARTIFACTS / DETECTOR_FILES["ssdlite"]).stat().st_size < 10e6  # the issue's promise for the mobile detector
+
+
+def test_a_chapter4_sub_run_keeps_the_other_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m mnv3lib.book chapter4 --runs ssdlite`` trains one run and keeps the others' records."""
+    import dataclasses
+    import json
+
+    from mnv3lib.book import artifacts, runs
+    from mnv3lib.data.splits import minicoco_splits
+    from mnv3lib.engine.checkpoint import save_checkpoint
+    from mnv3lib.models import mobilenet_v3_large
+
+    save_checkpoint({"model": mobilenet_v3_large(num_classes=10).state_dict()}, tmp_path / "backbone.pt")
+    monkeypatch.setattr(runs, "_pretrain_backbone", lambda *a, **k: (tmp_path / "backbone.pt", {"config": {}, "final": {}}))
+    monkeypatch.setattr(runs, "book_splits", lambda data: minicoco_splits(8, 4, image_size=64))
+    tiny = dataclasses.replace(runs.BOOK_SSDLITE, epochs=1, batch_size=4, warmup_iters=1)
+    monkeypatch.setattr(runs, "BOOK_DETECTORS", {"main": runs.BOOK_DETECTOR, "ssdlite": tiny})
+    monkeypatch.setattr(runs, "DETECTOR_FILES", {"ssdlite": "ssdlite.pt"})
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {"runs": {"main": {"kept": True}, "backbone": {"old": True}}, "machine": {"torch": "earlier"}}
+    (out / artifacts.CHAPTER4_RESULTS).write_text(json.dumps(earlier))
+    with pytest.raises(ValueError, match="unknown Chapter 4 runs"):
+        runs.run_chapter4(out, tmp_path / "work", only=["huge"], log=lambda line: None)
+    results = runs.run_chapter4(out, tmp_path / "work", only=["ssdlite"], log=lambda line: None)
+    assert list(results["runs"]) == ["main", "ssdlite", "backbone"] and results["runs"]["main"] == {"kept": True}
+    assert results["runs"]["ssdlite"]["num_params"] > 3e6 and results["runs"]["ssdlite"]["command"].endswith("chapter4 --runs ssdlite")
+    assert results["command"] == "python -m mnv3lib.book chapter4" and results["machine"] == {"torch": "earlier"}
+    assert (out / "ssdlite.pt").is_file() and (tmp_path / "work" / "ssdlite" / "checkpoint.pt").is_file()
 
 
 @pytest.mark.skipif(not (ARTIFACTS / "chapter5_results.json").is_file(), reason="run `python -m mnv3lib.book chapter5`")

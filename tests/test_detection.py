@@ -109,7 +109,7 @@ def test_trainable_layers_apply_to_pretrained_backbones_only() -> None:
 
 
 def test_inference_settings_apply_inside_the_block_and_are_restored() -> None:
-    from mnv3lib.models.detection import configure_inference, fasterrcnn_mobilenet_v3_large_320_fpn, inference_settings
+    from mnv3lib.models.detection import configure_inference, fasterrcnn_mobilenet_v3_large_320_fpn, inference_settings, ssdlite320_mobilenet_v3_large
 
     model = fasterrcnn_mobilenet_v3_large_320_fpn()
     before = (model.transform.min_size, model.roi_heads.score_thresh, model.rpn._pre_nms_top_n["testing"])
@@ -125,5 +125,11 @@ def test_inference_settings_apply_inside_the_block_and_are_restored() -> None:
         with pytest.raises(ValueError, match=message):
             configure_inference(model, **bad)
     assert model.transform.min_size == before[0]  # nothing was set by a refused call
-    with pytest.raises(TypeError, match="Faster R-CNN or Keypoint R-CNN"):
+    with pytest.raises(TypeError, match="Faster R-CNN, Keypoint R-CNN or SSD"):
         configure_inference(torch.nn.Linear(2, 2), score_thresh=0.1)
+    ssd = ssdlite320_mobilenet_v3_large(num_classes=3)
+    with inference_settings(ssd, score_thresh=0.0, nms_thresh=1.0, detections_per_img=7):
+        assert (ssd.score_thresh, ssd.nms_thresh, ssd.detections_per_img) == (0.0, 1.0, 7)
+    assert (ssd.score_thresh, ssd.nms_thresh, ssd.detections_per_img) == (0.001, 0.55, 300)
+    with pytest.raises(ValueError, match="unknown inference setting 'min_size' for MobileNetSSD"):
+        configure_inference(ssd, min_size=320)

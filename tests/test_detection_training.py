@@ -117,3 +117,47 @@ def test_one_policy_for_a_diverging_loss(tmp_path) -> None:
     result = fit(DetectionConfig(**{**TINY.to_dict(), "epochs": 2, "lr": 1e12, "warmup_iters": 0}), *_scenes(), output_dir=tmp_path)
     assert result.diverged and len(result.history) == 1 and math.isnan(result.history[0].bbox_ap)
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_cosine_schedule_and_ssd_augmentation() -> None:
+    cosine = DetectionConfig(model="ssdlite320_mobilenet_v3_large", lr_scheduler="cosineannealinglr", epochs=4, warmup_iters=0)
+    assert [lr_factor(cosine, epoch, 0) for epoch in range(4)] == pytest.approx([1.0, 0.8536, 0.5, 0.1464], abs=1e-4)
+    with pytest.raises(ValueError, match="unknown lr_scheduler"):
+        DetectionConfig(lr_scheduler="steplr")
+    with pytest.raises(ValueError, match="moves boxes but not keypoints"):
+        DetectionConfig(model="keypointrcnn_mobilenet_v3_large_fpn", data_augmentation="ssd")
+    scenes = MiniCocoScenes("train", size=24, image_size=64)
+    torch.manual_seed(0)
+    shapes = set()
+    for augmentation in ("ssd", "ssdlite", "hflip"):
+        transform = detection_transforms(train=True, augmentation=augmentation)
+        for index in range(len(scenes)):
+            image, target = transform(*scenes[index])
+            height, width = image.shape[-2:]
+            shapes.add((augmentation, height, width))
+            boxes = target["boxes"]
+            assert image.dtype == torch.float32 and len(boxes) == len(target["labels"]) == len(target["masks"])
+            assert bool((boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all())
+            assert bool((boxes[:, 0] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all())
+    assert any(a == "ssd" and (h, w) != (64, 64) for a, h, w in shapes)  # the expand and the crop change the canvas
+    assert {(h, w) for a, h, w in shapes if a == "hflip"} == {(64, 64)}
+
+
+def test_cli_trains_ssdlite_from_a_classifier_backbone(tmp_path) -> None:
+    import json
+
+    from mnv3lib.cli import main
+    from mnv3lib.engine.checkpoint import save_checkpoint
+    from mnv3lib.models import mobilenet_v3_large
+
+    classifier = mobilenet_v3_large(num_classes=10)
+    save_checkpoint({"model": classifier.state_dict()}, tmp_path / "large.pt")
+    argv = ["detection", "--model", "ssdlite320_mobilenet_v3_large", "--scenes-train-size", "8", "--scenes-val-size", "4", "--epochs", "2",
+            "-b", "4", "--lr-scheduler", "cosineannealinglr", "--data-augmentation", "ssd", "--warmup-iters", "1", "--trainable-backbone-layers", "3",
+            "--weights-backbone", str(tmp_path / "large.pt"), "--output-dir", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [e["epoch"] for e in saved["history"]] == [1, 2]
+    assert set(saved["history"][0]["losses"]) == {"bbox_regression", "classification", "loss"}
+    assert saved["config"]["lr_scheduler"] == "cosineannealinglr" and saved["history"][1]["lr"] == pytest.approx(0.01)
+    assert 0 <= saved["history"][-1]["bbox_ap"] <= 1

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from browser_support import (
+    choose,
     chromium_driver,
     console_errors,
     control,
@@ -58,6 +59,15 @@ def _detection_data() -> tuple[list, list, list]:
     return [s[0] for s in scenes], [s[1] for s in scenes], [s[2] for s in scenes]
 
 
+def _second_model() -> list:
+    """Another detector's candidates on the images of :func:`_detection_data` (other boxes, scores and counts)."""
+    generator = torch.Generator().manual_seed(2)
+    return [_scene(generator, n=25 + 10 * i)[1] for i in range(3)]
+
+
+MODELS = ("SSDlite", "Faster R-CNN")
+
+
 def _segmentation_data() -> tuple[list, list, list, list]:
     semantic = torch.zeros(40, 40, dtype=torch.int64)
     semantic[5:15, 5:15], semantic[20:30, 20:35] = 1, 2
@@ -74,6 +84,9 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     images, predictions, targets = _detection_data()
     pages = {
         "detection": detection_explorer(images, predictions, CLASSES, targets=targets, keypoint_label=3, skeleton=[(1, 2), (2, 3), (3, 4)]),
+        "detection_models": detection_explorer(
+            images, dict(zip(MODELS, (predictions, _second_model()))), CLASSES, targets=targets, keypoint_label=3
+        ),
         "segmentation": segmentation_explorer(*_segmentation_data()[:2], ["background", *CLASSES[:2]], targets=_segmentation_data()[2], instances=_segmentation_data()[3]),
         "architecture": architecture_explorer(latency_repeats=0, width_mults=(0.5, 1.0)),
         "calibration": calibration_explorer(
@@ -105,12 +118,14 @@ def _check_page_hygiene(driver: object) -> None:
     assert not errors, f"console errors: {errors}"
 
 
-@pytest.mark.parametrize("name", ["detection", "segmentation", "architecture", "calibration"])
+@pytest.mark.parametrize("name", ["detection", "detection_models", "segmentation", "architecture", "calibration"])
 def test_every_control_redraws_offline(site: tuple[str, object], name: str) -> None:
     driver, root = _load(site, name)
     changed = exercise_every_control(driver, root)
+    detection = {"image", "min score", "NMS IoU", *CLASSES, "keypoints and skeleton", "ground truth"}
     expected = {
-        "detection": {"image", "min score", "NMS IoU", *CLASSES, "keypoints and skeleton", "ground truth"},
+        "detection": detection,
+        "detection_models": {"model", *detection},
         "segmentation": {"image", "opacity", "circle", "square", "prediction", "ground truth", "instance masks"},
         "architecture": {"arch", "width_mult", "reduced_tail", "dilated"},
         "calibration": {"observer", "batches", "metric"},
@@ -120,24 +135,75 @@ def test_every_control_redraws_offline(site: tuple[str, object], name: str) -> N
     _check_page_hygiene(driver)
 
 
+def _move_sliders(driver: object, root: object, values: dict[str, object]) -> None:
+    driver.execute_script(
+        "const [root, values] = arguments; for (const [name, value] of Object.entries(values)) {"
+        " const input = root.querySelector(`[data-control=\"${name}\"]`);"
+        " input.value = value; input.dispatchEvent(new Event('input')); }",
+        root,
+        {name: str(value) for name, value in values.items()},
+    )
+
+
 def test_detection_keeps_what_filter_predictions_keeps(site: tuple[str, object]) -> None:
     driver, root = _load(site, "detection")
     images, predictions, targets = _detection_data()
     for image in range(len(images)):
         for score in (0.0, 0.35, 0.5, 0.9, 1.0):
             for iou in (0.05, 0.3, 0.5, 1.0):
-                driver.execute_script(
-                    "const [root, values] = arguments; for (const [name, value] of Object.entries(values)) {"
-                    " const input = root.querySelector(`[data-control=\"${name}\"]`); input.value = value; input.dispatchEvent(new Event('input')); }",
-                    root,
-                    {"image": str(image), "min score": str(score), "NMS IoU": str(iou)},
-                )
+                _move_sliders(driver, root, {"image": image, "min score": score, "NMS IoU": iou})
                 kept = filter_predictions(predictions[image], score, iou)
                 assert int(root.get_attribute("data-drawn-boxes")) == len(kept["labels"]), (image, score, iou)
     control(root, "ground truth").click()
     assert int(root.get_attribute("data-drawn-truth-boxes")) == len(targets[-1]["labels"])
     control(root, CLASSES[0]).click()
     assert int(root.get_attribute("data-drawn-truth-boxes")) == int((targets[-1]["labels"] != 1).sum())
+
+
+def test_detection_switches_to_the_other_models_kept_set(site: tuple[str, object]) -> None:
+    """The model menu draws the chosen detector's candidates, filtered as filter_predictions filters them,
+    under the sliders and toggles as they are; the panel and the caption name the model shown."""
+    driver, root = _load(site, "detection_models")
+    by_model = dict(zip(MODELS, (_detection_data()[1], _second_model())))
+
+    def expected(model: str, image: int, score: float, iou: float) -> list[int]:
+        found = by_model[model][image]
+        indexed = dict(found, index=torch.arange(len(found["scores"])))
+        return sorted(filter_predictions(indexed, score, iou)["index"].tolist())
+
+    def view() -> dict:  # what the explorer shows, in one round trip
+        return driver.execute_script(
+            "const root = arguments[0], at = name => root.getAttribute(name);"
+            " return {drawn: at('data-drawn-indices').split(',').filter(i => i).map(Number).sort((a, b) => a - b),"
+            " boxes: Number(at('data-drawn-boxes')), model: JSON.parse(at('data-state')).model,"
+            " panel: root.querySelector('figcaption').textContent, caption: root.lastElementChild.textContent};",
+            root,
+        )
+
+    shown = view()
+    assert shown["model"] == MODELS[0] and shown["drawn"] == expected(MODELS[0], 0, 0.5, 0.5)  # the initial sliders
+    assert shown["panel"] == f"prediction: {MODELS[0]}" and shown["caption"].startswith(f"{MODELS[0]}: ")
+    switched = 0
+    for image in range(3):
+        for score, iou in ((0.0, 1.0), (0.35, 0.3), (0.5, 0.5), (0.9, 0.05)):
+            _move_sliders(driver, root, {"image": image, "min score": score, "NMS IoU": iou})
+            shown = view()
+            assert shown["drawn"] == expected(MODELS[0], image, score, iou), (MODELS[0], image, score, iou)
+            for m in (1, 0):  # there and back: the sliders stay where they are
+                before = shown["drawn"]
+                choose(root, "model", m)
+                model, shown = MODELS[m], view()
+                setting = (model, image, score, iou)
+                assert shown["model"] == model and shown["drawn"] == expected(*setting), setting
+                assert shown["boxes"] == len(shown["drawn"]) and shown["panel"] == f"prediction: {model}"
+                total = len(by_model[model][image]["scores"])
+                assert shown["caption"].startswith(f"{model}: {len(shown['drawn'])} of {total} candidates kept"), shown
+                switched += shown["drawn"] != before
+    assert switched >= 20  # the two models' kept sets differ, so a switch is seen in what is drawn
+    choose(root, "model", 1)
+    control(root, CLASSES[0]).click()  # a class toggle applies to the model shown
+    assert view()["drawn"] == [i for i in expected(MODELS[1], 2, 0.9, 0.05) if by_model[MODELS[1]][2]["labels"][i] != 1]
+    _check_page_hygiene(driver)
 
 
 def test_one_explorer_shown_twice_draws_twice(site: tuple[str, object]) -> None:

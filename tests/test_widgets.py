@@ -130,6 +130,26 @@ def _prediction(n: int = 5) -> dict[str, torch.Tensor]:
         (lambda a: a.update(nms_iou=0.0), "nms_iou"),
         (lambda a: a.update(keypoint_label=9), "keypoint_label"),
         (lambda a: a.update(skeleton=[(1, 10)]), "skeleton"),
+        (lambda a: a.update(predictions="SSDlite"), "a list of per-image dicts or a mapping"),
+        (lambda a: a.update(predictions={}), "at least one model in predictions, got an empty mapping"),
+        (lambda a: a.update(predictions=_prediction()), "one dict of tensors .*wrap one image's prediction in a list"),
+        (lambda a: a.update(predictions={1: [_prediction()]}), r"\(the keys of predictions\) to be strings, got 1"),
+        (lambda a: a.update(predictions={"SSDlite": [_prediction()], " ": [_prediction()]}), "non-empty, got ' '"),
+        (lambda a: a.update(predictions={"SSDlite": _prediction()}), r"\['SSDlite'\] to be a list of per-image dicts"),
+        (lambda a: a.update(predictions={"SSDlite": []}), r"\['SSDlite'\] to hold one prediction per image, got 0"),
+        (
+            lambda a: a.update(predictions={"SSDlite": [_prediction()], "Faster R-CNN": [_prediction()] * 2}),
+            r"predictions\['Faster R-CNN'\] to hold one prediction per image, got 2 for 1",
+        ),
+        (
+            lambda a: a.update(predictions={"SSDlite": [_prediction()], "Faster R-CNN": [{"boxes": torch.ones(1, 4)}]}),
+            r"expected predictions\['Faster R-CNN'\]\[0\] to be a dict with 'boxes' and 'labels'",
+        ),
+        (
+            lambda a: a.update(predictions={"SSDlite": [dict(_prediction(), labels=torch.tensor([1, 2, 3, 4, 7]))]}),
+            r"predictions\['SSDlite'\]\[0\]\['labels'\] in 1..6",
+        ),
+        (lambda a: a.update(predictions={"SSDlite": [_prediction()]}, skeleton=[(1, 10)]), "skeleton"),
     ],
 )
 def test_detection_explorer_rejects_bad_input(change, match) -> None:
@@ -137,6 +157,45 @@ def test_detection_explorer_rejects_bad_input(change, match) -> None:
     change(arguments)
     with pytest.raises((TypeError, ValueError), match=match):
         detection_explorer(arguments.pop("images"), arguments.pop("predictions"), CLASSES, **arguments)
+
+
+def test_detection_explorer_carries_every_model_in_order() -> None:
+    """One list of predictions keeps the single-detector payload as it was; a mapping of models carries each
+    model's candidates, exactly, under its name, in the mapping's order (the menu's)."""
+    from mnv3lib.viz.widgets import _detections_payload
+
+    torch.manual_seed(0)
+    images = [torch.zeros(3, 64, 64), torch.ones(3, 64, 64)]
+    first, second = [_prediction(4) for _ in images], [_prediction(7) for _ in images]
+    targets = [{"boxes": p["boxes"][:2], "labels": p["labels"][:2]} for p in first]
+    style = {"targets": targets, "keypoint_label": 6, "skeleton": [(1, 2)], "score_threshold": 0.3, "nms_iou": 0.6}
+    single = detection_explorer(images, first, CLASSES, **style).data
+    keys = ["kind", "classes", "images", "predictions", "targets", "keypoint_label", "skeleton", "score_threshold"]
+    assert list(single) == [*keys, "nms_iou", "scale"]
+    assert single["predictions"] == [_detections_payload(p, 6, exact=True) for p in first]
+    explorer = detection_explorer(images, {"SSDlite": first, "2": second}, CLASSES, **style)
+    data = explorer.data
+    assert "predictions" not in data and [m["name"] for m in data["models"]] == ["SSDlite", "2"]
+    assert data["models"][0]["predictions"] == single["predictions"]
+    assert data["models"][1]["predictions"] == [_detections_payload(p, 6, exact=True) for p in second]
+    assert all(len(m["predictions"][i]["labels"]) == n for m, n in zip(data["models"], (4, 7)) for i in range(2))
+    assert {k: v for k, v in data.items() if k != "models"} == {k: v for k, v in single.items() if k != "predictions"}
+    assert '"models":[{"name":"SSDlite"' in explorer._repr_html_()  # a list, in order: JavaScript would move "2" first
+    alone = detection_explorer(images, {"SSDlite": tuple(first)}, CLASSES, **style).data  # a one-model menu is allowed
+    assert [m["name"] for m in alone["models"]] == ["SSDlite"]
+    assert alone["models"][0]["predictions"] == single["predictions"]
+
+
+def test_detection_explorer_budget_counts_every_model() -> None:
+    images, n = [torch.zeros(3, 64, 64)], 12_000
+    boxes = torch.rand(n, 4) * 30 + torch.tensor([0, 0, 32, 32])
+    heavy = [{"boxes": boxes, "scores": torch.rand(n), "labels": torch.ones(n, dtype=torch.int64)}]
+    one = detection_explorer(images, heavy, CLASSES)
+    assert PAYLOAD_BUDGET_BYTES / 5 < one.payload_bytes < PAYLOAD_BUDGET_BYTES / 4  # four fit, five do not
+    four = detection_explorer(images, {f"model {i}": heavy for i in range(4)}, CLASSES)
+    assert four.payload_bytes < PAYLOAD_BUDGET_BYTES
+    with pytest.raises(ValueError, match="pass fewer or smaller images, or fewer models"):
+        detection_explorer(images, {f"model {i}": heavy for i in range(5)}, CLASSES)
 
 
 @pytest.mark.parametrize(

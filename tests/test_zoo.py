@@ -29,3 +29,17 @@ def test_zoo_table_rows() -> None:
     assert table.loc["LR-ASPP MobileNetV3-Large", "parameters (M)"] == pytest.approx(3.221538)
     assert (table["CPU latency (ms)"] > 0).all() and table.loc["LR-ASPP MobileNetV3-Large", "ours, on the book's data"] == "—"
     assert "TorchVision" in table.loc["MobileNetV3-Large", "published"]
+
+
+def test_the_zoos_book_detectors_are_the_trained_ones() -> None:
+    """Built from the configs they were trained with: SSDlite keeps the shapes backbone's full tail."""
+    from mnv3lib.analysis.introspection import count_parameters
+    from mnv3lib.book.artifacts import load_book_detector
+
+    entries = zoo_entries()
+    for entry, name in (("book SSDlite320", "ssdlite"), ("book Faster R-CNN 320", "fasterrcnn_320"), ("book keypoint R-CNN, 256 px", "main")):
+        trained, _ = load_book_detector(name)
+        assert count_parameters(entries[entry].build()) == count_parameters(trained), entry
+    table = zoo_table({"SSDlite320 MobileNetV3-Large": entries["SSDlite320 MobileNetV3-Large"]}, latency=False)
+    row = table.loc["SSDlite320 MobileNetV3-Large"]
+    assert row["multiply-adds (G)"] == pytest.approx(row["TorchVision: multiply-adds (G)"], abs=5e-4)  # 0.583

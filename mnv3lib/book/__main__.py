@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if chapter != "chapter2":
             command.add_argument("--work-dir", type=Path, default=Path(f"runs/book-{chapter}"), help="per-epoch checkpoints; an interrupted run resumes from them")
         command.add_argument("--progress", action="store_true", help="show progress bars")
+        if chapter == "chapter4":
+            command.add_argument("--runs", nargs="+", default=None, help="train only these runs (main, low_res, ssdlite, fasterrcnn_320); the others' records are kept")
         if chapter == "chapter2":
             command.add_argument("--reuse", action="store_true", help="take runs whose config is unchanged from the existing results file instead of training them again")
         command.add_argument("--device", default=None, help="cpu, cuda or mps (default: cuda if present, else cpu; the shipped results were made on the CPU)")
@@ -34,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.chapter == "chapter2":
         run_chapter2(args.output_dir, reuse=args.reuse, **options)
     elif args.chapter == "chapter4":
-        run_chapter4(args.output_dir, args.work_dir, **options)
+        run_chapter4(args.output_dir, args.work_dir, only=args.runs, **options)
     else:
         run_chapter5(args.output_dir, args.work_dir, **options)
     return 0

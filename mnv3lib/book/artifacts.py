@@ -42,7 +42,10 @@ CHAPTER2_RESULTS = "chapter2_results.json"
 CHAPTER4_RESULTS = "chapter4_results.json"
 CHAPTER5_RESULTS = "chapter5_results.json"
 CLASSIFIER_FILE = "shapes_mobilenet_v3_small.pt"
-DETECTOR_FILES = {"main": "minicoco_keypointrcnn_mobilenet_v3_large_fpn.pt", "low_res": "minicoco_keypointrcnn_mobilenet_v3_large_fpn_128.pt"}
+DETECTOR_FILES = {
+    "main": "minicoco_keypointrcnn_mobilenet_v3_large_fpn.pt", "low_res": "minicoco_keypointrcnn_mobilenet_v3_large_fpn_128.pt",
+    "ssdlite": "minicoco_ssdlite320_mobilenet_v3_large.pt", "fasterrcnn_320": "minicoco_fasterrcnn_mobilenet_v3_large_320_fpn.pt",
+}  # fmt: skip
 # Only the LR-ASPP weights ship with the book (float16, ~6 MB each); DeepLabV3 and FCN are reported
 # from the results file, which the command writes after training them.
 SEGMENTER_FILES = {"lraspp": "minicoco_lraspp_mobilenet_v3_large.pt", "lraspp_undilated": "minicoco_lraspp_mobilenet_v3_large_undilated.pt"}
@@ -128,14 +131,15 @@ def save_half(model: torch.nn.Module, config: Any, classes: list[str], path: Pat
     return save_checkpoint({"model": as_float16(model.state_dict()), "config": config.to_dict(), "classes": classes, **extra}, path)
 
 
-def write_results(path: Path, data: dict[str, Any], runs: dict[str, Any], command: str, **extra: Any) -> dict[str, Any]:
-    """Write a chapter's results file: its data, its runs' records, the machine and the command."""
-    results = {
-        "data": data,
-        "runs": runs,
-        **extra,
-        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
-        "command": command,
-    }
+def machine() -> dict[str, Any]:
+    """The torch version, thread count and processor of this process: where a result was made."""
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()}
+
+
+def write_results(path: Path, data: dict[str, Any], runs: dict[str, Any], command: str, *, made_on: dict[str, Any] | None = None,
+                  **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """Write a chapter's results file: its data, its runs' records, the machine (``made_on``, default
+    this one) and the command."""
+    results = {"data": data, "runs": runs, **extra, "machine": made_on or machine(), "command": command}
     path.write_text(json.dumps(results, indent=1))
     return results

@@ -23,7 +23,7 @@ from ..models import quantization
 from ..models import segmentation
 from ..analysis.benchmark import compare_latency
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
-from ..engine.detection import build_detector
+from ..engine.detection import DetectionConfig, build_detector
 from .artifacts import load_chapter2_results, load_chapter4_results, load_chapter5_results
 from .runs import BOOK_DETECTORS
 from ..analysis.introspection import count_parameters, forward_macs
@@ -68,7 +68,9 @@ def _classifier_metric() -> str:
 def _detector_metric(name: str) -> Callable[[], str]:
     def metric() -> str:
         final = load_chapter4_results()["runs"][name]["final"]
-        return f"mini-COCO box AP {100 * final['bbox_ap']:.1f}, keypoint AP {100 * final['keypoints_ap']:.1f}"
+        keypoints = final.get("keypoints_ap")
+        boxes = f"mini-COCO box AP {100 * final['bbox_ap']:.1f}"
+        return boxes if keypoints is None or keypoints != keypoints else f"{boxes}, keypoint AP {100 * keypoints:.1f}"
 
     return metric
 
@@ -85,7 +87,14 @@ def _imagenet(arch: str, quantized: bool = False) -> str:
 
 
 def _book_detector(name: str) -> Callable[[], nn.Module]:
-    return lambda: build_detector(BOOK_DETECTORS[name], len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS))
+    """The book's detector as it was trained: its saved config names the backbone it started from, which
+    decides SSDlite's tail (the full one of the shapes-trained backbone, not the reduced one from scratch)."""
+
+    def build() -> nn.Module:
+        config = DetectionConfig.from_dict(load_chapter4_results()["runs"][name]["config"])
+        return build_detector(config, len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS))
+
+    return build
 
 
 def zoo_entries() -> dict[str, ZooEntry]:
@@ -121,8 +130,23 @@ def zoo_entries() -> dict[str, ZooEntry]:
             published_macs=torchvision_detection_meta("fasterrcnn_mobilenet_v3_large_320_fpn")["gflops"],
             article_cpu_s=BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_320_fpn"]["cpu_s"],
         ),  # fmt: skip
+        "SSDlite320 MobileNetV3-Large": ZooEntry(
+            "detection", "4", detection.ssdlite320_mobilenet_v3_large, photo,
+            f"COCO box mAP {torchvision_detection_meta('ssdlite320_mobilenet_v3_large')['box_map']} (TorchVision)",
+            published_macs=torchvision_detection_meta("ssdlite320_mobilenet_v3_large")["gflops"],
+        ),  # fmt: skip
         f"book keypoint R-CNN, {main} px": ZooEntry("detection", "4", _book_detector("main"), (main, main), "— (not in TorchVision)", _detector_metric("main")),
         f"book keypoint R-CNN, {low} px": ZooEntry("detection", "4", _book_detector("low_res"), (main, main), "— (not in TorchVision)", _detector_metric("low_res")),
+        "book Faster R-CNN 320": ZooEntry(
+            "detection", "4", _book_detector("fasterrcnn_320"), (main, main),
+            f"COCO box mAP {torchvision_detection_meta('fasterrcnn_mobilenet_v3_large_320_fpn')['box_map']} (TorchVision, full size)",
+            _detector_metric("fasterrcnn_320"),
+        ),  # fmt: skip
+        "book SSDlite320": ZooEntry(
+            "detection", "4", _book_detector("ssdlite"), (main, main),
+            f"COCO box mAP {torchvision_detection_meta('ssdlite320_mobilenet_v3_large')['box_map']} (TorchVision, 91 classes)",
+            _detector_metric("ssdlite"),
+        ),  # fmt: skip
         "Faster R-CNN ResNet-50 FPN": ZooEntry(
             "detection", "4", lambda: tv_det.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None), photo,
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_resnet50_fpn')['box_map']} (TorchVision)",

@@ -1,7 +1,7 @@
 """Training and COCO evaluation of the MobileNetV3 detectors, after TorchVision's ``references/detection``.
 
-SGD with momentum, a linear warm-up over the first iterations, a multi-step learning-rate decay,
-atomic checkpoints after every epoch and exact resume. Evaluation is pycocotools' ``COCOeval``
+SGD with momentum, a linear warm-up over the first iterations, a multi-step or cosine learning-rate decay,
+TorchVision's detection augmentations (``hflip``, ``ssd``, ``ssdlite``) through ``transforms.v2``, atomic checkpoints after every epoch and exact resume. Evaluation is pycocotools' ``COCOeval``
 (box AP, and keypoint AP for keypoint models). Chapter 4 ("Detection and keypoints") trains the book's
 detector with it (``python -m mnv3lib.book chapter4``).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,14 @@ from pycocotools.cocoeval import COCOeval
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from ..devices import model_device, move
 from ..models import detection
+from ..models.ssdlite import SSDLiteFeatures
 from . import distributed
-from .checkpoint import load_features
+from .checkpoint import as_float32, load_checkpoint, load_features
 from .loop import Config, EpochRecord, Task, TransformedDataset
 from ..checks import check_choice, check_positive, check_range
 from ..data.coco import CocoFolder
@@ -49,7 +52,11 @@ __all__ = [
     "evaluate_coco",
 ]
 
-MODELS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "keypointrcnn_mobilenet_v3_large_fpn")
+MODELS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "keypointrcnn_mobilenet_v3_large_fpn", "ssdlite320_mobilenet_v3_large")
+LR_SCHEDULERS = ("multisteplr", "cosineannealinglr")  # TorchVision's --lr-scheduler
+# TorchVision's --data-augmentation presets (references/detection/presets.py), plus the book's default
+AUGMENTATIONS = ("photometric", "hflip", "ssd", "ssdlite")
+SSD_FILL = (123, 117, 104)  # the expand's fill: ImageNet's mean colour in uint8, TorchVision's
 LIGHT_BOX_HEAD = 128  # the box head's hidden width with light_heads (TorchVision: 1024)
 KEYPOINT_SIGMA = 0.05  # COCOeval's per-keypoint OKS falloff for the stick figures (COCO's are 0.025-0.107)
 
@@ -60,8 +67,8 @@ class DetectionConfig(Config):
 
     # model
     model: str = "keypointrcnn_mobilenet_v3_large_fpn"  # --model
-    light_heads: bool = True  # a 128-d box head and a 4×64 keypoint head, so that it trains on a CPU
-    min_size: int = 256  # images are resized so that their short side is min_size ...
+    light_heads: bool = True  # a 128-d box head and a 4×64 keypoint head, so that it trains on a CPU (R-CNNs)
+    min_size: int = 256  # images are resized so that their short side is min_size ... (R-CNNs; SSDlite: 320×320)
     max_size: int = 256  # ... and their long side at most max_size
     trainable_backbone_layers: int | None = None  # --trainable-backbone-layers (None: all stages train)
     # a classification checkpoint (its "model" state dict) whose ``features`` start the backbone when a run
@@ -78,17 +85,24 @@ class DetectionConfig(Config):
     lr: float = 0.02  # --lr (TorchVision: 0.02 for 16 images per step)
     momentum: float = 0.9
     weight_decay: float = 1e-4  # --wd
+    lr_scheduler: str = "multisteplr"  # --lr-scheduler: "multisteplr" (lr_steps, lr_gamma) or "cosineannealinglr"
     lr_steps: tuple[int, ...] = (8, 11)  # --lr-steps: epochs at which the rate is multiplied by lr_gamma
     lr_gamma: float = 0.1
     warmup_iters: int = 200  # linear warm-up over the first iterations of epoch 1
     warmup_factor: float = 0.001
     # data and run
+    data_augmentation: str = "photometric"  # --data-augmentation: one of AUGMENTATIONS (see detection_transforms)
     seed: int = 0
     workers: int = 0  # -j
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # anything else for the model builder
 
     def __post_init__(self) -> None:
         check_choice(self.model, "detection model", MODELS)
+        check_choice(self.lr_scheduler, "lr_scheduler", LR_SCHEDULERS)
+        check_choice(self.data_augmentation, "data_augmentation", AUGMENTATIONS)
+        if self.model.startswith("keypointrcnn") and self.data_augmentation in ("hflip", "ssd", "ssdlite"):
+            raise ValueError(f"data_augmentation {self.data_augmentation!r} moves boxes but not keypoints (a flip also swaps left and "
+                             "right): use 'photometric' for keypoint models")  # fmt: skip
         for name in ("min_size", "max_size", "epochs", "batch_size", "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train", "box_batch_size_per_image"):
             check_positive(getattr(self, name), name, integer=True)
         check_positive(self.lr, "lr")
@@ -122,13 +136,23 @@ def label_space(dataset: MiniCocoScenes | CocoFolder) -> tuple[int, int]:
 
 def load_backbone(model: nn.Module, path: str | Path) -> None:
     """Start a detector's backbone from a MobileNetV3 classification checkpoint (its ``features``; the
-    FPN and the heads keep their initialisation). See :func:`mnv3lib.engine.checkpoint.load_features`."""
-    load_features(model.backbone.body, path)
+    FPN, SSDlite's extra blocks and the heads keep their initialisation). See
+    :func:`mnv3lib.engine.checkpoint.load_features`."""
+    if isinstance(model.backbone, SSDLiteFeatures):
+        state = load_checkpoint(path)["model"]
+        model.backbone.load_backbone(as_float32({k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}))
+    else:
+        load_features(model.backbone.body, path)
 
 
 def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int | None = None) -> nn.Module:
     """The detector ``config`` names, randomly initialised, with ``num_classes`` including the background."""
     own_backbone = config.backbone_weights is not None  # loaded after the build: the builder would see "from scratch"
+    if config.model == "ssdlite320_mobilenet_v3_large":  # fixed 320×320 input, no RPN or RoI heads, light heads already
+        model = detection.ssdlite320_mobilenet_v3_large(num_classes=num_classes, reduced_tail=False if own_backbone else None, **config.model_kwargs)
+        if own_backbone and config.trainable_backbone_layers is not None:
+            model.backbone.freeze_stages(config.trainable_backbone_layers)
+        return model
     kwargs: dict[str, Any] = {
         "min_size": config.min_size, "max_size": config.max_size, "trainable_backbone_layers": None if own_backbone else config.trainable_backbone_layers,
         "rpn_pre_nms_top_n_train": config.rpn_pre_nms_top_n_train, "rpn_post_nms_top_n_train": config.rpn_post_nms_top_n_train,
@@ -149,9 +173,30 @@ def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int
     return model
 
 
-def detection_transforms(train: bool) -> v2.Compose:
-    """uint8 images to floats in [0, 1]; colour jitter when training (the scenes' geometry is already random)."""
-    steps: list[nn.Module] = [v2.RandomPhotometricDistort(p=0.5)] if train else []
+def detection_transforms(train: bool, augmentation: str = "photometric") -> v2.Compose:
+    """uint8 images to floats in [0, 1], after TorchVision's detection augmentation when training:
+
+    - ``"photometric"`` (the book's R-CNNs): colour jitter half the time (the scenes' geometry is
+      already random, and a flip would have to swap the stick figures' left and right keypoints);
+    - ``"hflip"`` (TorchVision's default): a horizontal flip half the time;
+    - ``"ssd"``: colour jitter, an expand (zoom out onto a canvas up to 4× larger, filled with
+      :data:`SSD_FILL`), a crop that keeps boxes overlapping it by a random minimum IoU, a flip;
+    - ``"ssdlite"`` (TorchVision's SSDlite recipe): the crop and the flip, no expand and no colour.
+
+    Boxes that a crop leaves empty are dropped with their labels and masks (``SanitizeBoundingBoxes``).
+    """
+    check_choice(augmentation, "data_augmentation", AUGMENTATIONS)
+    steps: list[nn.Module] = []
+    if train:
+        steps = {
+            "photometric": [v2.RandomPhotometricDistort(p=0.5)],
+            "hflip": [v2.RandomHorizontalFlip(p=0.5)],
+            "ssd": [v2.RandomPhotometricDistort(), v2.RandomZoomOut(fill={tv_tensors.Image: SSD_FILL, "others": 0}), v2.RandomIoUCrop(),
+                    v2.RandomHorizontalFlip(p=0.5)],
+            "ssdlite": [v2.RandomIoUCrop(), v2.RandomHorizontalFlip(p=0.5)],
+        }[augmentation]  # fmt: skip
+        if augmentation in ("ssd", "ssdlite"):
+            steps.append(v2.SanitizeBoundingBoxes())
     return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True)])
 
 
@@ -166,8 +211,13 @@ def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[list[torch.Ten
 
 def lr_factor(config: DetectionConfig, epoch: int, iteration: int) -> float:
     """Learning-rate multiplier at ``iteration`` (0-based, within the epoch) of ``epoch`` (0-based): the
-    step decay, times the linear warm-up during the first ``warmup_iters`` iterations of epoch 0."""
-    factor = config.lr_gamma ** sum(epoch >= step for step in config.lr_steps)
+    step decay (or the cosine over the epochs, stepped once per epoch as TorchVision's
+    ``CosineAnnealingLR(T_max=epochs)``), times the linear warm-up during the first ``warmup_iters``
+    iterations of epoch 0."""
+    if config.lr_scheduler == "cosineannealinglr":
+        factor = 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    else:
+        factor = config.lr_gamma ** sum(epoch >= step for step in config.lr_steps)
     if epoch == 0 and iteration < config.warmup_iters:
         alpha = iteration / config.warmup_iters
         factor *= config.warmup_factor * (1 - alpha) + alpha
@@ -264,7 +314,8 @@ class DetectionTask(Task):
         self.config = config
 
     def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
-        return TransformedDataset(train_set, detection_transforms(train=True), pairs=True), TransformedDataset(val_set, detection_transforms(train=False), pairs=True)
+        train_transform = detection_transforms(train=True, augmentation=self.config.data_augmentation)
+        return TransformedDataset(train_set, train_transform, pairs=True), TransformedDataset(val_set, detection_transforms(train=False), pairs=True)
 
     def build_model(self, train_set: Dataset) -> nn.Module:
         return build_detector(self.config, *label_space(train_set))

@@ -14,7 +14,6 @@ channels) and the last conv (stride 32, 960 channels). Both share stride 32, a c
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,11 +23,12 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN, KeypointRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
-from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_config, mobilenet_v3_large
+from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_config, mobilenet_v3_large, trainable_stages
 from .ssdlite import ssdlite320_mobilenet_v3_large
 from .weights import fetch_state_dict, resolve_weights_and_classes
 
@@ -198,26 +198,10 @@ class MobileNetKeypointRCNN(KeypointRCNN):
         return super().forward(images, targets)
 
 
-def _trainable_layers(is_trained: bool, trainable_backbone_layers: int | None, max_value: int = 6, default: int = 3) -> int:
-    """TorchVision's rule: all layers train when starting from scratch; 3 by default on pretrained weights."""
-    if not is_trained:
-        if trainable_backbone_layers is not None and trainable_backbone_layers != max_value:
-            warnings.warn(
-                f"trainable_backbone_layers={trainable_backbone_layers} only applies to pretrained backbones; "
-                f"training from scratch, all {max_value} stages are trainable (as in torchvision)",
-                stacklevel=3,
-            )
-        return max_value
-    value = default if trainable_backbone_layers is None else trainable_backbone_layers
-    if not 0 <= value <= max_value:
-        raise ValueError(f"expected 0 <= trainable_backbone_layers <= {max_value}, got {value!r}")
-    return value
-
-
 def _detection_backbone(weights_backbone: object, trainable_backbone_layers: int | None, progress: bool, is_trained: bool) -> BackboneWithFPN:
     norm_layer = misc_nn_ops.FrozenBatchNorm2d if is_trained else nn.BatchNorm2d
     backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer)
-    return mobilenet_backbone_with_fpn(backbone, trainable_layers=_trainable_layers(is_trained, trainable_backbone_layers))
+    return mobilenet_backbone_with_fpn(backbone, trainable_layers=trainable_stages(is_trained, trainable_backbone_layers))
 
 
 def _fasterrcnn(arch: str, weights: object, progress: bool, num_classes: int | None, weights_backbone: object, trainable_backbone_layers: int | None, **kwargs: Any) -> MobileNetFasterRCNN:
@@ -345,22 +329,36 @@ _INFERENCE_SETTINGS: dict[str, tuple[Callable, Callable, Callable]] = {
 }
 
 
-def configure_inference(model: nn.Module, **settings: float | int) -> dict[str, float | int]:
-    """Change a Faster/Keypoint R-CNN's test-time settings in place; return the previous values.
+# The same for SSD (SSDlite): no RPN, and a fixed input size; its post-processing settings live on the model.
+_SSD_SETTINGS: dict[str, tuple[Callable, Callable, Callable]] = {
+    name: (check, lambda m, name=name: getattr(m, name), lambda m, v, name=name: setattr(m, name, v))
+    for name, check in (("score_thresh", _check_fraction), ("nms_thresh", _check_fraction), ("detections_per_img", _check_count),
+                        ("topk_candidates", _check_count))
+}  # fmt: skip
 
-    Settings (all optional): ``min_size``, ``max_size`` (the input resizing), ``score_thresh``,
-    ``nms_thresh``, ``detections_per_img`` (the box head's post-processing), ``rpn_pre_nms_top_n``,
-    ``rpn_post_nms_top_n`` (proposals kept at test time). Every value is checked before any is set.
+
+def configure_inference(model: nn.Module, **settings: float | int) -> dict[str, float | int]:
+    """Change a detector's test-time settings in place; return the previous values.
+
+    Faster/Keypoint R-CNN settings (all optional): ``min_size``, ``max_size`` (the input resizing),
+    ``score_thresh``, ``nms_thresh``, ``detections_per_img`` (the box head's post-processing),
+    ``rpn_pre_nms_top_n``, ``rpn_post_nms_top_n`` (proposals kept at test time). SSD (SSDlite):
+    ``score_thresh``, ``nms_thresh``, ``detections_per_img`` and ``topk_candidates`` (boxes kept per
+    class before NMS). Every value is checked before any is set.
     """
-    if not (hasattr(model, "transform") and hasattr(model, "roi_heads") and hasattr(model, "rpn")):
-        raise TypeError(f"expected a Faster R-CNN or Keypoint R-CNN detector, got {type(model).__name__}")
+    if isinstance(model, SSD):
+        table = _SSD_SETTINGS
+    elif hasattr(model, "transform") and hasattr(model, "roi_heads") and hasattr(model, "rpn"):
+        table = _INFERENCE_SETTINGS
+    else:
+        raise TypeError(f"expected a Faster R-CNN, Keypoint R-CNN or SSD detector, got {type(model).__name__}")
     for name, value in settings.items():
-        if name not in _INFERENCE_SETTINGS:
-            raise ValueError(f"unknown inference setting {name!r}: expected one of {', '.join(_INFERENCE_SETTINGS)}")
-        _INFERENCE_SETTINGS[name][0](name, value)
-    previous = {name: _INFERENCE_SETTINGS[name][1](model) for name in settings}
+        if name not in table:
+            raise ValueError(f"unknown inference setting {name!r} for {type(model).__name__}: expected one of {', '.join(table)}")
+        table[name][0](name, value)
+    previous = {name: table[name][1](model) for name in settings}
     for name, value in settings.items():
-        _INFERENCE_SETTINGS[name][2](model, value)
+        table[name][2](model, value)
     return previous
 
 

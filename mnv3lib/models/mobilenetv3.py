@@ -12,6 +12,7 @@ of configurations.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -423,6 +424,23 @@ def mobilenet_v3_config(
 # --------------------------------------------------------------------------------------------------
 # Public builders (same names and keyword arguments as torchvision.models)
 # --------------------------------------------------------------------------------------------------
+def trainable_stages(is_trained: bool, trainable_layers: int | None, max_value: int = 6, default: int = 3) -> int:
+    """TorchVision's rule for ``trainable_backbone_layers``: from scratch every stage trains (a value
+    below ``max_value`` is ignored with a warning); on pretrained weights ``default`` unless given."""
+    if not is_trained:
+        if trainable_layers is not None and trainable_layers != max_value:
+            warnings.warn(
+                f"trainable_backbone_layers={trainable_layers} only applies to pretrained backbones; "
+                f"training from scratch, all {max_value} stages are trainable (as in torchvision)",
+                stacklevel=3,
+            )
+        return max_value
+    value = default if trainable_layers is None else trainable_layers
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= max_value:
+        raise ValueError(f"expected 0 <= trainable_backbone_layers <= {max_value}, got {value!r}")
+    return value
+
+
 def freeze_early_stages(blocks: Sequence[nn.Module], stages: Sequence[int], trainable_layers: int) -> None:
     """Freeze the parameters of every block before the last ``trainable_layers`` stages (``stages``:
     indices into ``blocks`` where stages begin, e.g. :attr:`MobileNetV3.stage_indices`); the detectors

@@ -27,14 +27,15 @@ import torch
 from torch import nn
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead
 
 from .layers import ConvNormActivation
-from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large
+from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large, trainable_stages
 from .weights import fetch_state_dict, resolve_weights_and_classes
 
-__all__ = ["SSDLiteFeatures", "ssdlite320_mobilenet_v3_large", "SSDLITE_SIZE"]
+__all__ = ["MobileNetSSD", "SSDLiteFeatures", "ssdlite320_mobilenet_v3_large", "default_boxes", "SSDLITE_SIZE"]
 
 SSDLITE_SIZE = (320, 320)
 COCO_CLASSES = 91
@@ -73,6 +74,7 @@ class SSDLiteFeatures(nn.Module):
         super().__init__()
         features = backbone.features
         c4 = backbone.stage_indices[-2]  # the first block of the last stage
+        self.c4, self.stage_indices, self.num_blocks = c4, list(backbone.stage_indices), len(features)
         if features[c4].use_residual:
             raise ValueError(f"features[{c4}] has a residual connection: it cannot be split after its expansion")
         self.features = nn.Sequential(
@@ -83,12 +85,57 @@ class SSDLiteFeatures(nn.Module):
         self.extra = nn.ModuleList(_extra_block(a, b, norm_layer) for a, b in zip(widths, widths[1:]))
         _normal_init(self.extra)
 
+    def backbone_key(self, key: str) -> str:
+        """Where the MobileNetV3 ``features`` entry ``key`` (e.g. ``"13.block.0.0.weight"``) lives in
+        :attr:`features`, which splits block C4 after its expansion: ``"0.13.0.weight"``."""
+        index, _, rest = key.partition(".")
+        block = int(index)
+        if block < self.c4:
+            return f"0.{key}"
+        if block > self.c4:
+            return f"1.{block - self.c4}.{rest}"
+        part, _, inner = rest.removeprefix("block.").partition(".")
+        return f"0.{block}.{inner}" if part == "0" else f"1.0.{part}.{inner}"
+
+    def load_backbone(self, features: dict[str, torch.Tensor]) -> None:
+        """Load a MobileNetV3's ``features`` state dict (keys without the ``features.`` prefix), e.g. a
+        classification checkpoint's: how the book starts SSDlite from its shapes-trained backbone."""
+        mapped = {self.backbone_key(key): value for key, value in features.items()}
+        expected = self.features.state_dict()
+        if set(mapped) != set(expected) or any(mapped[k].shape != v.shape for k, v in expected.items()):
+            raise ValueError(f"these {len(features)} feature tensors do not fit this SSDlite backbone "
+                             f"({len(expected)} tensors; a full-tail MobileNetV3-Large needs reduced_tail=False)")  # fmt: skip
+        self.features.load_state_dict(mapped)
+
+    def freeze_stages(self, trainable_layers: int) -> None:
+        """Freeze the backbone but its last ``trainable_layers`` stages (0 to 6), as
+        :func:`~mnv3lib.models.mobilenetv3.freeze_early_stages` does before the split."""
+        if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= len(self.stage_indices):
+            raise ValueError(f"expected 0 <= trainable_layers <= {len(self.stage_indices)}, got {trainable_layers!r}")
+        frozen = self.num_blocks if trainable_layers == 0 else self.stage_indices[len(self.stage_indices) - trainable_layers]
+        for name, parameter in self.features.named_parameters():
+            stage, _, rest = name.partition(".")
+            block = int(rest.partition(".")[0]) if stage == "0" else self.c4 + int(rest.partition(".")[0])
+            if block < frozen:
+                parameter.requires_grad_(False)
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         maps = []
         for stage in (*self.features, *self.extra):
             x = stage(x)
             maps.append(x)
         return OrderedDict((str(i), m) for i, m in enumerate(maps))
+
+
+class MobileNetSSD(SSD):
+    """TorchVision's ``SSD`` whose ``forward`` first checks its inputs (as the book's other detectors)."""
+
+    def forward(self, images, targets=None):  # noqa: D102 (torchvision's signature and docstring)
+        if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+            from .detection import check_detection_inputs  # detection re-exports this module's builder
+
+            check_detection_inputs(images, targets, num_classes=self.head.classification_head.num_columns)
+        return super().forward(images, targets)
 
 
 def ssdlite320_mobilenet_v3_large(
@@ -99,8 +146,9 @@ def ssdlite320_mobilenet_v3_large(
     weights_backbone: object = None,
     trainable_backbone_layers: int | None = None,
     norm_layer: Callable[..., nn.Module] | None = None,
+    reduced_tail: bool | None = None,
     **kwargs: Any,
-) -> SSD:
+) -> MobileNetSSD:
     """SSDlite320 with a MobileNetV3-Large backbone, equal to TorchVision's builder given the same weights.
 
     One difference, as for the book's other detectors: ``weights_backbone`` defaults to None (TorchVision:
@@ -112,8 +160,13 @@ def ssdlite320_mobilenet_v3_large(
         progress: Show a download progress bar.
         num_classes: Classes including the background (91 for COCO, the default).
         weights_backbone: ImageNet weights for the backbone (then the full tail, not the reduced one).
-        trainable_backbone_layers: Backbone stages left trainable, 0 to 6 (default: all 6).
+        trainable_backbone_layers: Backbone stages left trainable, 0 to 6, with backbone weights (default:
+            all 6); from scratch all 6 train and another value is ignored with a warning, as in TorchVision.
         norm_layer: Normalisation for the backbone and the heads (default BatchNorm, eps 0.001, momentum 0.03).
+        reduced_tail: The backbone's last stage at half width (the paper's Table 6). Default (None):
+            TorchVision's rule, reduced unless ``weights_backbone`` is given. Not in TorchVision's builder:
+            ``False`` builds the full tail from scratch, to load a full-tail backbone of your own (as the
+            book loads its shapes-trained one through :meth:`SSDLiteFeatures.load_backbone`).
         **kwargs: Passed to TorchVision's ``SSD`` (``score_thresh``, ``nms_thresh``, ``detections_per_img``, ...).
     """
     member, num_classes = resolve_weights_and_classes("ssdlite320_mobilenet_v3_large", weights, num_classes, COCO_CLASSES, minimum=2)
@@ -122,11 +175,14 @@ def ssdlite320_mobilenet_v3_large(
     if "size" in kwargs:
         warnings.warn("SSDlite320's input size is fixed at 320×320; ignoring size", stacklevel=2)
         kwargs.pop("size")
-    trainable = 6 if trainable_backbone_layers is None else trainable_backbone_layers
-    if isinstance(trainable, bool) or not isinstance(trainable, int) or not 0 <= trainable <= 6:
-        raise ValueError(f"expected 0 <= trainable_backbone_layers <= 6, got {trainable!r}")
+    if trainable_backbone_layers is not None and (isinstance(trainable_backbone_layers, bool) or trainable_backbone_layers not in range(7)):
+        raise ValueError(f"expected 0 <= trainable_backbone_layers <= 6, got {trainable_backbone_layers!r}")
+    if reduced_tail is not None and not isinstance(reduced_tail, bool):
+        raise TypeError(f"expected reduced_tail to be True, False or None, got {reduced_tail!r}")
+    trainable = trainable_stages(member is not None or weights_backbone is not None, trainable_backbone_layers, 6, default=6)
     norm_layer = norm_layer or partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
-    backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer, reduced_tail=weights_backbone is None)
+    reduced = weights_backbone is None if reduced_tail is None else reduced_tail
+    backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer, reduced_tail=reduced)
     if weights_backbone is None:
         _normal_init(backbone)
     freeze_early_stages(list(backbone.features), backbone.stage_indices, trainable)
@@ -136,7 +192,32 @@ def ssdlite320_mobilenet_v3_large(
     defaults = {"score_thresh": 0.001, "nms_thresh": 0.55, "detections_per_img": 300, "topk_candidates": 300,
                 "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}  # fmt: skip
     head = SSDLiteHead(out_channels, anchors.num_anchors_per_location(), num_classes, norm_layer)
-    model = SSD(features, anchors, SSDLITE_SIZE, num_classes, head=head, **(defaults | kwargs))
+    model = MobileNetSSD(features, anchors, SSDLITE_SIZE, num_classes, head=head, **(defaults | kwargs))
     if member is not None:
         model.load_state_dict(fetch_state_dict(member, progress=progress))
     return model
+
+
+@torch.no_grad()
+def default_boxes(model: SSD) -> list[dict[str, Any]]:
+    """An SSD's default boxes (anchors) level by level, as its ``anchor_generator`` lays them on its
+    input size: per feature map, its ``cell`` (pixels per cell: the input size over the grid), ``grid`` ``(H, W)``, ``per_location``
+    (boxes per cell) and ``boxes``, a ``(H, W, per_location, 4)`` tensor of ``(x1, y1, x2, y2)`` pixels."""
+    if not isinstance(model, SSD):
+        raise TypeError(f"expected a torchvision SSD model, got {type(model).__name__}")
+    height, width = model.transform.fixed_size  # SSD resizes every image to it
+    was_training = model.training
+    model.eval()
+    try:
+        maps = list(model.backbone(torch.zeros(1, 3, height, width, device=next(model.parameters()).device)).values())
+    finally:
+        model.train(was_training)
+    anchors = model.anchor_generator(ImageList(torch.zeros(1, 3, height, width), [(height, width)]), maps)[0]
+    levels, start = [], 0
+    for feature, per_location in zip(maps, model.anchor_generator.num_anchors_per_location()):
+        grid = tuple(feature.shape[-2:])
+        count = grid[0] * grid[1] * per_location
+        levels.append({"cell": height / grid[0], "grid": grid, "per_location": per_location,
+                       "boxes": anchors[start : start + count].reshape(*grid, per_location, 4)})  # fmt: skip
+        start += count
+    return levels

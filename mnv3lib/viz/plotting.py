@@ -23,6 +23,7 @@ from ..models.layers import make_divisible
 from ..models.mobilenetv3 import InvertedResidualConfig
 
 __all__ = [
+    "plot_default_boxes",
     "BOOK_STYLE",
     "use_book_style",
     "new_figure",
@@ -468,4 +469,25 @@ def plot_latency_vs_params(table: pd.DataFrame, ax: Axes | None = None, *, laten
     axis.set_xlabel(params)
     axis.set_ylabel(latency)
     axis.set_title("Latency is not proportional to parameters")
+    return fig
+
+
+def plot_default_boxes(levels: Sequence[dict], image_size: tuple[int, int], ax: Axes | None = None, *, which: Sequence[int] | None = None) -> Figure:
+    """The default boxes of an SSD at the central cell of each level in ``which`` (default: all), one colour
+    per level, over the ``image_size`` canvas; ``levels`` as :func:`mnv3lib.models.ssdlite.default_boxes` returns."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (4.2, 4.2))
+    colours = mpl.colormaps["viridis"](np.linspace(0, 0.9, len(levels)))
+    for index in which if which is not None else range(len(levels)):
+        level = levels[index]
+        rows, cols = level["grid"]
+        for box in level["boxes"][rows // 2, cols // 2].tolist():
+            axis.add_patch(mpl.patches.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, lw=1.2, color=colours[index]))
+        axis.plot([], [], color=colours[index], label=f"level {index}: {rows}×{cols} cells of {level['cell']:.0f} px")
+    height, width = image_size
+    axis.add_patch(mpl.patches.Rectangle((0, 0), width, height, fill=False, lw=1.5, ls="--", color="black"))
+    axis.set_xlim(-0.6 * width, 1.6 * width)
+    axis.set_ylim(1.6 * height, -0.6 * height)
+    axis.set_aspect("equal")
+    axis.legend(loc="upper left", fontsize=7, frameon=False)
+    axis.set_title(f"default boxes at the central cell ({width}×{height} input, dashed)")
     return fig

@@ -136,11 +136,11 @@ class Explorer:
         )
 
 
-def _check_budget(explorer: Explorer) -> Explorer:
+def _check_budget(explorer: Explorer, advice: str = "pass fewer or smaller images") -> Explorer:
     if explorer.payload_bytes > PAYLOAD_BUDGET_BYTES:
         raise ValueError(
             f"the {explorer.kind} explorer's data weighs {explorer.payload_bytes / 1e6:.1f} MB, over the "
-            f"{PAYLOAD_BUDGET_BYTES / 1e6:.0f} MB an explorer may add to a page: pass fewer or smaller images"
+            f"{PAYLOAD_BUDGET_BYTES / 1e6:.0f} MB an explorer may add to a page: {advice}"
         )
     return explorer
 
@@ -413,9 +413,45 @@ def _detections_payload(found: Mapping[str, torch.Tensor], keypoint_label: int |
     return payload
 
 
+_PREDICTIONS_FORM = "a list of per-image dicts or a mapping {model name: list of per-image dicts}"
+
+
+def _predictions_by_model(
+    predictions: Sequence[Mapping[str, torch.Tensor]] | Mapping[str, Sequence[Mapping[str, torch.Tensor]]],
+    count: int,
+) -> tuple[dict[str, Sequence[Mapping[str, torch.Tensor]]] | None, Sequence[Mapping[str, torch.Tensor]]]:
+    """``(models, first)``: ``models`` is ``None`` for one list of predictions, else ``{name: list}`` checked."""
+    if not isinstance(predictions, Mapping):
+        if isinstance(predictions, (str, bytes)) or not isinstance(predictions, Sequence):
+            raise TypeError(f"expected predictions to be {_PREDICTIONS_FORM}, got {type(predictions).__name__}")
+        return None, predictions
+    if not predictions:
+        raise ValueError("expected at least one model in predictions, got an empty mapping")
+    if any(isinstance(value, torch.Tensor) for value in predictions.values()):
+        raise TypeError(
+            f"expected predictions to be {_PREDICTIONS_FORM}, got one dict of tensors"
+            f" ({', '.join(map(repr, predictions))}): wrap one image's prediction in a list"
+        )
+    for name, found in predictions.items():
+        if not isinstance(name, str):
+            raise TypeError(f"expected the model names (the keys of predictions) to be strings, got {name!r}")
+        if not name.strip():
+            raise ValueError(f"expected the model names (the keys of predictions) to be non-empty, got {name!r}")
+        if isinstance(found, (str, bytes, Mapping)) or not isinstance(found, Sequence):
+            raise TypeError(
+                f"expected predictions[{name!r}] to be a list of per-image dicts, got {type(found).__name__}"
+            )
+        if len(found) != count:
+            raise ValueError(
+                f"expected predictions[{name!r}] to hold one prediction per image, got {len(found)} for {count} images"
+            )
+    models = dict(predictions)
+    return models, next(iter(models.values()))
+
+
 def detection_explorer(
     images: Sequence[torch.Tensor],
-    predictions: Sequence[dict[str, torch.Tensor]],
+    predictions: Sequence[Mapping[str, torch.Tensor]] | Mapping[str, Sequence[Mapping[str, torch.Tensor]]],
     classes: Sequence[str],
     *,
     targets: Sequence[dict[str, torch.Tensor]] | None = None,
@@ -425,24 +461,34 @@ def detection_explorer(
     nms_iou: float = 0.5,
     scale: int = 2,
 ) -> Explorer:
-    """Browse detections: image, min score and NMS IoU sliders, one toggle per class, keypoints and ground truth.
+    """Browse detections: image, min score and NMS IoU sliders, one toggle per class, keypoints and ground truth,
+    and a model menu when the predictions of several detectors are given.
 
     The browser filters the candidates as :func:`~mnv3lib.viz.drawing.filter_predictions` does: scores at
     least the threshold, then ``torchvision.ops.batched_nms`` at the IoU (the same kept set; the tests
     prove it), and draws the kept boxes, their keypoints and skeletons, and optionally the ground truth.
+    With a mapping of models, the menu switches the drawing to another model's candidates on the same
+    images under the same sliders and toggles (it opens on the first model); the prediction panel and the
+    caption name the model shown.
 
     Args:
         images: ``(3, H, W)`` images, uint8 or float in [0, 1].
-        predictions: The model's raw outputs for them, best made with ``box_score_thresh=0`` and
-            ``box_nms_thresh=1`` so that the sliders decide what is kept.
+        predictions: The model's raw outputs for them, one dict per image, best made with
+            ``box_score_thresh=0`` and ``box_nms_thresh=1`` so that the sliders decide what is kept; or
+            ``{model name: such a list}`` to compare detectors (names are non-empty strings, in the menu's
+            order; every list as long as ``images``).
         classes: Class names (label 1 first).
         targets: Ground truth, drawn beside the predictions when the toggle is on.
         keypoint_label, skeleton: Which detections carry keypoints, and how to join them (1-based pairs).
         score_threshold, nms_iou: The sliders' initial values.
         scale: Display magnification (the book's scenes are small).
     """
-    if len(images) != len(predictions) or not images:
-        raise ValueError(f"expected as many predictions as images (at least one), got {len(images)} images and {len(predictions)} predictions")
+    models, first = _predictions_by_model(predictions, len(images))
+    if len(images) != len(first) or not images:
+        raise ValueError(
+            f"expected as many predictions as images (at least one),"
+            f" got {len(images)} images and {len(first)} predictions"
+        )
     if targets is not None and len(targets) != len(images):
         raise ValueError(f"expected as many targets as images, got {len(targets)} targets for {len(images)} images")
     if not classes:
@@ -452,28 +498,37 @@ def detection_explorer(
     check_positive(scale, "scale", integer=True)
     if keypoint_label is not None and not (isinstance(keypoint_label, int) and 1 <= keypoint_label <= len(classes)):
         raise ValueError(f"expected keypoint_label in 1..{len(classes)} or None, got {keypoint_label!r}")
+    named = {"": first} if models is None else {f"[{name!r}]": found for name, found in models.items()}
     keypoint_counts = set()
     for i, image in enumerate(images):
         _check_image(image, f"images[{i}]")
-        keypoint_counts.add(_check_detections(predictions[i], f"predictions[{i}]", classes, with_scores=True))
+        for key, found in named.items():
+            keypoint_counts.add(_check_detections(found[i], f"predictions{key}[{i}]", classes, with_scores=True))
         if targets is not None:
             keypoint_counts.add(_check_detections(targets[i], f"targets[{i}]", classes, with_scores=False))
     for pair in skeleton or ():
         if len(pair) != 2 or not all(isinstance(k, int) and 1 <= k <= max(keypoint_counts) for k in pair):
             raise ValueError(f"expected skeleton pairs of 1-based keypoint indices in 1..{max(keypoint_counts)}, got {pair!r}")
-    data = {
+    data: dict[str, Any] = {
         "kind": "detection",
         "classes": list(classes),
         "images": [image_data_uri(image) for image in images],
-        "predictions": [_detections_payload(p, keypoint_label, exact=True) for p in predictions],
-        "targets": [_detections_payload(t, keypoint_label, exact=False) for t in targets] if targets is not None else None,
-        "keypoint_label": keypoint_label,
-        "skeleton": [list(pair) for pair in skeleton] if skeleton else [],
-        "score_threshold": float(score_threshold),
-        "nms_iou": float(nms_iou),
-        "scale": scale,
     }
-    return _check_budget(Explorer(data))
+    if models is None:  # one detector: the payload of the single-model explorer, as before
+        data["predictions"] = [_detections_payload(p, keypoint_label, exact=True) for p in first]
+    else:  # a list, not an object: JavaScript would reorder names that look like integers
+        data["models"] = [
+            {"name": name, "predictions": [_detections_payload(p, keypoint_label, exact=True) for p in found]}
+            for name, found in models.items()
+        ]
+    data["targets"] = [_detections_payload(t, keypoint_label, exact=False) for t in targets] if targets else None
+    data["keypoint_label"] = keypoint_label
+    data["skeleton"] = [list(pair) for pair in skeleton] if skeleton else []
+    data["score_threshold"] = float(score_threshold)
+    data["nms_iou"] = float(nms_iou)
+    data["scale"] = scale
+    advice = "pass fewer or smaller images" if models is None else "pass fewer or smaller images, or fewer models"
+    return _check_budget(Explorer(data), advice)
 
 
 # ---------------------------------------------------------------------------------------------------

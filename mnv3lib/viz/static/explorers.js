@@ -215,10 +215,14 @@ var MNV3Explorers = (function () {
     return drawn;
   }
 
+  // `data.predictions` holds one detector's candidates per image; `data.models` ([{name, predictions}],
+  // in the menu's order) several detectors' on the same images, one shown at a time.
   function detection(root, data) {
+    var models = data.models || [{ name: null, predictions: data.predictions }], model = 0;
     var state = { image: 0, score: data.score_threshold, iou: data.nms_iou, keypoints: true, truth: false, visible: {} };
+    if (data.models) state.model = models[0].name;
     data.classes.forEach(function (_, c) { state.visible[c + 1] = true; });
-    var candidates = data.predictions.map(asFloat32);
+    var candidates = models.map(function (m) { return m.predictions.map(asFloat32); });  // [model][image]
     var images = [], panels = {}, caption = el("div", { style: "font-size:90%" });
     var n = data.images.length, format2 = function (v) { return v.toFixed(2); };
     var picker = slider(root, "image", { min: 0, max: n - 1, step: 1, value: 0, format: function (v) { return (v + 1) + " / " + n; } }, function (v) { state.image = v; redraw(); });
@@ -227,13 +231,18 @@ var MNV3Explorers = (function () {
     var toggles = data.classes.map(function (name, c) {
       return checkbox(root, name, true, function (on) { state.visible[c + 1] = on; redraw(); }, PALETTE[(c + 1) % PALETTE.length]).node;
     });
-    var hasKeypoints = data.keypoint_label !== null && candidates.some(function (p) { return p.keypoints; });
+    var chooser = data.models && select(root, "model", models.map(function (m, i) { return [i, m.name]; }), 0, function (v) {
+      model = Number(v);
+      state.model = models[model].name;
+      redraw();
+    });
+    var hasKeypoints = data.keypoint_label !== null && candidates.some(function (perImage) { return perImage.some(function (p) { return p.keypoints; }); });
     var keypoints = checkbox(root, "keypoints and skeleton", true, function (on) { state.keypoints = on; redraw(); });
     var truth = checkbox(root, "ground truth", false, function (on) { state.truth = on; redraw(); });
     if (!hasKeypoints) keypoints.input.disabled = true;
     if (!data.targets) truth.input.disabled = true;
     var pictures = el("div");
-    root.appendChild(row([picker.node, score.node, iou.node]));
+    root.appendChild(row((chooser ? [chooser.node] : []).concat([picker.node, score.node, iou.node])));
     root.appendChild(row(toggles));
     root.appendChild(row([keypoints.node, truth.node]));
     root.appendChild(pictures);
@@ -242,7 +251,7 @@ var MNV3Explorers = (function () {
     function redraw() {
       var image = images[state.image];
       if (!image) return;
-      var predictions = candidates[state.image];
+      var predictions = candidates[model][state.image];
       var kept = filterCandidates(predictions, state.score, state.iou);
       var style = { showKeypoints: state.keypoints, keypointLabel: data.keypoint_label, skeleton: data.skeleton };
       var size = [image.naturalWidth, image.naturalHeight];
@@ -252,6 +261,7 @@ var MNV3Explorers = (function () {
         pictures.appendChild(panels.prediction.figure);
         pictures.appendChild(panels.truth.figure);
       }
+      if (data.models) panels.prediction.figure.lastChild.textContent = "prediction: " + state.model;
       var drawn = drawDetections(panels.prediction.context, image, data.scale, predictions, kept, data.classes, state.visible, style);
       var truthDrawn = 0;
       panels.truth.figure.style.display = state.truth && data.targets ? "inline-block" : "none";
@@ -260,10 +270,12 @@ var MNV3Explorers = (function () {
         var all = target.labels.map(function (_, i) { return i; });
         truthDrawn = drawDetections(panels.truth.context, image, data.scale, target, all, data.classes, state.visible, style);
       }
-      var names = kept.filter(function (i) { return state.visible[predictions.labels[i]]; })
-        .map(function (i) { return data.classes[predictions.labels[i] - 1] + " " + predictions.scores[i].toFixed(2); });
-      caption.textContent = kept.length + " of " + predictions.scores.length + " candidates kept: " + (names.join(", ") || "none");
+      var shown = kept.filter(function (i) { return state.visible[predictions.labels[i]]; });
+      var names = shown.map(function (i) { return data.classes[predictions.labels[i] - 1] + " " + predictions.scores[i].toFixed(2); });
+      caption.textContent = (data.models ? state.model + ": " : "") + kept.length + " of " + predictions.scores.length +
+        " candidates kept: " + (names.join(", ") || "none");
       root.setAttribute("data-drawn-boxes", String(drawn));
+      root.setAttribute("data-drawn-indices", shown.join(","));  // indices into the shown model's candidates
       root.setAttribute("data-drawn-truth-boxes", String(truthDrawn));
       ready(root, state);
     }
