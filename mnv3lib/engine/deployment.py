@@ -1,0 +1,396 @@
+"""Shipping a trained model: today's CPU deployment routes, each checked against eager PyTorch.
+
+Chapter 7 ("Deploying MobileNetV3") measures them side by side. Every route starts from the same
+float model and returns a :class:`Deployment`: a callable that takes a batch of the example's
+shape and returns the output tensor, with the size of the file that would ship.
+
+=================  ==========================================================================
+route              what it does
+=================  ==========================================================================
+eager              the float model itself, called from Python (the baseline)
+eager_int8         Chapter 3's eager-mode PTQ (``torch.ao.quantization``, deprecated)
+compile            ``torch.export`` graph, ``torch.compile`` with inductor and weight freezing
+pt2e_int8          PT2E int8 with torchao's ``X86InductorQuantizer``, then ``torch.compile``
+onnx               ONNX file from the dynamo exporter, run by ONNX Runtime
+onnx_int8          the same file quantized by ONNX Runtime (static, QDQ, per-channel weights)
+executorch         ExecuTorch program (``.pte``) delegated to XNNPACK, run by its runtime
+executorch_int8    the same with PT2E int8 from ExecuTorch's ``XNNPACKQuantizer``
+=================  ==========================================================================
+
+The graph routes are specialised to the example's shape (batch size included): deploy with a batch
+of 1 to time single images. :func:`check_outputs` splits larger batches to fit. ONNX, ONNX Runtime,
+torchao and ExecuTorch are imported only by the routes that use them.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..checks import check_choice, check_image_batch, check_positive
+from ..models import MobileNetV3
+from ..models import quantization as eager_quantization
+
+__all__ = ["ROUTES", "INT8_ROUTES", "Deployment", "OutputCheck", "deploy", "check_outputs", "route_available"]
+
+ROUTES: dict[str, str] = {
+    "eager": "eager fp32",
+    "eager_int8": "eager int8 (Chapter 3)",
+    "compile": "export + compile fp32",
+    "pt2e_int8": "PT2E int8 + compile",
+    "onnx": "ONNX Runtime fp32",
+    "onnx_int8": "ONNX Runtime int8",
+    "executorch": "ExecuTorch fp32",
+    "executorch_int8": "ExecuTorch int8",
+}
+INT8_ROUTES = ("eager_int8", "pt2e_int8", "onnx_int8", "executorch_int8")
+# The package each route needs beyond torch (import name).
+_PACKAGES = {
+    "pt2e_int8": ("torchao",),
+    "onnx": ("onnx", "onnxscript", "onnxruntime"),
+    "onnx_int8": ("onnx", "onnxscript", "onnxruntime"),
+    "executorch": ("executorch",),
+    "executorch_int8": ("executorch", "torchao"),
+}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployed model: call it on a batch of ``input_shape``.
+
+    Attributes:
+        route: A key of :data:`ROUTES`.
+        run: The deployed forward pass, ``(N, 3, H, W) → output tensor``.
+        file_bytes: Size of the artifact that would ship (state dict, ``.pt2``, ``.onnx`` or ``.pte``).
+        input_shape: The shape it was exported for.
+    """
+
+    route: str
+    run: Callable[[torch.Tensor], torch.Tensor]
+    file_bytes: int
+    input_shape: tuple[int, ...]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if tuple(images.shape) != self.input_shape:
+            raise ValueError(
+                f"the {self.route} deployment was exported for input shape {self.input_shape}, "
+                f"got {tuple(images.shape)}: deploy again with an example of that shape"
+            )
+        return self.run(images)
+
+    @property
+    def label(self) -> str:
+        return ROUTES[self.route]
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """How close a deployment's outputs are to the eager float model's.
+
+    Attributes:
+        max_abs_diff: Largest absolute difference of any output value.
+        agreement: % of top-1 predictions (argmax over dim 1: classes, or classes per pixel) that
+            are the same.
+        count: How many predictions were compared (images, or pixels of segmentation maps).
+    """
+
+    max_abs_diff: float
+    agreement: float
+    count: int
+
+
+def route_available(route: str) -> bool:
+    """True when the packages ``route`` needs can be imported."""
+    check_choice(route, "deployment route", tuple(ROUTES))
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in _PACKAGES.get(route, ()))
+
+
+def _output_tensor(output: object) -> torch.Tensor:
+    """The main output: a tensor, or the ``"out"`` entry of a segmentation model's dict."""
+    if isinstance(output, dict):
+        output = output["out"]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"expected the model to return a tensor or a dict with 'out', got {type(output).__name__}")
+    return output
+
+
+class _MainOutput(nn.Module):
+    """Wraps a model so that it returns one tensor (segmentation models return a dict)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return _output_tensor(self.model(images))
+
+
+def _chunks(batches: Iterable, size: int) -> Iterator[tuple[torch.Tensor, int]]:
+    """Images of ``batches`` (tensors or ``(images, targets)`` pairs) regrouped ``size`` at a time;
+    the last group is padded with zeros. Yields ``(chunk, number of real images in it)``."""
+    pending: list[torch.Tensor] = []
+    for item in batches:
+        images = item[0] if isinstance(item, (tuple, list)) else item
+        check_image_batch(images, name="each batch")
+        pending.extend(images)
+        while len(pending) >= size:
+            yield torch.stack(pending[:size]), size
+            pending = pending[size:]
+    if pending:
+        real = len(pending)
+        yield torch.stack(pending + [torch.zeros_like(pending[0])] * (size - real)), real
+
+
+def _calibration_chunks(calibration: Iterable | None, example: torch.Tensor, route: str) -> list[torch.Tensor]:
+    if calibration is None:
+        raise ValueError(f"route {route!r} quantizes with static activation ranges: pass calibration batches")
+    chunks = [chunk for chunk, real in _chunks(calibration, example.shape[0]) if real == example.shape[0]]
+    if not chunks:
+        raise ValueError(f"calibration yielded fewer than {example.shape[0]} images (the example's batch size)")
+    if tuple(chunks[0].shape[1:]) != tuple(example.shape[1:]):
+        raise ValueError(f"calibration images are {tuple(chunks[0].shape[1:])}, the example is {tuple(example.shape[1:])}")
+    return chunks
+
+
+def _serialized_bytes(save: Callable[[io.BytesIO], None]) -> int:
+    buffer = io.BytesIO()
+    save(buffer)
+    return buffer.getbuffer().nbytes
+
+
+def _compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``torch.compile`` with inductor, weights frozen into the graph (constant-folded, prepacked).
+
+    Freezing is set in inductor's config while the first call compiles: passing it as
+    ``options={"freezing": True}`` fails for PT2E int8 graphs in torch 2.14 (``onednn.qconv_prepack``
+    has no fake kernel on that path).
+    """
+    compiled = torch.compile(module, dynamic=False)
+    # Compiled and called in inference mode, on ordinary tensors: a change of grad mode, or an
+    # inference tensor as input (another dispatch key set), would make it compile again.
+    def run(images: torch.Tensor) -> torch.Tensor:
+        if images.is_inference():
+            with torch.inference_mode(False):
+                images = images.clone()
+        with torch.inference_mode():
+            return compiled(images)
+
+    with torch._inductor.config.patch(freezing=True):
+        run(example)
+
+    return run
+
+
+def _export(module: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    return torch.export.export(module, (example,))
+
+
+def _pt2e_quantize(module: nn.Module, example: torch.Tensor, quantizer: object, calibration: list[torch.Tensor]) -> nn.Module:
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    prepared = prepare_pt2e(_export(module, example).module(), quantizer)
+    with torch.inference_mode():
+        for chunk in calibration:
+            prepared(chunk)
+    return convert_pt2e(prepared)
+
+
+def _graph_constants(module: torch.fx.GraphModule) -> dict[str, torch.Tensor]:
+    """The tensors a graph reads (int8 weights, scales, zero points, biases). ``convert_pt2e`` leaves
+    the unused float weights on the module too, so its state dict would overstate the file."""
+    constants = {}
+    for node in module.graph.nodes:
+        if node.op == "get_attr":
+            value = module
+            for part in node.target.split("."):
+                value = getattr(value, part)
+            if isinstance(value, torch.Tensor):
+                constants[node.target] = value
+    return constants
+
+
+def _eager_int8(model: nn.Module, example: torch.Tensor, calibration: list[torch.Tensor]) -> Deployment:
+    if type(model) is not MobileNetV3:
+        raise ValueError(
+            f"route 'eager_int8' takes a float MobileNetV3 classifier (Chapter 3's eager-mode quantization), "
+            f"got {type(model).__name__}: use 'pt2e_int8' or 'onnx_int8'"
+        )
+    quantizable = eager_quantization.QuantizableMobileNetV3(
+        model.block_configs,
+        model.classifier[0].out_features,
+        num_classes=model.classifier[-1].out_features,
+        dropout=model.classifier[2].p,
+    )
+    quantizable.load_state_dict(model.state_dict())
+    int8 = eager_quantization.quantize_ptq(quantizable.eval(), calibration, backend="x86")
+    size = _serialized_bytes(lambda f: torch.save(int8.state_dict(), f))
+    return Deployment("eager_int8", torch.inference_mode()(int8), size, tuple(example.shape))
+
+
+def _onnx_session(path: str, threads: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {input_name: images.numpy()})[0])
+
+    return run
+
+
+def _onnx(module: nn.Module, example: torch.Tensor, route: str, calibration: list[torch.Tensor], threads: int) -> Deployment:
+    from onnxruntime import quantization as ort_quantization
+
+    with tempfile.TemporaryDirectory() as work:
+        path = os.path.join(work, "model.onnx")
+        program = torch.onnx.export(module, (example,), dynamo=True, verbose=False)
+        program.save(path)
+        if route == "onnx_int8":
+            input_name = program.model.graph.inputs[0].name
+
+            class Reader(ort_quantization.CalibrationDataReader):
+                def __init__(self) -> None:
+                    self.feeds = iter([{input_name: chunk.numpy()} for chunk in calibration])
+
+                def get_next(self) -> dict | None:
+                    return next(self.feeds, None)
+
+            prepared = os.path.join(work, "prepared.onnx")
+            ort_quantization.quant_pre_process(path, prepared)  # shape inference and graph clean-up
+            path = os.path.join(work, "model_int8.onnx")
+            ort_quantization.quantize_static(
+                prepared, path, Reader(), quant_format=ort_quantization.QuantFormat.QDQ, per_channel=True,
+                activation_type=ort_quantization.QuantType.QUInt8, weight_type=ort_quantization.QuantType.QInt8,
+            )  # fmt: skip
+        run = _onnx_session(path, threads)  # the session keeps the model in memory
+        return Deployment(route, run, os.path.getsize(path), tuple(example.shape))
+
+
+def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibration: list[torch.Tensor], threads: int) -> Deployment:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    if route == "executorch_int8":
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+
+        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        module = _pt2e_quantize(module, example, quantizer, calibration)
+    program = to_edge_transform_and_lower(_export(module, example), partitioner=[XnnpackPartitioner()]).to_executorch()
+    buffer = program.buffer
+    portable_lib._unsafe_reset_threadpool(threads)
+    loaded = Runtime.get().load_program(buffer)  # reads ``buffer`` in place: keep both alive
+    method = loaded.load_method("forward")
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        _ = buffer, loaded
+        return method.execute([images.contiguous()])[0]
+
+    return Deployment(route, run, len(buffer), tuple(example.shape))
+
+
+def deploy(
+    model: nn.Module,
+    route: str,
+    example: torch.Tensor,
+    calibration: Iterable | None = None,
+    *,
+    threads: int | None = None,
+) -> Deployment:
+    """Deploy a float model by one of :data:`ROUTES`.
+
+    Args:
+        model: A float model in eval mode (left unchanged): a MobileNetV3 classifier, or a
+            segmentation model that returns ``{"out": ...}``.
+        route: A key of :data:`ROUTES`.
+        example: An input of the shape to deploy for, ``(N, 3, H, W)``.
+        calibration: Batches of images (or ``(images, targets)`` pairs) for the int8 routes'
+            activation ranges; regrouped to the example's batch size.
+        threads: CPU threads for ONNX Runtime and ExecuTorch (default: torch's current setting).
+
+    Returns:
+        A :class:`Deployment`.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, or ``example`` not a float tensor.
+        ValueError: an unknown route, a non-4D example, a model the route cannot take, or an int8
+            route without calibration images.
+        ModuleNotFoundError: the package the route needs is not installed.
+    """
+    if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        raise TypeError(f"expected model to be a float torch.nn.Module, got {type(model).__name__}")
+    check_choice(route, "deployment route", tuple(ROUTES))
+    check_image_batch(example, name="example")
+    threads = torch.get_num_threads() if threads is None else threads
+    check_positive(threads, "threads", integer=True)
+    if any(p.dtype != torch.float32 for p in model.parameters()) or any(
+        type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules()
+    ):
+        raise ValueError("expected a float32 model: deploy the float model, each int8 route quantizes it itself")
+    if not route_available(route):
+        raise ModuleNotFoundError(f"route {route!r} needs {', '.join(_PACKAGES[route])}: pip install them")
+    model = copy.deepcopy(model).eval()
+    calibration = _calibration_chunks(calibration, example, route) if route in INT8_ROUTES else []
+    if route == "eager_int8":
+        return _eager_int8(model, example, calibration)
+    module = _MainOutput(model).eval()
+    with torch.no_grad():
+        _output_tensor(model(example))  # fails early, in eager, for a model of another kind
+    if route == "eager":
+        size = _serialized_bytes(lambda f: torch.save(model.state_dict(), f))
+        return Deployment(route, torch.inference_mode()(module), size, tuple(example.shape))
+    if route == "compile":
+        exported = _export(module, example)
+        size = _serialized_bytes(lambda f: torch.export.save(exported, f))
+        return Deployment(route, _compile_frozen(exported.module(), example), size, tuple(example.shape))
+    if route == "pt2e_int8":
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
+
+        quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+        converted = _pt2e_quantize(module, example, quantizer, calibration)
+        size = _serialized_bytes(lambda f: torch.save(_graph_constants(converted), f))
+        return Deployment(route, _compile_frozen(converted, example), size, tuple(example.shape))
+    if route in ("onnx", "onnx_int8"):
+        return _onnx(module, example, route, calibration, threads)
+    return _executorch(module, example, route, calibration, threads)
+
+
+def check_outputs(reference: nn.Module, deployment: Deployment, batches: Iterable) -> OutputCheck:
+    """Compare ``deployment`` with the eager ``reference`` model on every image of ``batches``.
+
+    Args:
+        reference: The float model the deployment was made from.
+        deployment: What :func:`deploy` returned.
+        batches: Batches of images or ``(images, targets)`` pairs, any batch size (regrouped to the
+            deployment's).
+
+    Returns:
+        An :class:`OutputCheck`.
+    """
+    if not isinstance(deployment, Deployment):
+        raise TypeError(f"expected a Deployment (from deploy()), got {type(deployment).__name__}")
+    max_diff, same, count = 0.0, 0, 0
+    with torch.inference_mode():
+        for chunk, real in _chunks(batches, deployment.input_shape[0]):
+            expected = _output_tensor(reference(chunk))[:real]
+            actual = deployment(chunk)[:real]
+            max_diff = max(max_diff, float((expected - actual).abs().max()))
+            same += int((expected.argmax(1) == actual.argmax(1)).sum())
+            count += expected.argmax(1).numel()
+    if count == 0:
+        raise ValueError("batches yielded no image to compare")
+    return OutputCheck(max_diff, 100.0 * same / count, count)
