@@ -27,8 +27,10 @@ from __future__ import annotations
 import copy
 import io
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -279,6 +281,20 @@ def _onnx(module: nn.Module, example: torch.Tensor, route: str, calibration: lis
         return Deployment(route, run, os.path.getsize(path), tuple(example.shape))
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what C++ code writes to the process's stderr (file descriptor 2) to the null device."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibration: list[torch.Tensor], threads: int) -> Deployment:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -292,9 +308,11 @@ def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibratio
         module = _pt2e_quantize(module, example, quantizer, calibration)
     program = to_edge_transform_and_lower(_export(module, example), partitioner=[XnnpackPartitioner()]).to_executorch()
     buffer = program.buffer
-    portable_lib._unsafe_reset_threadpool(threads)
-    loaded = Runtime.get().load_program(buffer)  # reads ``buffer`` in place: keep both alive
-    method = loaded.load_method("forward")
+    with _native_stderr_silenced():  # the runtime logs its CPU probing and thread-pool size there
+        if portable_lib._threadpool_get_thread_count() != threads:
+            portable_lib._unsafe_reset_threadpool(threads)
+        loaded = Runtime.get().load_program(buffer)  # reads ``buffer`` in place: keep both alive
+        method = loaded.load_method("forward")
 
     def run(images: torch.Tensor) -> torch.Tensor:
         _ = buffer, loaded
