@@ -244,6 +244,9 @@ def _onnx_session(path: str, threads: int) -> Callable[[torch.Tensor], torch.Ten
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # idle worker threads sleep instead of spinning, so that they do not slow down whatever runs
+    # between two calls (the other routes, in an interleaved comparison)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
 
@@ -308,11 +311,10 @@ def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibratio
         module = _pt2e_quantize(module, example, quantizer, calibration)
     program = to_edge_transform_and_lower(_export(module, example), partitioner=[XnnpackPartitioner()]).to_executorch()
     buffer = program.buffer
-    with _native_stderr_silenced():  # the runtime logs its CPU probing and thread-pool size there
-        if portable_lib._threadpool_get_thread_count() != threads:
-            portable_lib._unsafe_reset_threadpool(threads)
-        loaded = Runtime.get().load_program(buffer)  # reads ``buffer`` in place: keep both alive
-        method = loaded.load_method("forward")
+    if portable_lib._threadpool_get_thread_count() != threads:
+        portable_lib._unsafe_reset_threadpool(threads)
+    loaded = Runtime.get().load_program(buffer)  # reads ``buffer`` in place: keep both alive
+    method = loaded.load_method("forward")
 
     def run(images: torch.Tensor) -> torch.Tensor:
         _ = buffer, loaded
@@ -384,7 +386,8 @@ def deploy(
         return Deployment(route, _compile_frozen(converted, example), size, tuple(example.shape))
     if route in ("onnx", "onnx_int8"):
         return _onnx(module, example, route, calibration, threads)
-    return _executorch(module, example, route, calibration, threads)
+    with _native_stderr_silenced():  # ExecuTorch's lowering and runtime log CPU probing there
+        return _executorch(module, example, route, calibration, threads)
 
 
 def check_outputs(reference: nn.Module, deployment: Deployment, batches: Iterable) -> OutputCheck:
