@@ -1,37 +1,90 @@
 # Two commands on a fresh machine (Python >= 3.10):
-#   make test   install into .venv, run the unit tests and strict `pytest --nbval` over every chapter
+#   make test   install into .venv, then `pytest --nbval`: the unit tests and every chapter, strictly
 #   make book   build the HTML book into _build/html from the stored notebook outputs (offline)
+# and one more for the Colab path:
+#   make test-colab   the same tests on Colab's stack (constraints-colab.txt), in .venv-colab
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
-# The same environment for executing chapters (make execute) and for verifying them (make test).
+# The environment the chapters are executed with (make execute). `pytest` sets the same values itself
+# (conftest.py), so a bare `pytest --nbval` verifies them in it too.
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
 
-.PHONY: install test unit nbval book book-strict execute constraints sync-repository-url vendor-widgets clean
+.PHONY: install test unit nbval test-browser test-colab install-colab book book-strict execute constraints sync-repository-url vendor-widgets clean
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-deploy.txt constraints.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mnv3lib needs Python >= 3.10, found " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel -c constraints.txt
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-deploy.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
 
-test: unit nbval
+# The README's command, nothing more: pyproject.toml and conftest.py hold the settings.
+test: $(STAMP)
+	$(BIN)/pytest --nbval
 
+# Parts of it: the unit tests alone, the chapters alone.
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -p no:cacheprovider
+	$(BIN)/pytest
 
 nbval: $(STAMP)
 	@test -n "$(NOTEBOOKS)" || { echo "no chapters found in notebooks/"; exit 1; }
-	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
+	$(BIN)/pytest --nbval $(NOTEBOOKS)
+
+# The explorers in headless Chromium (Debian's chromium and chromium-driver; .ci/run installs them):
+# pages made from the explorer functions with small data, then the built book's chapter pages, so
+# build the book first (make book). A missing browser or book is a failure here, not a skip.
+BROWSER_STAMP := $(VENV)/.browser-installed
+BOOK_HTML := _build/html
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
+	$(BIN)/python -m pip install --quiet -r requirements-browser.txt -c constraints.txt
+	touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP)
+	@for page in 01_anatomy 03_quantization 04_detection 05_segmentation; do \
+		test -f $(BOOK_HTML)/notebooks/$$page.html || { echo "test-browser: $(BOOK_HTML)/notebooks/$$page.html is missing: build the book first (make book)"; exit 1; }; \
+	done
+	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) $(BIN)/pytest -m browser -s tests/test_explorers_browser.py tests/test_book_pages.py
+
+# Colab's stack. .venv-colab gets Colab's versions (constraints-colab.txt, also the lower bounds that
+# requirements.txt and pyproject.toml claim), then mnv3lib the way the chapters' Colab cell installs it:
+# a regular pip install of the package (a wheel built from this checkout, not an editable install).
+# The tests import that installed copy (--import-mode=importlib keeps the checkout off sys.path; the
+# report header says which copy ran). The unit tests and the chapters listed in COLAB_STRICT are
+# compared strictly; the other chapters' numbers differ under another torch (training, timings), so
+# there every cell must run without error (--nbval-lax).
+COLAB_VENV := .venv-colab
+COLAB_BIN := $(COLAB_VENV)/bin
+COLAB_STAMP := $(COLAB_VENV)/.installed
+COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb
+COLAB_STRICT := $(filter $(addprefix notebooks/,$(COLAB_STRICT_CHAPTERS)),$(NOTEBOOKS))
+COLAB_LAX := $(filter-out $(COLAB_STRICT),$(NOTEBOOKS))
+COLAB_PYTEST := $(COLAB_BIN)/pytest --import-mode=importlib
+
+$(COLAB_STAMP): constraints-colab.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mnv3lib needs Python >= 3.10, found " + sys.version'
+	rm -rf $(COLAB_VENV)
+	$(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_BIN)/python -m pip install --quiet --upgrade pip
+	$(COLAB_BIN)/python -m pip install --quiet -r constraints-colab.txt
+	touch $(COLAB_STAMP)
+
+install-colab: $(COLAB_STAMP)
+	rm -rf build
+	$(COLAB_BIN)/python -m pip install --quiet -c constraints-colab.txt .
+	$(COLAB_BIN)/python -m pip check
+
+test-colab: install-colab
+	@test -n "$(NOTEBOOKS)" || { echo "no chapters found in notebooks/"; exit 1; }
+	$(COLAB_PYTEST) --nbval tests $(COLAB_STRICT)
+	$(if $(COLAB_LAX),$(COLAB_PYTEST) --nbval-lax $(COLAB_LAX))
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
@@ -40,9 +93,12 @@ book: $(STAMP)
 book-strict: BOOK_FLAGS := -W -n --keep-going
 book-strict: book
 
-# Re-execute the chapters in place (outputs and widget state), as they are committed.
+# Re-execute the chapters in place (outputs and widget state), as they are committed. The old widget
+# state goes first: nbclient keeps a notebook's stale state when the new run makes no widget.
+DROP_WIDGET_STATE := import nbformat, sys; nb = nbformat.read(sys.argv[1], 4); nb.metadata.pop("widgets", None); nbformat.write(nb, sys.argv[1])
 execute: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
+		$(BIN)/python -c '$(DROP_WIDGET_STATE)' $$nb || exit 1; \
 		start=$$(date +%s); $(BIN)/jupyter execute --inplace --timeout=600 $$nb || exit 1; \
 		echo "$$nb executed in $$(( $$(date +%s) - start )) s"; \
 	done

@@ -6,11 +6,12 @@ was expected, so a reader's mistake is reported at the boundary, not deep inside
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_image_batch", "check_positive", "check_choice", "is_tracing"]
+__all__ = ["check_image_batch", "check_positive", "check_range", "check_choice", "is_tracing"]
 
 
 def is_tracing(value: object = None) -> bool:
@@ -46,6 +47,8 @@ def check_image_batch(images: object, channels: int = 3, name: str = "images") -
             f"expected {name} to be a floating-point tensor, got dtype {images.dtype}: "
             "convert with images.float() / 255 or torchvision.transforms.v2.ToDtype(torch.float32, scale=True)"
         )
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"{name} have NaN or infinite values")
 
 
 def check_positive(value: object, name: str, *, integer: bool = False) -> None:
@@ -54,8 +57,23 @@ def check_positive(value: object, name: str, *, integer: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, kinds):
         kind = "an int" if integer else "a number"
         raise TypeError(f"expected {name} to be {kind} > 0, got {value!r} of type {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected {name} to be a finite number > 0, got {value!r}")
     if value <= 0:
         raise ValueError(f"expected {name} > 0, got {value!r}")
+
+
+def check_range(value: object, name: str, low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False) -> None:
+    """Check that ``value`` is a finite number (not a bool or string) between ``low`` and ``high``,
+    inclusive unless ``low_open`` / ``high_open``."""
+    left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+    interval = f"{left}{low}, {high if high != math.inf else '∞'}{right}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected {name} to be a number in {interval}, got {value!r} of type {type(value).__name__}")
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if not math.isfinite(value) or below or above:
+        raise ValueError(f"expected {name} in {interval}, got {value!r}")
 
 
 def check_choice(value: object, name: str, choices: Sequence[object]) -> None:

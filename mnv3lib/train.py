@@ -1,4 +1,5 @@
-"""``python -m mnv3lib.train classification|detection ...``: the command line of :mod:`mnv3lib.cli`."""
+"""``python -m mnv3lib.train classification|detection|segmentation ...`` (also under ``torchrun``): the
+command line of :mod:`mnv3lib.cli`."""
 
 import sys
 

@@ -58,6 +58,13 @@ def test_chapter_starts_with_the_colab_install_cell(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_fit_the_page(path: Path) -> None:
+    """No code line is longer than 88 characters, so the published page never scrolls sideways."""
+    long = [line for cell in _code_cells(path) for line in _source(cell).splitlines() if len(line) > 88]
+    assert not long, f"{len(long)} code lines over 88 characters, e.g. {long[0]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_chapter_is_committed_executed_without_errors(path: Path) -> None:
     cells = _code_cells(path)
     assert all(c["execution_count"] is not None for c in cells if _source(c).strip()), "unexecuted cells"
@@ -68,18 +75,36 @@ def test_chapter_is_committed_executed_without_errors(path: Path) -> None:
     assert size < 3_000_000, f"outputs weigh {size / 1e6:.1f} MB"
 
 
+def _is_explorer(output: dict) -> bool:
+    """An explorer's self-contained HTML output (mnv3lib.viz.widgets.Explorer)."""
+    html = output.get("data", {}).get("text/html", "")
+    return 'class="mnv3-explorer"' in ("".join(html) if isinstance(html, list) else html)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_widgets_have_state_and_a_static_figure_after_them(path: Path) -> None:
     notebook = json.loads(path.read_text())
     cells = _code_cells(path)
-    widget_cells = [i for i, c in enumerate(cells) if any(WIDGET_VIEW in o.get("data", {}) for o in c["outputs"])]
+    widget_cells = [i for i, c in enumerate(cells) if any(WIDGET_VIEW in o.get("data", {}) or _is_explorer(o) for o in c["outputs"])]
     if not widget_cells:
         return
-    assert "application/vnd.jupyter.widget-state+json" in notebook["metadata"].get("widgets", {})
+    if any(WIDGET_VIEW in o.get("data", {}) for c in cells for o in c["outputs"]):
+        assert "application/vnd.jupyter.widget-state+json" in notebook["metadata"].get("widgets", {})
     for i in widget_cells:
         assert IGNORE_TAG in cells[i]["metadata"].get("tags", []), "widget cells vary: tag them nbval-ignore-output"
         following = next(c for c in cells[i + 1 :] if c["outputs"])
         assert any("image/png" in o.get("data", {}) for o in following["outputs"]), "a widget needs a static figure after it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stale_widget_state(path: Path) -> None:
+    """Widget state without a widget output is a leftover (nbclient keeps it when a run makes no widget):
+    it would make the page load the widget manager and carry dead data. `make execute` drops it first."""
+    notebook = json.loads(path.read_text())
+    if any(WIDGET_VIEW in o.get("data", {}) for c in _code_cells(path) for o in c["outputs"]):
+        return
+    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    assert not state.get("state"), "stale widget state: drop metadata.widgets (make execute does) and re-execute"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

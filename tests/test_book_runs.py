@@ -7,13 +7,27 @@ from pathlib import Path
 import pytest
 
 from mnv3lib.book.artifacts import ARTIFACTS, load_book_classifier, load_chapter2_results
-from mnv3lib.book.runs import OPTIMIZER_RUNS, RECIPE_ROWS, RUNS
+from mnv3lib.book.runs import EPS_STUDY_RUNS, OPTIMIZER_RUNS, RECIPE_ROWS, RUNS
 from mnv3lib.engine.classification import ClassificationConfig
 
 
 def test_every_row_and_curve_names_a_run() -> None:
-    assert {row.run for row in RECIPE_ROWS} | set(OPTIMIZER_RUNS) <= set(RUNS)
-    assert [RUNS[name].opt for name in OPTIMIZER_RUNS] == ["rmsprop", "rmsprop", "rmsproptf"]
+    assert {row.run for row in RECIPE_ROWS} <= set(RUNS) and set(OPTIMIZER_RUNS) <= set(EPS_STUDY_RUNS)
+    assert [EPS_STUDY_RUNS[name].opt for name in OPTIMIZER_RUNS] == ["rmsprop", "rmsprop", "rmsproptf"]
+
+
+def test_the_eps_study_differs_only_in_optimizer_eps_and_seed() -> None:
+    """Like for like: every other setting (schedule, weight decay, data, epochs) is the same."""
+    ignored = {"opt", "opt_eps", "seed"}
+    settings = [{k: v for k, v in config.to_dict().items() if k not in ignored} for config in EPS_STUDY_RUNS.values()]
+    assert all(s == settings[0] for s in settings) and len(EPS_STUDY_RUNS) == 9
+    assert len({(c.opt, c.opt_eps, c.seed) for c in EPS_STUDY_RUNS.values()}) == 9
+
+
+def test_recipe_rows_change_what_the_article_changes() -> None:
+    """The article tunes the weight decay together with the augmentation, not with the epsilon."""
+    assert RUNS["rmsprop_eps_0.0316"].weight_decay == RUNS["sgd_baseline"].weight_decay == 4e-5
+    assert RUNS["augment"].weight_decay == 1e-5
     assert RUNS["augment"].average_last == 3 and RUNS["augment_regularised"].label_smoothing == 0.1
 
 
@@ -27,7 +41,7 @@ def test_missing_artifacts_say_which_command_makes_them(tmp_path: Path) -> None:
 @pytest.mark.skipif(not (ARTIFACTS / "chapter2_results.json").is_file(), reason="run `python -m mnv3lib.book chapter2`")
 def test_saved_results_match_the_current_definitions() -> None:
     results = load_chapter2_results()
-    for name, config in RUNS.items():
+    for name, config in {**RUNS, **EPS_STUDY_RUNS}.items():
         saved = ClassificationConfig.from_dict(results["runs"][name]["config"])
         assert saved == config, f"{name} was saved with another config: re-run the command"
     model, config, classes = load_book_classifier()

@@ -75,7 +75,7 @@ def test_bad_detection_input_gets_clear_errors() -> None:
     with pytest.raises(TypeError, match="list of \\(3, H, W\\) tensors"):
         model(image[None])
     keypoints = detection.keypointrcnn_mobilenet_v3_large_fpn(num_keypoints=9, light_head=True).train()
-    with pytest.raises(ValueError, match="keypoints of shape \\(1, K, 3\\)"):
+    with pytest.raises(ValueError, match="keypoints of shape \\(1, 9, 3\\)"):
         keypoints([image], [{**good, "keypoints": torch.rand(1, 9, 2)}])
     with pytest.raises(ValueError, match="missing 'keypoints'"):
         keypoints([image], [good])
@@ -106,3 +106,24 @@ def test_trainable_layers_apply_to_pretrained_backbones_only() -> None:
     with pytest.warns(UserWarning, match="only applies to pretrained backbones"):
         model = detection.fasterrcnn_mobilenet_v3_large_320_fpn(trainable_backbone_layers=2)
     assert all(p.requires_grad for p in model.backbone.parameters())
+
+
+def test_inference_settings_apply_inside_the_block_and_are_restored() -> None:
+    from mnv3lib.models.detection import configure_inference, fasterrcnn_mobilenet_v3_large_320_fpn, inference_settings
+
+    model = fasterrcnn_mobilenet_v3_large_320_fpn()
+    before = (model.transform.min_size, model.roi_heads.score_thresh, model.rpn._pre_nms_top_n["testing"])
+    with inference_settings(model, min_size=128, max_size=128, score_thresh=0.0, rpn_pre_nms_top_n=10):
+        assert (model.transform.min_size, model.transform.max_size, model.roi_heads.score_thresh) == ((128,), 128, 0.0)
+        assert model.rpn._pre_nms_top_n["testing"] == 10
+    assert (model.transform.min_size, model.roi_heads.score_thresh, model.rpn._pre_nms_top_n["testing"]) == before
+    with pytest.raises(RuntimeError):
+        with inference_settings(model, nms_thresh=1.0):
+            raise RuntimeError("inside")
+    assert model.roi_heads.nms_thresh == 0.5  # restored after the error
+    for bad, message in (({"score_thresh": 1.5}, "score_thresh to be a number in"), ({"min_size": 0}, "min_size to be an int"), ({"size": 3}, "unknown inference setting")):
+        with pytest.raises(ValueError, match=message):
+            configure_inference(model, **bad)
+    assert model.transform.min_size == before[0]  # nothing was set by a refused call
+    with pytest.raises(TypeError, match="Faster R-CNN or Keypoint R-CNN"):
+        configure_inference(torch.nn.Linear(2, 2), score_thresh=0.1)

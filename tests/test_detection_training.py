@@ -9,6 +9,8 @@ import torch
 
 from mnv3lib.data.coco import CocoFolder
 from mnv3lib.data.minicoco import MiniCocoScenes, coco_dict, export_coco
+from mnv3lib.engine import fit
+from mnv3lib.engine.loop import TransformedDataset
 from mnv3lib.engine.detection import (
     DetectionConfig,
     coco_ground_truth,
@@ -17,7 +19,6 @@ from mnv3lib.engine.detection import (
     detection_transforms,
     evaluate_coco,
     build_detector,
-    fit_detection,
     load_backbone,
     lr_factor,
 )
@@ -46,16 +47,16 @@ def test_lr_factor_warms_up_then_steps_down() -> None:
 
 
 def test_training_resumes_bit_identically(tmp_path) -> None:
-    straight = fit_detection(TINY, *_scenes(), output_dir=tmp_path / "a", eval_every=3)
+    straight = fit(TINY, *_scenes(), output_dir=tmp_path / "a", eval_every=3)
     assert [e.epoch for e in straight.history] == [1, 2, 3]
     assert math.isnan(straight.history[0].bbox_ap) and not math.isnan(straight.history[-1].bbox_ap)
-    fit_detection(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=3, stop_after_epoch=1)
-    resumed = fit_detection(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=3, resume=tmp_path / "b" / "checkpoint.pt")
+    fit(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=3, stop_after_epoch=1)
+    resumed = fit(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=3, resume=tmp_path / "b" / "checkpoint.pt")
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
     assert [e.losses for e in straight.history] == [e.losses for e in resumed.history]
     with pytest.raises(ValueError, match="different config"):
-        fit_detection(DetectionConfig(**{**TINY.to_dict(), "lr": 0.5}), *_scenes(), resume=tmp_path / "b" / "checkpoint.pt")
+        fit(DetectionConfig(**{**TINY.to_dict(), "lr": 0.5}), *_scenes(), resume=tmp_path / "b" / "checkpoint.pt")
 
 
 def test_collate_and_coco_summary() -> None:
@@ -74,10 +75,10 @@ def test_collate_and_coco_summary() -> None:
 def test_a_coco_folder_evaluates_as_the_scenes_it_was_exported_from(tmp_path) -> None:
     keypoints = DetectionConfig(**{**TINY.to_dict(), "model": "keypointrcnn_mobilenet_v3_large_fpn", "epochs": 1})
     train, val = _scenes()
-    model = fit_detection(keypoints, train, val).model
+    model = fit(keypoints, train, val).model
     paths = export_coco(MiniCocoScenes("val", size=4, image_size=64), tmp_path)
     folder = CocoFolder(paths["images"], paths["instances"], transforms=detection_transforms(train=False))
-    assert evaluate_coco(model, folder) == evaluate_coco(model, val)
+    assert evaluate_coco(model, folder) == evaluate_coco(model, TransformedDataset(val, detection_transforms(train=False), pairs=True))
 
 
 def test_a_classifier_checkpoint_starts_the_backbone(tmp_path) -> None:
@@ -93,7 +94,7 @@ def test_a_classifier_checkpoint_starts_the_backbone(tmp_path) -> None:
     save_checkpoint({"model": mobilenet_v3_small().state_dict()}, tmp_path / "small.pt")
     with pytest.raises(ValueError, match="no MobileNetV3 features matching"):
         load_backbone(detector, tmp_path / "small.pt")
-    started = fit_detection(DetectionConfig(**{**TINY.to_dict(), "epochs": 1, "backbone_weights": str(tmp_path / "large.pt")}), *_scenes(), stop_after_epoch=0)
+    started = fit(DetectionConfig(**{**TINY.to_dict(), "epochs": 1, "backbone_weights": str(tmp_path / "large.pt")}), *_scenes(), stop_after_epoch=0)
     assert torch.equal(started.model.backbone.body.state_dict()["0.0.weight"], classifier.state_dict()["features.0.0.weight"])
 
 
@@ -109,3 +110,10 @@ def test_cli_trains_a_detector_on_a_coco_folder(tmp_path) -> None:
     assert main(argv) == 0
     saved = json.loads((tmp_path / "run" / "history.json").read_text())
     assert saved["config"]["model"] == "fasterrcnn_mobilenet_v3_large_fpn" and len(saved["history"]) == 1
+
+
+def test_one_policy_for_a_diverging_loss(tmp_path) -> None:
+    """Every task stops at a non-finite loss, says so and keeps the last good checkpoint (none here)."""
+    result = fit(DetectionConfig(**{**TINY.to_dict(), "epochs": 2, "lr": 1e12, "warmup_iters": 0}), *_scenes(), output_dir=tmp_path)
+    assert result.diverged and len(result.history) == 1 and math.isnan(result.history[0].bbox_ap)
+    assert not (tmp_path / "checkpoint.pt").exists()

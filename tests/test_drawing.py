@@ -1,4 +1,4 @@
-"""Detections are filtered and drawn as the sliders say; the explorer widget follows its controls."""
+"""Detections are filtered and drawn as the sliders say; the explorers get the data their controls need."""
 
 from __future__ import annotations
 
@@ -39,19 +39,17 @@ def test_drawing_changes_pixels_where_the_objects_are() -> None:
     assert len(plot_detections([image, image], [PREDICTION, PREDICTION], CLASSES).axes) == 2
 
 
-def test_detection_explorer_follows_its_sliders() -> None:
+def test_detection_explorer_hands_every_candidate_to_the_browser() -> None:
+    """The browser filters (tests/test_explorers_browser.py proves it keeps what filter_predictions keeps);
+    the data it gets is every candidate, exactly, with keypoints only where they are drawn."""
     from mnv3lib.viz.widgets import detection_explorer
 
     explorer = detection_explorer([torch.zeros(3, 80, 80)], [PREDICTION], CLASSES, targets=[PREDICTION], keypoint_label=2)
-    caption = explorer.children[-1]
-    controls = {w.description: w for box in explorer.children[:2] for w in box.children}
-    assert caption.value.startswith("1 of 3 candidates kept: circle 0.90")
-    controls["NMS IoU"].value = 1.0
-    assert caption.value.startswith("2 of 3")
-    controls["min score"].value = 0.0
-    assert caption.value.startswith("3 of 3")
-    controls["ground truth"].value = True
-    assert explorer.children[2].value.count("<img") == 2
+    data = explorer.data
+    assert data["kind"] == "detection" and data["images"][0].startswith("data:image/")
+    assert data["predictions"][0]["boxes"][1] == [12.0, 11.0, 41.0, 40.0] and data["predictions"][0]["labels"] == [1, 1, 2]
+    assert [k is None for k in data["predictions"][0]["keypoints"]] == [True, True, False]  # only label 2 carries keypoints
+    assert (data["score_threshold"], data["nms_iou"], len(data["targets"])) == (0.5, 0.5, 1)
     with pytest.raises(ValueError, match="as many predictions as images"):
         detection_explorer([], [], CLASSES)
 
@@ -77,16 +75,14 @@ def test_masks_colour_only_their_pixels_and_respect_the_toggles() -> None:
     assert plot_segmentation([image, image], [SEMANTIC, {"masks": instances, "labels": torch.tensor([1, 2])}]).axes
 
 
-def test_segmentation_explorer_follows_its_toggles() -> None:
+def test_segmentation_explorer_hands_masks_to_the_browser() -> None:
     from mnv3lib.viz.widgets import segmentation_explorer
 
     image = torch.zeros(3, 40, 40)
     instances = {"masks": torch.stack([SEMANTIC == 1, SEMANTIC == 2]), "labels": torch.tensor([1, 2])}
     explorer = segmentation_explorer([image], [SEMANTIC], ["background", "circle", "person"], targets=[SEMANTIC], instances=[instances])
-    picture, caption = explorer.children[-2], explorer.children[-1]
-    assert picture.value.count("<img") == 3 and "circle, person" in caption.value
-    first = picture.value
-    explorer.children[1].children[0].value = False  # hide circles
-    assert picture.value != first
-    explorer.children[3].children[1].value = False  # hide the instance panel
-    assert picture.value.count("<img") == 2
+    data = explorer.data
+    assert (data["width"], data["height"], data["classes"]) == (40, 40, ["background", "circle", "person"])
+    runs = data["predictions"][0]
+    assert sum(runs[1::2]) == 40 * 40 and set(runs[0::2]) == {0, 1, 2} and data["targets"][0] == runs
+    assert [i["label"] for i in data["instances"][0]] == [1, 2] and sum(data["instances"][0][0]["mask"][1::2]) == 1600

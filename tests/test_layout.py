@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).parent.parent / "mnv3lib"
 # Lowest first: a module may import its own layer and the layers before it.
-LAYERS = ("checks", "data", "models", "analysis", "engine", "viz", "cli", "train", "book")
+LAYERS = ("checks", "devices", "data", "models", "analysis", "engine", "viz", "cli", "train", "book")
 
 
 def _module_name(path: Path) -> str:

@@ -172,3 +172,14 @@ def test_compare_models_detects_a_difference() -> None:
     assert other.same_keys and not other.same_shapes and not other.identical
     dilated = compare_models(mobilenet_v3_small(dilated=True), reference, images)  # same weights, other network
     assert dilated.same_shapes and dilated.max_abs_diff > 0 and "DIFFERENT" not in str(dilated)
+
+
+def test_max_abs_difference_handles_detector_and_segmentation_outputs() -> None:
+    from mnv3lib.analysis.parity import max_abs_difference
+
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+    assert max_abs_difference([{"boxes": boxes}], [{"boxes": boxes + 0.5}]) == 0.5
+    assert max_abs_difference({"out": boxes, "aux": boxes}, {"out": boxes, "aux": boxes}) == 0.0
+    assert max_abs_difference([{"boxes": boxes}], [{"boxes": boxes[:0]}]) == float("inf")  # another shape
+    assert max_abs_difference({"out": boxes}, {"aux": boxes}) == float("inf")  # other keys
+    assert max_abs_difference([{"boxes": boxes[:0]}], [{"boxes": boxes[:0]}]) == 0.0  # no detections on either side

@@ -100,3 +100,15 @@ def test_qat_fine_tuning_follows_torchvisions_schedule_and_resumes_exactly(tmp_p
     resumed, _ = fit_qat(float_model, config, *data, **schedule, output_dir=tmp_path / "b", resume=tmp_path / "b" / "checkpoint.pt")
     assert all(torch.equal(a, b) for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()))
     assert [e.val_acc1 for e in straight.history] == [e.val_acc1 for e in resumed.history]
+
+
+def test_quantized_engine_is_restored() -> None:
+    from mnv3lib.models.quantization import quantized_engine
+
+    before = torch.backends.quantized.engine
+    with quantized_engine("qnnpack"):
+        assert torch.backends.quantized.engine == "qnnpack"
+    assert torch.backends.quantized.engine == before
+    with pytest.raises(ValueError, match="quantization backend"):
+        with quantized_engine("tpu"):
+            pass

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mnv3lib.data.minicoco import MINICOCO_CLASSES, MiniCocoScenes, SemanticScenes, semantic_mask
+from mnv3lib.engine import fit
 from mnv3lib.engine.segmentation import (
     SegmentationConfig,
     evaluate_segmentation,
-    fit_segmentation,
     poly_lr_factor,
     segmentation_loss,
     segmentation_transforms,
@@ -58,21 +58,27 @@ def test_semantic_scenes_resize_masks_by_nearest_neighbour() -> None:
 
 
 def test_training_resumes_bit_identically(tmp_path) -> None:
-    straight = fit_segmentation(TINY, *_scenes(), NUM_CLASSES, output_dir=tmp_path / "a", eval_every=2)
+    straight = fit(TINY, *_scenes(), output_dir=tmp_path / "a", eval_every=2)
     assert math.isnan(straight.history[0].miou) and 0 <= straight.history[-1].miou <= 100
     assert set(straight.history[0].losses) == {"out", "aux", "loss"}
-    fit_segmentation(TINY, *_scenes(), NUM_CLASSES, output_dir=tmp_path / "b", eval_every=2, stop_after_epoch=1)
-    resumed = fit_segmentation(TINY, *_scenes(), NUM_CLASSES, output_dir=tmp_path / "b", eval_every=2, resume=tmp_path / "b" / "checkpoint.pt")
+    fit(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=2, stop_after_epoch=1)
+    resumed = fit(TINY, *_scenes(), output_dir=tmp_path / "b", eval_every=2, resume=tmp_path / "b" / "checkpoint.pt")
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
     assert [e.losses for e in straight.history] == [e.losses for e in resumed.history]
     with pytest.raises(ValueError, match="different config"):
-        fit_segmentation(SegmentationConfig(**{**TINY.to_dict(), "lr": 0.5}), *_scenes(), NUM_CLASSES, resume=tmp_path / "b" / "checkpoint.pt")
+        fit(SegmentationConfig(**{**TINY.to_dict(), "lr": 0.5}), *_scenes(), resume=tmp_path / "b" / "checkpoint.pt")
 
 
 def test_evaluation_at_low_resolution_scores_at_the_masks_size() -> None:
-    model = fit_segmentation(SegmentationConfig(image_size=32, epochs=1, batch_size=4), *_scenes(), NUM_CLASSES).model
+    model = fit(SegmentationConfig(image_size=32, epochs=1, batch_size=4), *_scenes()).model
     val = SemanticScenes(MiniCocoScenes("val", size=4, image_size=64), segmentation_transforms(32, train=False))
     full, low = evaluate_segmentation(model, val), evaluate_segmentation(model, val, image_size=16)
     for metrics in (full, low):
         assert 0 <= metrics["pixel_accuracy"] <= 100 and len(metrics["iou"]) == NUM_CLASSES
+
+
+def test_fit_leaves_the_datasets_as_given() -> None:
+    train, val = _scenes()
+    fit(SegmentationConfig(image_size=32, epochs=1, batch_size=4), train, val)
+    assert train.transforms is None and val.transforms is None

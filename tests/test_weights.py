@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,3 +64,47 @@ def test_cached_file_is_loaded_through_the_enum(empty_hub) -> None:
     model = mobilenet_v3_small(weights="DEFAULT")
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(tensor, published[name], msg=name)
+
+
+def test_a_corrupt_cached_file_is_named_with_its_fix(tmp_path, monkeypatch) -> None:
+    from mnv3lib.models.weights import cached_weights_path, fetch_state_dict
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    member = resolve_weights("mobilenet_v3_small", "DEFAULT")
+    path = Path(cached_weights_path(member))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsUnavailableError, match=f"cached weights file {path} is corrupt.*delete it"):
+        fetch_state_dict(member, progress=False)
+
+
+def test_a_stalled_network_times_out(tmp_path, monkeypatch) -> None:
+    """A proxy on loopback that accepts and never answers: the download gives up after the time-out."""
+    import socket
+    import threading
+    import time
+
+    from mnv3lib.models.weights import fetch_state_dict
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    started = time.monotonic()
+    try:
+        with pytest.raises(WeightsUnavailableError, match="no answer within 1 s"):
+            fetch_state_dict(resolve_weights("mobilenet_v3_small", "DEFAULT"), progress=False, timeout=1)
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
+    assert time.monotonic() - started < 30
+    assert socket.getdefaulttimeout() is None  # the global default is restored

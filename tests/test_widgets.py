@@ -1,21 +1,30 @@
-"""The architecture explorer responds to its controls (driven from Python, as a kernel would)."""
+"""The explorers' Python side: arguments checked before any work, data computed once and encoded
+compactly (images as data URIs, float32 numbers exactly, masks run-length coded), pages within budget.
+Their drawing is tested in a browser (tests/test_explorers_browser.py)."""
 
 from __future__ import annotations
 
-import ipywidgets as widgets
+import json
+import re
 
-from mnv3lib.viz.widgets import architecture_explorer, architecture_report
+import numpy as np
+import pytest
+import torch
 
+from mnv3lib.viz.widgets import (
+    PAYLOAD_BUDGET_BYTES,
+    Explorer,
+    _float32_list,
+    architecture_explorer,
+    architecture_report,
+    calibration_explorer,
+    detection_explorer,
+    image_data_uri,
+    run_length_encode,
+    segmentation_explorer,
+)
 
-def _controls(explorer: widgets.VBox) -> dict[str, widgets.Widget]:
-    found: dict[str, widgets.Widget] = {}
-    stack = [explorer]
-    while stack:
-        widget = stack.pop()
-        if getattr(widget, "description", ""):
-            found[widget.description] = widget
-        stack.extend(getattr(widget, "children", ()))
-    return found
+CLASSES = ["circle", "square", "triangle", "star", "heart", "person"]
 
 
 def test_report_totals_and_output_stride() -> None:
@@ -24,24 +33,6 @@ def test_report_totals_and_output_stride() -> None:
     assert "not measured" in report.summary_html()
     timed = architecture_report("mobilenet_v3_small", width_mult=0.5, input_size=96, latency_repeats=2, threads=1)
     assert timed.latency is not None and timed.latency.threads == 1 and "ms" in timed.summary_html()
-
-
-def test_explorer_updates_when_controls_change() -> None:
-    explorer = architecture_explorer(input_size=224, latency_repeats=0)
-    summary, table = explorer.children[1], explorer.children[2]
-    controls = _controls(explorer)
-    assert set(controls) >= {"arch", "width_mult", "reduced_tail", "dilated", "input size"}
-    assert "5.483 M" in summary.value and "output stride <b>32</b>" in summary.value and "bneck" in table.value
-
-    controls["arch"].value = "mobilenet_v3_small"
-    assert "2.543 M" in summary.value
-    controls["dilated"].value = True
-    assert "output stride <b>16</b>" in summary.value
-    controls["reduced_tail"].value = True
-    assert "1.100 M" in summary.value
-    controls["width_mult"].value = 0.5
-    controls["input size"].value = 320
-    assert "20×20" in table.value
 
 
 def test_for_display_marks_missing_cells() -> None:
@@ -54,24 +45,157 @@ def test_for_display_marks_missing_cells() -> None:
     assert table["kernel"].isna().sum() == 2  # the original is untouched
 
 
-def test_calibration_explorer_uses_known_results_and_computes_the_rest() -> None:
-    import pytest
+def test_architecture_explorer_precomputes_every_configuration() -> None:
+    explorer = architecture_explorer(latency_repeats=0, width_mults=(0.5, 1.0))
+    data = explorer.data
+    assert explorer.kind == "architecture" and len(data["configs"]) == 2 * 2 * 2 * 2
+    large = data["configs"]["mobilenet_v3_large|1.00|0|0"]
+    assert large["params"] == 5_483_032 and large["output_stride"] == 32 and large["latency_ms"] is None
+    small = data["configs"]["mobilenet_v3_small|0.50|1|1"]
+    report = architecture_report("mobilenet_v3_small", width_mult=0.5, reduced_tail=True, dilated=True)
+    assert (small["params"], small["macs"], small["output_stride"]) == (report.params, report.macs, report.output_stride)
+    assert [row[data["columns"].index("out")] for row in small["rows"]] == report.table["out"].tolist()
+    assert None in small["rows"][-1]  # not-applicable cells travel as null
+    timed = architecture_explorer(input_size=96, latency_repeats=1, archs=["mobilenet_v3_small"], width_mults=[1.0], threads=1)
+    measured = {k for k, c in timed.data["configs"].items() if c["latency_ms"] is not None}
+    assert measured == {"mobilenet_v3_small|1.00|0|0"}  # the plain configuration of each arch and width
+    assert timed.data["configs"]["mobilenet_v3_small|1.00|0|0"]["latency_ms"] > 0 and "1 threads" in timed.data["latency_note"]
 
-    from mnv3lib.viz.widgets import calibration_explorer
 
+def test_calibration_explorer_records_the_sweep_before_display() -> None:
     calls = []
 
     def run(observer: str, batches: int) -> dict[str, float]:
         calls.append((observer, batches))
         return {"acc1": 50.0 + batches, "agreement": 90.0}
 
-    explorer = calibration_explorer(run, ["histogram", "minmax"], [1, 8], known={("histogram", 1): {"acc1": 12.5, "agreement": 80.0}})
-    result = explorer.children[1]
-    assert calls == [] and "acc1 <b>12.50</b>" in result.value  # the default state comes from the known results
-    _controls(explorer)["batches"].value = 8
-    assert calls == [("histogram", 8)] and "acc1 <b>58.00</b>" in result.value and "8 calibration batches" in result.value
-    _controls(explorer)["observer"].value = "minmax"
-    _controls(explorer)["batches"].value = 8  # unchanged value: no recomputation
-    assert calls == [("histogram", 8), ("minmax", 8)]
-    with pytest.raises(ValueError, match="at least one observer"):
-        calibration_explorer(run, [], [1])
+    known = {("histogram", 1): {"acc1": 12.5, "agreement": 80.0}}
+    explorer = calibration_explorer(run, ["histogram", "minmax"], [1, 8], known=known)
+    assert calls == [("histogram", 8), ("minmax", 1), ("minmax", 8)]  # the known result is not recomputed
+    assert explorer.data["results"]["histogram|1"] == {"acc1": 12.5, "agreement": 80.0}
+    assert explorer.data["results"]["minmax|8"]["acc1"] == 58.0 and explorer.data["metrics"] == ["acc1", "agreement"]
+    assert known == {("histogram", 1): {"acc1": 12.5, "agreement": 80.0}}  # the caller's dict is untouched
+    recorded_only = calibration_explorer(run, ["histogram", "minmax"], [1, 8], known=known, compute_missing=False)
+    assert len(calls) == 3 and list(recorded_only.data["results"]) == ["histogram|1"]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda run: calibration_explorer(run, [], [1]), ValueError, "at least one observer"),
+        (lambda run: calibration_explorer(run, ["minmax"], [0]), ValueError, "batch count > 0"),
+        (lambda run: calibration_explorer(run, ["minmax", "minmax"], [1]), ValueError, "distinct"),
+        (lambda run: calibration_explorer("run", ["minmax"], [1]), TypeError, "run to be a function"),
+        (lambda run: calibration_explorer(run, ["minmax"], [1], known={"minmax": {}}), TypeError, r"\(observer, batches\) pairs"),
+        (lambda run: calibration_explorer(run, ["minmax"], [1], known={("minmax", 1): {"acc1": float("nan")}}), ValueError, "finite numbers"),
+    ],
+)
+def test_calibration_explorer_rejects_bad_input_before_any_run(call, error, match) -> None:
+    calls = []
+    with pytest.raises(error, match=match):
+        call(lambda o, b: calls.append((o, b)) or {"acc1": 1.0})
+    assert not calls
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"input_size": 0}, ValueError, "input_size > 0"),
+        ({"latency_repeats": -1}, ValueError, "latency_repeats"),
+        ({"archs": ["mobilenet_v4"]}, ValueError, "unknown architecture"),
+        ({"width_mults": [0.5, 0.75]}, ValueError, "include 1.0"),
+        ({"width_mults": [0.0, 1.0]}, ValueError, "width_mult"),
+    ],
+)
+def test_architecture_explorer_rejects_bad_input(kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        architecture_explorer(**kwargs)
+
+
+def _prediction(n: int = 5) -> dict[str, torch.Tensor]:
+    xy = torch.rand(n, 2) * 40
+    return {"boxes": torch.cat([xy, xy + 10], 1), "scores": torch.rand(n), "labels": torch.randint(1, 7, (n,)), "keypoints": torch.rand(n, 9, 3) * 50}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda a: a.update(images=[]), "as many predictions as images"),
+        (lambda a: a.update(images=[torch.zeros(64, 64, 3)]), r"channels look last"),
+        (lambda a: a.update(targets=[]), "as many targets as images"),
+        (lambda a: a.update(predictions=[{"boxes": torch.zeros(2, 5), "labels": torch.ones(2), "scores": torch.ones(2)}]), r"\(N, 4\)"),
+        (lambda a: a.update(predictions=[{"boxes": torch.zeros(2, 4), "labels": torch.tensor([0, 1]), "scores": torch.ones(2)}]), r"labels'\] in 1..6"),
+        (lambda a: a.update(predictions=[{"boxes": torch.zeros(2, 4), "labels": torch.tensor([1, 1])}]), "scores"),
+        (lambda a: a.update(score_threshold=1.5), "score_threshold"),
+        (lambda a: a.update(nms_iou=0.0), "nms_iou"),
+        (lambda a: a.update(keypoint_label=9), "keypoint_label"),
+        (lambda a: a.update(skeleton=[(1, 10)]), "skeleton"),
+    ],
+)
+def test_detection_explorer_rejects_bad_input(change, match) -> None:
+    arguments = {"images": [torch.zeros(3, 64, 64)], "predictions": [_prediction()], "targets": None, "keypoint_label": 6, "skeleton": [(1, 2)]}
+    change(arguments)
+    with pytest.raises((TypeError, ValueError), match=match):
+        detection_explorer(arguments.pop("images"), arguments.pop("predictions"), CLASSES, **arguments)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda a: a.update(predictions=[]), "as many predictions as images"),
+        (lambda a: a.update(predictions=[torch.zeros(20, 20, dtype=torch.int64)]), "the image's size"),
+        (lambda a: a.update(predictions=[torch.zeros(40, 40)]), "integer class ids"),
+        (lambda a: a.update(predictions=[torch.full((40, 40), 7)]), r"class ids in 0..2"),
+        (lambda a: a.update(instances=[{"masks": torch.zeros(2, 40, 40), "labels": torch.ones(3)}]), "labels"),
+        (lambda a: a.update(alpha=-0.1), "alpha"),
+    ],
+)
+def test_segmentation_explorer_rejects_bad_input(change, match) -> None:
+    arguments = {"images": [torch.zeros(3, 40, 40)], "predictions": [torch.zeros(40, 40, dtype=torch.int64)], "instances": None}
+    change(arguments)
+    with pytest.raises((TypeError, ValueError), match=match):
+        segmentation_explorer(arguments.pop("images"), arguments.pop("predictions"), ["background", "circle", "person"], **arguments)
+
+
+def test_numbers_and_masks_travel_exactly() -> None:
+    values = torch.rand(50, 4) * 300
+    decoded = np.array(json.loads(json.dumps(_float32_list(values))), dtype=np.float64).astype(np.float32)
+    assert np.array_equal(decoded, values.numpy())  # Math.fround in the browser gives back these float32s
+    mask = torch.zeros(30, 20, dtype=torch.int64)
+    mask[3:9, 4:15], mask[20:, :] = 3, 255
+    rle = run_length_encode(mask)
+    assert sum(rle[1::2]) == mask.numel() and np.array_equal(np.repeat(rle[0::2], rle[1::2]).reshape(30, 20), mask.numpy())
+    assert len(rle) < 40 and run_length_encode(torch.zeros(0, 0)) == []
+    assert re.match(r"data:image/(png|jpeg);base64,", image_data_uri(torch.rand(3, 8, 8)))
+
+
+def test_payloads_are_small_for_the_chapters_data() -> None:
+    """Chapter 4 shows 12 scenes of 256 px with 50 candidates each, Chapter 5 six 128-px scenes:
+    far below the budget that keeps each chapter page under 8 MB."""
+    images = [torch.zeros(3, 256, 256) for _ in range(12)]
+    for image in images:
+        image[:, 50:120, 60:200] = torch.rand(3, 1, 1)
+    predictions = [_prediction(50) for _ in images]
+    detection = detection_explorer(images, predictions, CLASSES, targets=predictions, keypoint_label=6, skeleton=[(1, 2)])
+    assert detection.payload_bytes < 400_000, detection
+    assert all(p["keypoints"][i] is None for p in detection.data["predictions"] for i, label in enumerate(p["labels"]) if label != 6)
+    masks = [torch.randint(0, 7, (1, 1)).expand(128, 128).clone() for _ in range(6)]
+    segmentation = segmentation_explorer([torch.zeros(3, 128, 128)] * 6, masks, ["background", *CLASSES], targets=masks)
+    assert segmentation.payload_bytes < 50_000, segmentation
+    assert PAYLOAD_BUDGET_BYTES <= 3_000_000
+
+
+def test_over_budget_data_is_refused_with_advice() -> None:
+    noisy = [torch.rand(3, 512, 512) for _ in range(12)]  # noise does not compress
+    with pytest.raises(ValueError, match="pass fewer or smaller images"):
+        detection_explorer(noisy, [_prediction() for _ in noisy], CLASSES)
+
+
+def test_the_html_output_is_self_contained() -> None:
+    explorer = calibration_explorer(lambda o, b: {"acc1": 1.0}, ["minmax"], [1])
+    output = explorer._repr_html_()
+    assert output.count("<script>") == 1 and "MNV3Explorers.mount(" in output
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", output) and "import(" not in output
+    assert isinstance(explorer, Explorer) and repr(explorer).startswith("Explorer(kind='calibration'")
+    evil = calibration_explorer(lambda o, b: {"acc1": 1.0}, ["</script><script>alert(1)</script>"], [1])
+    assert evil._repr_html_().count("</script>") == 1  # data cannot close the script

@@ -6,11 +6,12 @@ Used by the tests and by every chapter that rebuilds a TorchVision model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["ParityReport", "randomize_batchnorm", "compare_models"]
+__all__ = ["ParityReport", "randomize_batchnorm", "max_abs_difference", "compare_models"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,31 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def compare_models(ours: nn.Module, reference: nn.Module, inputs: torch.Tensor) -> ParityReport:
+def max_abs_difference(a: Any, b: Any) -> float:
+    """The largest absolute difference between two outputs: tensors, or dicts, lists and tuples of them
+    (a detector's list of dicts, a segmentation model's ``{"out", "aux"}``). Outputs of different
+    structure, keys, shapes or dtypes are infinitely different; empty tensors of equal shape differ by 0."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return float("inf")
+        return (a.double() - b.double()).abs().max().item() if a.numel() else 0.0
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return float("inf")
+        return max((max_abs_difference(a[k], b[k]) for k in a), default=0.0)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return float("inf")
+        return max((max_abs_difference(x, y) for x, y in zip(a, b)), default=0.0)
+    return 0.0 if a == b else float("inf")
+
+
+def compare_models(ours: nn.Module, reference: nn.Module, inputs: Any) -> ParityReport:
     """Load ``reference``'s state dict into ``ours`` (strictly, when the keys allow) and compare outputs.
 
-    Both models are put in eval mode. ``ours`` is modified: it ends up with ``reference``'s weights.
+    ``inputs`` is what both models take: a batch tensor, or a detector's list of images; outputs may be
+    tensors, dicts or lists of dicts (:func:`max_abs_difference`). Both models are put in eval mode.
+    ``ours`` is modified: it ends up with ``reference``'s weights.
     """
     theirs = reference.state_dict()
     mine = ours.state_dict()
@@ -66,5 +88,5 @@ def compare_models(ours: nn.Module, reference: nn.Module, inputs: torch.Tensor) 
         ours.eval()
         reference.eval()
         with torch.no_grad():
-            max_abs_diff = (ours(inputs) - reference(inputs)).abs().max().item()
+            max_abs_diff = max_abs_difference(ours(inputs), reference(inputs))
     return ParityReport(len(theirs), same_keys, same_shapes, max_abs_diff)

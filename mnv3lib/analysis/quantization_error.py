@@ -22,6 +22,7 @@ from torch import nn
 from ..checks import check_image_batch
 from ..models.layers import ConvNormActivation, SqueezeExcitation
 from ..models.mobilenetv3 import InvertedResidual
+from ..devices import model_device
 from ..models.quantization import QuantizableMobileNetV3, _as_quantizable
 
 __all__ = ["Site", "sqnr_db", "quantization_sites", "layer_sqnr", "StorageReport", "storage_report", "prediction_agreement"]
@@ -196,13 +197,15 @@ def storage_report(model: nn.Module) -> StorageReport:
 def prediction_agreement(model_a: nn.Module, model_b: nn.Module, batches: Iterable) -> float:
     """Percentage of images on which the two models' top-1 predictions agree.
 
-    ``batches`` yields image batches or ``(images, targets)`` pairs.
+    ``batches`` yields image batches or ``(images, targets)`` pairs. Each model runs on its own device
+    (an int8 model on the CPU, its float original possibly on a GPU).
     """
     agree, seen = 0, 0
+    device_a, device_b = model_device(model_a), model_device(model_b)
     with torch.inference_mode():
         for item in batches:
             images = item[0] if isinstance(item, (tuple, list)) else item
-            agree += int((model_a(images).argmax(1) == model_b(images).argmax(1)).sum())
+            agree += int((model_a(images.to(device_a)).argmax(1).cpu() == model_b(images.to(device_b)).argmax(1).cpu()).sum())
             seen += len(images)
     if seen == 0:
         raise ValueError("batches yielded no images: cannot measure agreement")

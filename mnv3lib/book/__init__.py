@@ -21,10 +21,12 @@ from .runs import (
     BOOK_SEGMENTATION_SCENES,
     BOOK_SEGMENTERS,
     LOW_RES_SEGMENTATION_SIZE,
+    EPS_STUDY_SEEDS,
     OPTIMIZER_RUNS,
     QAT_SCHEDULE,
     RECIPE_ROWS,
     book_splits,
+    eps_study_summary,
 )
 
 __all__ = [
@@ -34,10 +36,12 @@ __all__ = [
     "BOOK_SEGMENTATION_SCENES",
     "BOOK_SEGMENTERS",
     "LOW_RES_SEGMENTATION_SIZE",
+    "EPS_STUDY_SEEDS",
     "OPTIMIZER_RUNS",
     "QAT_SCHEDULE",
     "RECIPE_ROWS",
     "book_splits",
+    "eps_study_summary",
     "load_book_classifier",
     "load_book_detector",
     "load_book_quantizable_classifier",

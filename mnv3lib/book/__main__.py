@@ -26,13 +26,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if chapter != "chapter2":
             command.add_argument("--work-dir", type=Path, default=Path(f"runs/book-{chapter}"), help="per-epoch checkpoints; an interrupted run resumes from them")
         command.add_argument("--progress", action="store_true", help="show progress bars")
+        if chapter == "chapter2":
+            command.add_argument("--reuse", action="store_true", help="take runs whose config is unchanged from the existing results file instead of training them again")
+        command.add_argument("--device", default=None, help="cpu, cuda or mps (default: cuda if present, else cpu; the shipped results were made on the CPU)")
     args = parser.parse_args(argv)
+    options = {"progress": args.progress, "device": args.device}
     if args.chapter == "chapter2":
-        run_chapter2(args.output_dir, progress=args.progress)
+        run_chapter2(args.output_dir, reuse=args.reuse, **options)
     elif args.chapter == "chapter4":
-        run_chapter4(args.output_dir, args.work_dir, progress=args.progress)
+        run_chapter4(args.output_dir, args.work_dir, **options)
     else:
-        run_chapter5(args.output_dir, args.work_dir, progress=args.progress)
+        run_chapter5(args.output_dir, args.work_dir, **options)
     return 0
 
 

@@ -5,7 +5,8 @@ Two kinds of source:
 * TorchVision's weight metadata (``weights.meta``), read from the installed torchvision at run time,
   so it works offline and always matches the reader's torchvision.
 * Numbers that exist only in the articles (the PyTorch blog post "Everything you need to know about
-  TorchVision's MobileNetV3 implementation", 2021), copied here once with their units.
+  TorchVision's MobileNetV3 implementation", 2021; the torchvision 0.9 models overview; TorchVision's
+  models documentation of that time), copied here once with their units and sources.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from torchvision.models import detection as tv_detection
 from torchvision.models import segmentation as tv_segmentation
 from torchvision.models.quantization import MobileNet_V3_Large_QuantizedWeights
 
-__all__ = ["BLOG", "BLOG_SOURCE", "BLOG_DETECTION", "BLOG_SEGMENTATION", "torchvision_meta", "torchvision_detection_meta", "torchvision_segmentation_meta"]
+__all__ = [
+    "BLOG", "BLOG_SOURCE", "BLOG_DETECTION", "BLOG_SEGMENTATION", "BLOG_LOW_RES_SEGMENTATION", "OVERVIEW", "OVERVIEW_SOURCE",
+    "MODELS_DOC", "MODELS_DOC_SOURCE", "torchvision_meta", "torchvision_detection_meta", "torchvision_segmentation_meta",
+]  # fmt: skip
 
 BLOG_SOURCE = "PyTorch blog, 'Everything you need to know about TorchVision's MobileNetV3 implementation' (2021)"
 
@@ -28,9 +32,9 @@ BLOG: dict[str, dict[str, float]] = {
     "quantized_mobilenet_v3_large": {"acc1": 73.004, "acc5": 90.858, "cpu_s": 0.0162, "params_m": 2.96},
     # the same post's text: post-training quantization of the float Large weights, for comparison with QAT
     "ptq_mobilenet_v3_large": {"acc1": 71.160, "acc5": 89.834},
-    "mobilenet_v2": {"acc1": 71.880, "acc5": 90.290, "cpu_s": 0.0608},
-    "resnet50": {"acc1": 76.150, "acc5": 92.870, "cpu_s": 0.2545},
-    "resnet18": {"acc1": 69.760, "acc5": 89.080, "cpu_s": 0.1032},
+    "mobilenet_v2": {"acc1": 71.880, "acc5": 90.290, "cpu_s": 0.0608, "params_m": 3.50},
+    "resnet50": {"acc1": 76.150, "acc5": 92.870, "cpu_s": 0.2545, "params_m": 25.56},
+    "resnet18": {"acc1": 69.760, "acc5": 89.080, "cpu_s": 0.1032, "params_m": 11.69},
 }
 
 # The blog's detection numbers: COCO box mAP, CPU seconds per image ("not absolute benchmarks"), parameters
@@ -38,6 +42,7 @@ BLOG_DETECTION: dict[str, dict[str, float]] = {
     "fasterrcnn_mobilenet_v3_large_fpn": {"box_map": 32.8, "cpu_s": 0.8409, "params_m": 19.39},
     "fasterrcnn_mobilenet_v3_large_320_fpn": {"box_map": 22.8, "cpu_s": 0.1679, "params_m": 19.39},
     "fasterrcnn_resnet50_fpn": {"box_map": 37.0, "cpu_s": 4.1514, "params_m": 41.76},
+    "retinanet_resnet50_fpn": {"box_map": 36.4, "cpu_s": 4.8825, "params_m": 34.01},
     # RPN NMS tuning of the 320 model: before (TorchVision's default 1000/1000 proposals) and after (150/150)
     "rpn_tuning_before": {"box_map": 23.0, "cpu_s": 0.2904},
     "rpn_tuning_after": {"box_map": 22.8, "cpu_s": 0.1679},
@@ -49,7 +54,35 @@ BLOG_DETECTION: dict[str, dict[str, float]] = {
 BLOG_SEGMENTATION: dict[str, dict[str, float]] = {
     "lraspp_mobilenet_v3_large": {"miou": 57.9, "pixel_acc": 91.2, "cpu_s": 0.3278, "params_m": 3.22, "low_res_miou": 55.8},
     "deeplabv3_mobilenet_v3_large": {"miou": 60.3, "pixel_acc": 91.2, "cpu_s": 0.5869, "params_m": 11.03, "low_res_miou": 56.5},
-    "fcn_mobilenet_v3_large": {"miou": 57.8, "params_m": 5.05},
+    "fcn_mobilenet_v3_large": {"miou": 57.8, "pixel_acc": 90.9, "cpu_s": 0.3702, "params_m": 5.05, "low_res_miou": 54.8},
+    "deeplabv3_resnet50": {"miou": 66.4, "pixel_acc": 92.4, "cpu_s": 6.3531, "params_m": 39.64},
+    "fcn_resnet50": {"miou": 60.5, "pixel_acc": 91.4, "cpu_s": 5.0146, "params_m": 32.96},
+}
+
+# The blog's low-resolution table: the same weights fed 320-px images instead of 520 (the MobileNetV3 heads).
+# ``miou_change`` is the mIoU difference in points, ``faster_pct`` the blog's "speed improvement" in %.
+BLOG_LOW_RES_SEGMENTATION: dict[str, dict[str, float]] = {
+    "lraspp_mobilenet_v3_large": {"miou_change": -2.1, "faster_pct": 65.26, "miou": 55.8, "pixel_acc": 90.3, "cpu_s": 0.1139},
+    "deeplabv3_mobilenet_v3_large": {"miou_change": -3.8, "faster_pct": 63.86, "miou": 56.5, "pixel_acc": 90.3, "cpu_s": 0.2121},
+    "fcn_mobilenet_v3_large": {"miou_change": -3.0, "faster_pct": 57.57, "miou": 54.8, "pixel_acc": 90.1, "cpu_s": 0.1571},
+}
+
+OVERVIEW_SOURCE = "PyTorch blog, 'The torchvision 0.9 models' overview (TorchVision 0.9 release, 2021)"
+# The overview's speed claims, as "N× faster on CPU than" the reference model.
+OVERVIEW: dict[str, dict[str, Any]] = {
+    "mobilenet_v3_large": {"faster_than": "resnet50", "times": 6.0, "words": "over 6x faster"},
+    "mobilenet_v3_small": {"faster_than": "resnet50", "times": 15.0, "words": "15x faster"},
+    "quantized_mobilenet_v3_large": {"faster_than": "mobilenet_v3_large", "times": 2.5, "words": "roughly 2.5x faster"},
+    "fasterrcnn_mobilenet_v3_large_fpn": {"faster_than": "fasterrcnn_resnet50_fpn", "times": 5.0, "words": "5x faster"},
+    "fasterrcnn_mobilenet_v3_large_320_fpn": {"faster_than": "fasterrcnn_resnet50_fpn", "times": 25.0, "words": "25x faster"},
+    "deeplabv3_mobilenet_v3_large": {"faster_than": "fcn_resnet50", "times": 8.5, "words": "8.5x faster"},
+    "lraspp_mobilenet_v3_large": {"faster_than": "fcn_resnet50", "times": 15.0, "words": "a 15x speed improvement"},
+}
+
+MODELS_DOC_SOURCE = "TorchVision's models documentation (docs/source/models.rst, the 0.9 era)"
+# Keypoint R-CNN ResNet-50 FPN on COCO person keypoints (val2017): box AP and keypoint AP.
+MODELS_DOC: dict[str, dict[str, float]] = {
+    "keypointrcnn_resnet50_fpn": {"box_ap": 54.6, "keypoint_ap": 65.0},
 }
 
 _WEIGHTS = {

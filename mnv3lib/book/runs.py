@@ -22,21 +22,24 @@ for the first third of a run (we measured it).
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..analysis.introspection import count_parameters
 from ..data.minicoco import MINICOCO_CLASSES
 from ..data.splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits
-from ..engine.checkpoint import save_checkpoint
-from ..engine.classification import ClassificationConfig, fit
-from ..engine.detection import DetectionConfig, fit_detection
-from ..engine.segmentation import SegmentationConfig, fit_segmentation
+from ..engine.checkpoint import load_checkpoint, save_checkpoint
+from ..engine import fit
+from ..engine.classification import ClassificationConfig
+from ..engine.detection import DetectionConfig
+from ..engine.segmentation import SegmentationConfig, SegmentationTask, evaluate_segmentation
 from .artifacts import ARTIFACTS, CHAPTER2_RESULTS, CHAPTER4_RESULTS, CHAPTER5_RESULTS, CLASSIFIER_FILE, DETECTOR_FILES, SEGMENTER_FILES
 from .artifacts import save_half, write_results
 
@@ -48,6 +51,10 @@ __all__ = [
     "RecipeRow",
     "RECIPE_ROWS",
     "OPTIMIZER_RUNS",
+    "EPS_STUDY",
+    "EPS_STUDY_SEEDS",
+    "EPS_STUDY_RUNS",
+    "eps_study_summary",
     "QAT_SCHEDULE",
     "BOOK_SCENES",
     "BOOK_BACKBONE",
@@ -85,28 +92,57 @@ class RecipeRow:
     name: str
     run: str  # the training run that produces it
     article_acc1: float  # TorchVision's ImageNet Acc@1 for this step of the recipe (blog post)
+    article_acc5: float  # and its Acc@5
     use_average: bool = False  # report the average of the last 3 improving checkpoints
 
 
 RUNS: dict[str, ClassificationConfig] = {
     "sgd_baseline": ClassificationConfig(**COMMON, **MOBILENET_V2_STYLE),
     "rmsprop_eps_1e-8": ClassificationConfig(**COMMON, opt_eps=1e-8, **(MOBILENET_V2_STYLE | {"opt": "rmsprop", "lr": 0.064 * LINEAR_SCALE})),
-    "rmsprop_eps_0.0316": ClassificationConfig(**COMMON, opt="rmsprop", opt_eps=0.0316, **MOBILENET_V3_SCHEDULE),
+    # the adjusted eps and LR scheme, still with the baseline's weight decay: the article tunes it in the next row
+    "rmsprop_eps_0.0316": ClassificationConfig(**COMMON, opt="rmsprop", opt_eps=0.0316, **(MOBILENET_V3_SCHEDULE | {"weight_decay": MOBILENET_V2_STYLE["weight_decay"]})),
     "rmsproptf_eps_1e-3": ClassificationConfig(**COMMON, opt="rmsproptf", opt_eps=1e-3, **MOBILENET_V3_SCHEDULE),
     "augment": ClassificationConfig(**COMMON, opt="rmsprop", opt_eps=0.0316, **MOBILENET_V3_SCHEDULE, **AUGMENT, average_last=3),
     "augment_regularised": ClassificationConfig(**COMMON, opt="rmsprop", opt_eps=0.0316, **MOBILENET_V3_SCHEDULE, **AUGMENT, **EXTRA_REGULARISATION),
 }
 
 RECIPE_ROWS = (
-    RecipeRow("MobileNetV2-style baseline (SGD)", "sgd_baseline", 71.542),
-    RecipeRow("+ RMSProp, default eps (1e-8)", "rmsprop_eps_1e-8", 70.684),
-    RecipeRow("+ adjusted eps (0.0316) & LR scheme", "rmsprop_eps_0.0316", 71.764),
-    RecipeRow("+ AutoAugment & RandomErasing", "augment", 73.86),
-    RecipeRow("+ checkpoint averaging (last 3)", "augment", 74.028, use_average=True),
-    RecipeRow("+ label smoothing, stochastic depth, LR noise", "augment_regularised", 75.536),
+    RecipeRow("MobileNetV2-style baseline (SGD)", "sgd_baseline", 71.542, 90.068),
+    RecipeRow("+ RMSProp, default eps (1e-8)", "rmsprop_eps_1e-8", 70.684, 89.38),
+    RecipeRow("+ adjusted eps (0.0316) & LR scheme", "rmsprop_eps_0.0316", 71.764, 90.178),
+    RecipeRow("+ AutoAugment, RandomErasing & tuned weight decay", "augment", 73.86, 91.292),
+    RecipeRow("+ checkpoint averaging (last 3)", "augment", 74.028, 91.382, use_average=True),
+    RecipeRow("+ label smoothing, stochastic depth, LR noise", "augment_regularised", 75.536, 92.368),
 )
-# Chapter 2 (b): the epsilon story, same data and schedule, three optimizers
-OPTIMIZER_RUNS = ("rmsprop_eps_1e-8", "rmsprop_eps_0.0316", "rmsproptf_eps_1e-3")
+# Chapter 2 (b): the epsilon choice, like for like: the MobileNetV3 schedule and weight decay for all, only
+# the optimizer and its epsilon differ; three seeds each (the seed sets the initial weights and the order)
+EPS_STUDY = {
+    "rmsprop_eps_1e-8": {"opt": "rmsprop", "opt_eps": 1e-8},
+    "rmsprop_eps_0.0316": {"opt": "rmsprop", "opt_eps": 0.0316},
+    "rmsproptf_eps_1e-3": {"opt": "rmsproptf", "opt_eps": 1e-3},
+}
+EPS_STUDY_SEEDS = (0, 1, 2)
+EPS_STUDY_RUNS: dict[str, ClassificationConfig] = {
+    f"eps_study/{name}/seed{seed}": ClassificationConfig(**COMMON, **MOBILENET_V3_SCHEDULE, **values, seed=seed)
+    for name, values in EPS_STUDY.items()
+    for seed in EPS_STUDY_SEEDS
+}
+OPTIMIZER_RUNS = tuple(f"eps_study/{name}/seed0" for name in EPS_STUDY)  # the curves Chapter 2 plots
+
+
+def eps_study_summary(runs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per optimizer of :data:`EPS_STUDY`: the mean and standard deviation over the seeds of the
+    final validation Acc@1 and training loss, and of the first epoch's training loss."""
+    rows = []
+    for name, values in EPS_STUDY.items():
+        finals = [runs[f"eps_study/{name}/seed{seed}"]["final"] for seed in EPS_STUDY_SEEDS]
+        firsts = [runs[f"eps_study/{name}/seed{seed}"]["history"][0] for seed in EPS_STUDY_SEEDS]
+        row: dict[str, Any] = {"run": name, "optimizer": values["opt"], "eps": values["opt_eps"], "seeds": len(EPS_STUDY_SEEDS)}
+        for label, numbers in (("val Acc@1", [f["val_acc1"] for f in finals]), ("final train loss", [f["train_loss"] for f in finals]),
+                               ("epoch-1 train loss", [f["train_loss"] for f in firsts])):  # fmt: skip
+            row[f"{label} mean"], row[f"{label} sd"] = float(np.mean(numbers)), float(np.std(numbers, ddof=1))
+        rows.append(row)
+    return rows
 
 
 def book_splits(data: str = "shapes", train_size: int | None = None, val_size: int | None = None) -> tuple[Any, Any]:
@@ -122,39 +158,63 @@ def book_splits(data: str = "shapes", train_size: int | None = None, val_size: i
     return minicoco_splits(**sizes, semantic=data == "semantic_scenes")
 
 
-def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train every run of :data:`RUNS`, write the results JSON and the best model's checkpoint."""
+def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: Callable[[str], None] = print, device: str | None = None,
+                 reuse: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Train every run of :data:`RUNS` and :data:`EPS_STUDY_RUNS`, write the results JSON and the best
+    recipe run's checkpoint.
+
+    A run is a pure function of its config and the data, so two names with one config train once. With
+    ``reuse``, a run whose config is unchanged in the existing results file is taken from it (marked
+    ``"reused": true``) instead of trained again; the best run's checkpoint must then already be there.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     train, val = book_splits("shapes")
+    previous = json.loads((output_dir / CHAPTER2_RESULTS).read_text())["runs"] if reuse and (output_dir / CHAPTER2_RESULTS).is_file() else {}
     runs: dict[str, Any] = {}
-    best: tuple[float, str, torch.nn.Module] | None = None
-    for name, config in RUNS.items():
+    models: dict[str, torch.nn.Module] = {}
+    for name, config in {**RUNS, **EPS_STUDY_RUNS}.items():
+        same = next((other for other, record in runs.items() if ClassificationConfig.from_dict(record["config"]) == config), None)
+        stored = next((record for record in previous.values() if ClassificationConfig.from_dict(record["config"]) == config), None)
+        if same is not None:
+            runs[name] = runs[same]
+            if same in models:
+                models[name] = models[same]
+            continue
+        if stored is not None:
+            log(f"== {name}: unchanged, taken from the results file")
+            runs[name] = {**stored, "reused": True}
+            continue
         log(f"== {name}")
         started = time.perf_counter()
-        result = fit(config, train, val, progress=progress, log=log)
+        result = fit(config, train, val, progress=progress, log=log, device=device)
         runs[name] = {
             "config": config.to_dict(),
             "history": [dataclasses.asdict(e) for e in result.history],
             "final": dataclasses.asdict(result.history[-1]),
-            "averaged": result.averaged,
+            "averaged": result.extras.get("averaged"),
             "diverged": result.diverged,
             "seconds": round(time.perf_counter() - started, 1),
+            "threads": torch.get_num_threads(),
         }
-        final_acc1 = result.history[-1].val_acc1
-        if not result.diverged and (best is None or final_acc1 > best[0]):
-            best = (final_acc1, name, result.model)
+        models[name] = result.model
     table = []
     for row in RECIPE_ROWS:
         run = runs[row.run]
         metrics = run["averaged"] if row.use_average else run["final"]
         acc1 = metrics["acc1"] if row.use_average else metrics["val_acc1"]
         acc5 = metrics["acc5"] if row.use_average else metrics["val_acc5"]
-        table.append({"row": row.name, "run": row.run, "acc1": acc1, "acc5": acc5, "article_acc1": row.article_acc1})
-    best_run = best[1] if best else None
-    results = write_results(output_dir / CHAPTER2_RESULTS, BOOK_DATA, runs, "python -m mnv3lib.book chapter2", recipe_table=table, checkpoint_run=best_run)
-    if best is not None:
-        save_half(best[2], RUNS[best_run], list(train.classes), output_dir / CLASSIFIER_FILE, run=best_run)
-    return results
+        table.append({"row": row.name, "run": row.run, "acc1": acc1, "acc5": acc5, "article_acc1": row.article_acc1, "article_acc5": row.article_acc5})
+    finished = [name for name in RUNS if not runs[name]["diverged"]]
+    best_run = max(finished, key=lambda name: runs[name]["final"]["val_acc1"]) if finished else None
+    if best_run in models:
+        save_half(models[best_run], RUNS[best_run], list(train.classes), output_dir / CLASSIFIER_FILE, run=best_run)
+    elif best_run is not None:
+        saved = load_checkpoint(output_dir / CLASSIFIER_FILE) if (output_dir / CLASSIFIER_FILE).is_file() else {}
+        if saved.get("run") != best_run or ClassificationConfig.from_dict(saved["config"]) != RUNS[best_run]:
+            raise RuntimeError(f"the best run, {best_run}, was reused, but {output_dir / CLASSIFIER_FILE} is not its checkpoint: run without reuse")
+    command = "python -m mnv3lib.book chapter2" + (" --reuse" if reuse else "")
+    return write_results(output_dir / CHAPTER2_RESULTS, BOOK_DATA, runs, command, recipe_table=table, checkpoint_run=best_run,
+                         eps_study=eps_study_summary(runs))  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------
@@ -203,13 +263,14 @@ BOOK_BACKBONE = dataclasses.replace(RUNS["rmsproptf_eps_1e-3"], model="mobilenet
 
 
 def run_chapter4(
-    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter4"), *, progress: bool = False, log: Callable[[str], None] = print
+    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter4"), *, progress: bool = False, log: Callable[[str], None] = print,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train the :data:`BOOK_DETECTORS` (each resuming from its folder under ``work_dir`` if a checkpoint is
     there), then write the results JSON and each model's float16 weights into ``output_dir``."""
     runs: dict[str, Any] = {}
     output_dir.mkdir(parents=True, exist_ok=True)
-    backbone, backbone_record = _pretrain_backbone(work_dir / "backbone", progress=progress, log=log)
+    backbone, backbone_record = _pretrain_backbone(work_dir / "backbone", progress=progress, log=log, device=device)
     for name, book_config in BOOK_DETECTORS.items():
         log(f"== {name}")
         config = dataclasses.replace(book_config, backbone_weights=str(backbone))
@@ -218,20 +279,21 @@ def run_chapter4(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit_detection(config, train, val, output_dir=run_dir, resume=resume, eval_every=4, progress=progress, log=log)
+        result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=4, progress=progress, log=log, device=device)
         runs[name] = _run_record(result, started)
         save_half(result.model, config, list(MINICOCO_CLASSES), output_dir / DETECTOR_FILES[name])
     runs["backbone"] = backbone_record
     return write_results(output_dir / CHAPTER4_RESULTS, BOOK_SCENES, runs, "python -m mnv3lib.book chapter4")
 
 
-def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], None], device: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Train (or resume, or reuse) :data:`BOOK_BACKBONE` on the book's shapes; return its weights' path and record."""
     log("== backbone")
     checkpoint = work_dir / "checkpoint.pt"
     started = time.perf_counter()
     train, val = book_splits("shapes")
-    result = fit(BOOK_BACKBONE, train, val, output_dir=work_dir, resume=checkpoint if checkpoint.is_file() else None, progress=progress, log=log)
+    result = fit(BOOK_BACKBONE, train, val, output_dir=work_dir, resume=checkpoint if checkpoint.is_file() else None, progress=progress, log=log,
+                 device=device)
     weights = save_checkpoint({"model": result.model.state_dict(), "config": BOOK_BACKBONE.to_dict()}, work_dir / "backbone.pt")
     return weights, _run_record(result, started)
 
@@ -261,14 +323,15 @@ def run_chapter5(
     *,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train the :data:`BOOK_SEGMENTERS` (each resuming from ``work_dir/<name>`` if a checkpoint is there)
     from the shapes-trained backbone (``backbone_dir``, shared with Chapter 4; trained first if missing),
     then write the results JSON and the LR-ASPP models' float16 weights into ``output_dir``."""
     runs: dict[str, Any] = {}
     output_dir.mkdir(parents=True, exist_ok=True)
-    num_classes = len(MINICOCO_CLASSES) + 1
-    backbone, _ = _pretrain_backbone(backbone_dir, progress=progress, log=log)
+    backbone, _ = _pretrain_backbone(backbone_dir, progress=progress, log=log, device=device)
+    train, val = book_splits("semantic_scenes")
     for name, book_config in BOOK_SEGMENTERS.items():
         log(f"== {name}")
         config = dataclasses.replace(book_config, backbone_weights=str(backbone))
@@ -276,8 +339,13 @@ def run_chapter5(
         checkpoint = run_dir / "checkpoint.pt"
         started = time.perf_counter()
         resume = checkpoint if checkpoint.is_file() else None
-        result = fit_segmentation(config, *book_splits("semantic_scenes"), num_classes, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log)
+        result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log,
+                     device=device)
         runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
+        # the article's low-resolution inference: the same weights, fed smaller images (Chapter 5's table)
+        _, val_transformed = SegmentationTask(config).datasets(train, val)  # the transforms training evaluated with
+        low = evaluate_segmentation(result.model, val_transformed, image_size=LOW_RES_SEGMENTATION_SIZE)
+        runs[name]["low_res"] = {"image_size": LOW_RES_SEGMENTATION_SIZE, "miou": low["miou"], "pixel_accuracy": low["pixel_accuracy"]}
         if name in SEGMENTER_FILES:
             save_half(result.model, config, ["background", *MINICOCO_CLASSES], output_dir / SEGMENTER_FILES[name])
     return write_results(output_dir / CHAPTER5_RESULTS, BOOK_SEGMENTATION_SCENES, runs, "python -m mnv3lib.book chapter5")

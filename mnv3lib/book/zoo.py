@@ -28,7 +28,7 @@ from .artifacts import load_chapter2_results, load_chapter4_results, load_chapte
 from .runs import BOOK_DETECTORS
 from ..analysis.introspection import count_parameters, forward_macs
 from ..models import mobilenet_v3_large, mobilenet_v3_small
-from .published import BLOG_SEGMENTATION, torchvision_detection_meta, torchvision_meta, torchvision_segmentation_meta
+from .published import BLOG, BLOG_DETECTION, BLOG_SEGMENTATION, torchvision_detection_meta, torchvision_meta, torchvision_segmentation_meta
 
 __all__ = ["ZooEntry", "zoo_entries", "zoo_table"]
 
@@ -46,6 +46,7 @@ class ZooEntry:
         ours: Returns our metric on the book's data, labelled (None: the book did not train it).
         float_twin: For an int8 model, its float version, on which multiply-adds are counted.
         published_macs: TorchVision's metadata ``_ops`` (billions of multiply-adds, labelled GFLOPS), if any.
+        article_cpu_s: The implementation article's CPU time (seconds per image, relative), if it has one.
     """
 
     task: str
@@ -56,6 +57,7 @@ class ZooEntry:
     ours: Callable[[], str] | None = None
     float_twin: Callable[[], nn.Module] | None = None
     published_macs: float | None = None
+    article_cpu_s: float | None = None
 
 
 def _classifier_metric() -> str:
@@ -94,25 +96,30 @@ def zoo_entries() -> dict[str, ZooEntry]:
     return {
         "MobileNetV3-Large": ZooEntry(
             "classification", "1", mobilenet_v3_large, (224, 224), _imagenet("mobilenet_v3_large"), published_macs=torchvision_meta("mobilenet_v3_large")["macs_g"],
+            article_cpu_s=BLOG["mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "MobileNetV3-Small": ZooEntry(
             "classification", "1, 2", mobilenet_v3_small, (224, 224), _imagenet("mobilenet_v3_small"), _classifier_metric,
             published_macs=torchvision_meta("mobilenet_v3_small")["macs_g"],
+            article_cpu_s=BLOG["mobilenet_v3_small"]["cpu_s"],
         ),  # fmt: skip
         "MobileNetV3-Large int8": ZooEntry(
             "classification", "3", lambda: quantization.mobilenet_v3_large(quantize=True), (224, 224),
             _imagenet("quantized_mobilenet_v3_large", quantized=True), float_twin=mobilenet_v3_large,
             published_macs=torchvision_meta("quantized_mobilenet_v3_large")["macs_g"],
+            article_cpu_s=BLOG["quantized_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "Faster R-CNN MobileNetV3-Large FPN": ZooEntry(
             "detection", "4", detection.fasterrcnn_mobilenet_v3_large_fpn, photo,
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_mobilenet_v3_large_fpn')['box_map']} (TorchVision)",
             published_macs=torchvision_detection_meta("fasterrcnn_mobilenet_v3_large_fpn")["gflops"],
+            article_cpu_s=BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_fpn"]["cpu_s"],
         ),  # fmt: skip
         "Faster R-CNN MobileNetV3-Large 320 FPN": ZooEntry(
             "detection", "4", detection.fasterrcnn_mobilenet_v3_large_320_fpn, photo,
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_mobilenet_v3_large_320_fpn')['box_map']} (TorchVision)",
             published_macs=torchvision_detection_meta("fasterrcnn_mobilenet_v3_large_320_fpn")["gflops"],
+            article_cpu_s=BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_320_fpn"]["cpu_s"],
         ),  # fmt: skip
         f"book keypoint R-CNN, {main} px": ZooEntry("detection", "4", _book_detector("main"), (main, main), "— (not in TorchVision)", _detector_metric("main")),
         f"book keypoint R-CNN, {low} px": ZooEntry("detection", "4", _book_detector("low_res"), (main, main), "— (not in TorchVision)", _detector_metric("low_res")),
@@ -120,30 +127,36 @@ def zoo_entries() -> dict[str, ZooEntry]:
             "detection", "4", lambda: tv_det.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None), photo,
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_resnet50_fpn')['box_map']} (TorchVision)",
             published_macs=torchvision_detection_meta("fasterrcnn_resnet50_fpn")["gflops"],
+            article_cpu_s=BLOG_DETECTION["fasterrcnn_resnet50_fpn"]["cpu_s"],
         ),  # fmt: skip
         "LR-ASPP MobileNetV3-Large": ZooEntry(
             "segmentation", "5", segmentation.lraspp_mobilenet_v3_large, voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('lraspp_mobilenet_v3_large')['miou']} (TorchVision)", _segmenter_metric("lraspp"),
             published_macs=torchvision_segmentation_meta("lraspp_mobilenet_v3_large")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["lraspp_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "DeepLabV3 MobileNetV3-Large": ZooEntry(
             "segmentation", "5", lambda: segmentation.deeplabv3_mobilenet_v3_large(aux_loss=False), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('deeplabv3_mobilenet_v3_large')['miou']} (TorchVision)", _segmenter_metric("deeplabv3"),
             published_macs=torchvision_segmentation_meta("deeplabv3_mobilenet_v3_large")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["deeplabv3_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "FCN MobileNetV3-Large": ZooEntry(
             "segmentation", "5", lambda: segmentation.fcn_mobilenet_v3_large(aux_loss=False), voc,
             f"COCO-VOC mIoU {BLOG_SEGMENTATION['fcn_mobilenet_v3_large']['miou']} (article; not released)", _segmenter_metric("fcn"),
+            article_cpu_s=BLOG_SEGMENTATION["fcn_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "FCN ResNet-50": ZooEntry(
             "segmentation", "5", lambda: tv_seg.fcn_resnet50(weights=None, weights_backbone=None), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('fcn_resnet50')['miou']} (TorchVision)",
             published_macs=torchvision_segmentation_meta("fcn_resnet50")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["fcn_resnet50"]["cpu_s"],
         ),  # fmt: skip
         "DeepLabV3 ResNet-50": ZooEntry(
             "segmentation", "5", lambda: tv_seg.deeplabv3_resnet50(weights=None, weights_backbone=None), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('deeplabv3_resnet50')['miou']} (TorchVision)",
             published_macs=torchvision_segmentation_meta("deeplabv3_resnet50")["gflops"],
+            article_cpu_s=BLOG_SEGMENTATION["deeplabv3_resnet50"]["cpu_s"],
         ),  # fmt: skip
     }
 
@@ -155,8 +168,8 @@ def _example(entry: ZooEntry) -> torch.Tensor | list[torch.Tensor]:
 
 def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, warmup: int = 1, latency: bool = True) -> pd.DataFrame:
     """One row per model: task, chapter, input, parameters (M), multiply-adds (G, ours and TorchVision's),
-    CPU latency (ms, the median of ``repeats`` after ``warmup``; skipped when ``latency`` is False), our
-    metric and the published one. Each model is built with ``torch.manual_seed(0)``."""
+    CPU latency (ms, the median of ``repeats`` after ``warmup``; skipped when ``latency`` is False), the
+    article's CPU time (s; relative, on its machine), our metric and the published one. Each model is built with ``torch.manual_seed(0)``."""
     rows = []
     for name, entry in (entries or zoo_entries()).items():
         torch.manual_seed(0)  # a detector's multiply-adds depend on its (random) weights: the same for every call
@@ -170,6 +183,7 @@ def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, w
         }  # fmt: skip
         if latency:
             row["CPU latency (ms)"] = compare_latency({name: model}, inputs=example, repeats=repeats, warmup=warmup)[name].median_ms
+        row["article: CPU (s)"] = entry.article_cpu_s
         row["ours, on the book's data"] = entry.ours() if entry.ours else "—"
         row["published"] = entry.published
         rows.append(row)

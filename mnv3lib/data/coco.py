@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,29 @@ from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
 from torchvision.transforms.v2 import functional as TF
 
 __all__ = ["CocoFolder"]
+
+
+def _check_coco_file(path: Path) -> None:
+    """Refuse a COCO annotation file that pycocotools or the detection wrapper would trip over later,
+    naming the file and the first bad entry."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    missing = [key for key in ("images", "annotations", "categories") if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise ValueError(f"{path} is not a COCO annotation file: it lacks {', '.join(map(repr, missing))}")
+    categories = {category.get("id") for category in data["categories"]}
+    images = {image.get("id") for image in data["images"]}
+    for annotation in data["annotations"]:
+        where = f"{path}: annotation {annotation.get('id', '?')}"
+        if annotation.get("category_id") not in categories:
+            raise ValueError(f"{where} has category_id {annotation.get('category_id')!r}, not one of the file's categories {sorted(categories)}")
+        if annotation.get("image_id") not in images:
+            raise ValueError(f"{where} has image_id {annotation.get('image_id')!r}, not one of the file's images")
+        for key in ("bbox", "segmentation"):
+            if key not in annotation:
+                raise ValueError(f"{where} has no {key!r} (the detection targets need boxes and masks)")
 
 
 class CocoFolder(Dataset):
@@ -44,11 +68,13 @@ class CocoFolder(Dataset):
             raise ValueError(f"expected an image folder, got {str(images)!r}, which is not a directory")
         if not annotations.is_file():
             raise ValueError(f"expected a COCO annotation file, got {str(annotations)!r}, which does not exist")
+        _check_coco_file(annotations)
         with contextlib.redirect_stdout(io.StringIO()):
             self._detection = wrap_dataset_for_transforms_v2(
                 CocoDetection(str(images), str(annotations)), target_keys=("boxes", "labels", "masks", "image_id", "area", "iscrowd")
             )
         self.coco: COCO = self._detection.coco
+        self.root = images
         self.transforms = transforms
         people = [c for c in self.coco.cats.values() if "keypoints" in c]
         self.num_keypoints = len(people[0]["keypoints"]) if people else 0
@@ -57,7 +83,11 @@ class CocoFolder(Dataset):
         return len(self._detection)
 
     def __getitem__(self, index: int) -> tuple[tv_tensors.Image, dict[str, Any]]:
-        image, wrapped = self._detection[index]
+        try:
+            image, wrapped = self._detection[index]
+        except (OSError, SyntaxError) as error:  # PIL's errors for a corrupt or truncated file
+            name = self.coco.loadImgs(self._detection.ids[index])[0]["file_name"]
+            raise ValueError(f"cannot read the image {self.root / name}: {error}") from error
         image = tv_tensors.Image(TF.pil_to_tensor(image))
         height, width = image.shape[-2:]
         image_id = self._detection.ids[index]

@@ -8,7 +8,16 @@ import torchvision
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["image_folder_splits", "export_image_folder"]
+__all__ = ["load_image", "image_folder_splits", "export_image_folder"]
+
+
+def load_image(path: str) -> Image.Image:
+    """Open an image file as RGB; a corrupt or truncated file raises ``ValueError`` naming it."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
+        raise ValueError(f"cannot read the image {path}: {error}") from error
 
 
 def image_folder_splits(root: str | Path) -> tuple[Dataset, Dataset]:
@@ -17,8 +26,8 @@ def image_folder_splits(root: str | Path) -> tuple[Dataset, Dataset]:
     missing = [split for split in ("train", "val") if not (root / split).is_dir()]
     if missing:
         raise FileNotFoundError(f"expected ImageNet-style folders {root}/train/<class>/ and {root}/val/<class>/; missing {missing}")
-    train = torchvision.datasets.ImageFolder(str(root / "train"))
-    val = torchvision.datasets.ImageFolder(str(root / "val"))
+    train = torchvision.datasets.ImageFolder(str(root / "train"), loader=load_image)
+    val = torchvision.datasets.ImageFolder(str(root / "val"), loader=load_image)
     if train.classes != val.classes:
         raise ValueError(f"train and val have different classes: {train.classes} vs {val.classes}")
     return train, val

@@ -1,12 +1,12 @@
 """Checkpoints: written atomically, loaded safely, and averaged (TorchVision's MobileNetV3 recipe).
 
-Shared by every training loop in the library.
+The engine's loop (:mod:`mnv3lib.engine.loop`) writes one after every epoch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import pickle
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,20 +14,24 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_run", "restore_run", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
+from ..devices import move
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path:
     """Write ``payload`` with ``torch.save`` atomically: a crash mid-write never leaves a torn file.
 
     The data goes to a temporary file in the same folder, is flushed to disk, then renamed over ``path``.
+    Tensors on a GPU are saved as CPU tensors, so the file loads on any machine.
     """
+    payload = move(dict(payload), torch.device("cpu"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(dict(payload), file)
+            torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)  # mkstemp creates 0600 files; checkpoints are meant to be shared
@@ -39,34 +43,23 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU."""
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU.
+
+    Raises:
+        FileNotFoundError: if there is no file at ``path``.
+        ValueError: if the file is empty, truncated or not a checkpoint (the message names it).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def save_run(path: str | os.PathLike, config: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, history: Sequence[Any]) -> Path:
-    """Checkpoint a training run after ``len(history)`` epochs: weights, optimizer state, the config
-    (a dataclass with ``to_dict``) and the per-epoch records (dataclasses), atomically."""
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": len(history),
-               "config": config.to_dict(), "history": [dataclasses.asdict(e) for e in history]}  # fmt: skip
-    return save_checkpoint(payload, path)
-
-
-def restore_run(path: str | os.PathLike, config: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list[dict], int]:
-    """Load a :func:`save_run` checkpoint into ``model`` and ``optimizer``; return its history (as dicts)
-    and the number of epochs done.
-
-    Raises:
-        ValueError: if the checkpoint was made with a config other than ``config``.
-    """
-    saved = load_checkpoint(path)
-    if type(config).from_dict(saved["config"]) != config:
-        raise ValueError("cannot resume: the checkpoint was made with a different config")
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    return saved["history"], saved["epoch"]
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, ValueError) as error:
+        size = path.stat().st_size
+        raise ValueError(f"{path} is not a readable checkpoint ({size} bytes: {type(error).__name__}: {error}); it is empty or corrupt") from error
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} is not a checkpoint: it holds a {type(saved).__name__}, not a dict")
+    return saved
 
 
 def load_features(extractor: torch.nn.Module, path: str | os.PathLike) -> None:

@@ -1,8 +1,8 @@
 """Classification training: plain functions over a frozen config, as in TorchVision's reference script.
 
-``fit`` = for each epoch: ``train_one_epoch`` → learning-rate step → ``evaluate`` (model, and its EMA) →
-atomic checkpoint. Every epoch starts from seeds derived from ``(config.seed, epoch)``, so a run that is
-interrupted and resumed from its checkpoint ends with exactly the weights of an uninterrupted run.
+:class:`ClassificationTask` is what the engine's one loop (:func:`mnv3lib.engine.loop.run`) needs
+for classification: the model, cross-entropy, the learning-rate schedule, Acc@1/Acc@5, the EMA of the
+weights and checkpoint averaging. ``mnv3lib.engine.fit(ClassificationConfig(...), train, val)`` runs it.
 Chapter 2 ("Training MobileNetV3") explains the recipe; ``python -m mnv3lib.train classification``
 runs it from the command line.
 """
@@ -10,10 +10,8 @@ runs it from the command line.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,27 +23,16 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..devices import model_device, move
+from . import distributed
 from .checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
-from ..checks import check_choice, check_positive
+from .loop import Config, RunResult, Task, TransformedDataset
+from ..checks import check_choice, check_positive, check_range
 from ..data.transforms import classification_eval_transform, classification_train_transform
 from ..models.mobilenetv3 import mobilenet_v3
 from .optim import RMSpropTF
-from .reproducibility import seed_epoch
 
-__all__ = [
-    "ClassificationConfig",
-    "EpochResult",
-    "TrainingResult",
-    "TransformedDataset",
-    "build_model",
-    "build_optimizer",
-    "build_scheduler",
-    "lr_factor",
-    "accuracy",
-    "train_one_epoch",
-    "evaluate",
-    "fit",
-]
+__all__ = ["ClassificationConfig", "ClassificationTask", "EpochResult", "build_model", "build_optimizer", "lr_factor", "accuracy", "evaluate"]
 
 OPTIMIZERS = ("sgd", "rmsprop", "rmsproptf")
 SCHEDULERS = ("steplr", "cosineannealinglr", "constant")
@@ -53,7 +40,7 @@ DEFAULT_EPS = {"rmsprop": 0.0316, "rmsproptf": 1e-3}  # torchvision's hard-coded
 
 
 @dataclass(frozen=True)
-class ClassificationConfig:
+class ClassificationConfig(Config):
     """Everything that defines a training run. Names follow TorchVision's ``train.py`` flags."""
 
     # model
@@ -115,21 +102,22 @@ class ClassificationConfig:
             raise ValueError(f"expected lr_noise as (start, end) fractions with 0 <= start < end <= 1, got {self.lr_noise!r}")
         if self.lr_warmup_epochs < 0 or self.average_last < 0 or self.workers < 0:
             raise ValueError("expected lr_warmup_epochs, average_last and workers to be >= 0")
+        if self.batch_size < 2:
+            raise ValueError("expected batch_size >= 2: BatchNorm cannot normalise one image per channel in training (its last maps can be 1×1)")
+        check_positive(self.width_mult, "width_mult")
+        check_range(self.dropout, "dropout", 0.0, 1.0, high_open=True)
+        check_range(self.lr_gamma, "lr_gamma", 0.0, 1.0, low_open=True)
+        check_range(self.lr_warmup_decay, "lr_warmup_decay", 0.0, 1.0, low_open=True)
+        check_range(self.momentum, "momentum", 0.0, 1.0, high_open=True)
+        check_range(self.weight_decay, "weight_decay", 0.0)
+        check_range(self.opt_alpha, "opt_alpha", 0.0, 1.0, low_open=True, high_open=True)
+        check_range(self.model_ema_decay, "model_ema_decay", 0.0, 1.0, low_open=True, high_open=True)
+        check_range(self.lr_noise_std, "lr_noise_std", 0.0)
 
     @property
     def eps(self) -> float | None:
         """The optimizer's epsilon actually used."""
         return self.opt_eps if self.opt_eps is not None else DEFAULT_EPS.get(self.opt)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ClassificationConfig:
-        values = dict(values)
-        if values.get("lr_noise") is not None:
-            values["lr_noise"] = tuple(values["lr_noise"])
-        return cls(**values)
 
 
 @dataclass
@@ -147,40 +135,6 @@ class EpochResult:
     seconds: float = 0.0
 
 
-@dataclass
-class TrainingResult:
-    """What :func:`fit` returns: the history, the trained model and its averaged variants."""
-
-    config: ClassificationConfig
-    history: list[EpochResult]
-    model: nn.Module
-    ema_model: nn.Module | None = None
-    averaged: dict[str, float] | None = None  # metrics of the checkpoint average, if requested
-    averaged_state_dict: dict[str, torch.Tensor] | None = None
-    diverged: bool = False
-    checkpoint: Path | None = None
-
-    @property
-    def best_acc1(self) -> float:
-        finite = [e.val_acc1 for e in self.history if math.isfinite(e.val_acc1)]
-        return max(finite) if finite else float("nan")
-
-
-class TransformedDataset(Dataset):
-    """Apply ``transform`` to the image of each ``(image, label)`` item of ``dataset``."""
-
-    def __init__(self, dataset: Dataset, transform: Callable) -> None:
-        self.dataset, self.transform = dataset, transform
-        self.classes = getattr(dataset, "classes", None)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image, label = self.dataset[index]
-        return self.transform(image), label
-
-
 # --------------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------------
@@ -196,9 +150,9 @@ def build_model(config: ClassificationConfig, num_classes: int) -> nn.Module:
     )
 
 
-def build_optimizer(config: ClassificationConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD, PyTorch's RMSprop or the TensorFlow-style :class:`~mnv3lib.engine.optim.RMSpropTF`."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def build_optimizer(config: ClassificationConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """SGD, PyTorch's RMSprop or the TensorFlow-style :class:`~mnv3lib.engine.optim.RMSpropTF` over ``params``."""
+    params = list(params)
     if config.opt == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     optimizer = torch.optim.RMSprop if config.opt == "rmsprop" else RMSpropTF
@@ -235,11 +189,6 @@ def lr_factor(config: ClassificationConfig, epoch: int) -> float:
     return factor
 
 
-def build_scheduler(config: ClassificationConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-epoch scheduler that follows :func:`lr_factor`."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(config, epoch))
-
-
 def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = (1, 5)) -> list[float]:
     """Top-k accuracies in percent (k is capped at the number of classes)."""
     topk = list(topk)
@@ -250,207 +199,149 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = 
 
 
 # --------------------------------------------------------------------------------------------------
-# One epoch
+# Evaluation, and the task that the engine's loop runs
 # --------------------------------------------------------------------------------------------------
-def train_one_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    criterion: nn.Module,
-    *,
-    ema: AveragedModel | None = None,
-    ema_steps: int = 32,
-    progress: bool = False,
-    description: str = "train",
-) -> tuple[float, float, bool]:
-    """One pass over ``loader``. Returns ``(mean loss, Acc@1, diverged)``; stops at a non-finite loss."""
-    model.train()
-    total_loss, total_correct, seen = 0.0, 0.0, 0
-    batches = tqdm(loader, desc=description, leave=False) if progress else loader
-    for step, (images, targets) in enumerate(batches):
-        logits = model(images)
-        loss = criterion(logits, targets)
-        if not torch.isfinite(loss):
-            return float("nan"), float("nan"), True
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if ema is not None and step % ema_steps == 0:
-            ema.update_parameters(model)
-        total_loss += loss.item() * len(targets)
-        total_correct += accuracy(logits.detach(), targets, (1,))[0] * len(targets) / 100
-        seen += len(targets)
-    return total_loss / seen, 100 * total_correct / seen, False
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, *, progress: bool = False) -> dict[str, float]:
-    """Cross-entropy loss, Acc@1 and Acc@5 of ``model`` over ``loader``, in eval mode."""
+def evaluate(model: nn.Module, loader: Iterable, *, progress: bool = False) -> dict[str, float]:
+    """Cross-entropy loss, Acc@1 and Acc@5 of ``model`` over ``loader`` (batches of images and labels), in eval mode.
+
+    The batches go to the model's device. Under torchrun, give each process its
+    :func:`~mnv3lib.engine.distributed.shard` of the data: the counts are added up over the processes,
+    so every process gets the metrics of the whole set.
+    """
     was_training = model.training
     model.eval()
+    device = model_device(model)
     total_loss, correct1, correct5, seen = 0.0, 0.0, 0.0, 0
-    batches = tqdm(loader, desc="eval", leave=False) if progress else loader
+    batches = tqdm(loader, desc="eval", leave=False) if progress and distributed.is_main() else loader
     for images, targets in batches:
+        images, targets = move(images, device), move(targets, device)
         logits = model(images)
         total_loss += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
         acc1, acc5 = accuracy(logits, targets, (1, 5))
-        correct1 += acc1 * len(targets) / 100
-        correct5 += acc5 * len(targets) / 100
+        correct1 += round(acc1 * len(targets) / 100)  # counts: exact when added up over processes
+        correct5 += round(acc5 * len(targets) / 100)
         seen += len(targets)
     model.train(was_training)
+    if distributed.world_size() > 1:
+        sums = torch.tensor([total_loss, correct1, correct5, seen], dtype=torch.float64)
+        total_loss, correct1, correct5, seen = distributed.all_reduce_sum(sums).tolist()
     if seen == 0:
         raise ValueError("cannot evaluate on an empty dataset")
     return {"loss": total_loss / seen, "acc1": 100 * correct1 / seen, "acc5": 100 * correct5 / seen}
 
 
-# --------------------------------------------------------------------------------------------------
-# The whole run
-# --------------------------------------------------------------------------------------------------
+def _num_classes(dataset: Dataset) -> int:
+    num_classes = len(getattr(dataset, "classes", None) or set(getattr(dataset, "targets", [])))
+    if num_classes < 2:
+        raise ValueError("expected a training set with at least 2 classes (a `classes` attribute)")
+    return num_classes
+
+
+class ClassificationTask(Task):
+    """Image classification with cross-entropy, Acc@1/Acc@5, an optional EMA of the weights and the
+    average of the last checkpoints that improved Acc@1 (TorchVision's MobileNetV3 recipe)."""
+
+    record_type = EpochResult
+
+    def __init__(self, config: ClassificationConfig) -> None:
+        self.config = config
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.ema: AveragedModel | None = None
+        self.improved: list[dict[str, Any]] = []  # {"epoch", "acc1", and "path" (in the run folder) or "state"}
+        self.best_acc1 = -1.0
+
+    def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
+        config = self.config
+        train_transform = classification_train_transform(
+            config.train_crop_size, auto_augment=config.auto_augment, random_erase=config.random_erase, min_scale=config.train_min_scale
+        )
+        val_transform = classification_eval_transform(config.val_resize_size, config.val_crop_size)
+        return TransformedDataset(train_set, train_transform), TransformedDataset(val_set, val_transform)
+
+    def build_model(self, train_set: Dataset) -> nn.Module:
+        return build_model(self.config, _num_classes(train_set))
+
+    def build_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+        return build_optimizer(self.config, parameters)
+
+    def lr_factor(self, epoch: int, iteration: int, steps: int) -> float:
+        return lr_factor(self.config, epoch)
+
+    def start(self, model: nn.Module) -> None:
+        self.ema = _ema_model(self.config, model) if self.config.model_ema else None
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
+        images, targets = batch
+        logits = model(images)
+        loss = self.criterion(logits, targets)
+        return {"loss": loss}, len(targets), {"acc1": accuracy(logits.detach(), targets, (1,))[0]}
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        if self.ema is not None and step % self.config.model_ema_steps == 0:
+            self.ema.update_parameters(model)
+
+    def evaluation_model(self, model: nn.Module) -> nn.Module:
+        """The model evaluated each epoch (:class:`~mnv3lib.engine.quantization.QATTask`: its int8 conversion)."""
+        return model
+
+    def _val_loader(self, val_set: Dataset) -> DataLoader:
+        return DataLoader(distributed.shard(val_set), batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.workers)
+
+    def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
+        loader = self._val_loader(val_set)
+        metrics: dict[str, Any] = evaluate(self.evaluation_model(model), loader)
+        metrics["ema_acc1"] = evaluate(self.ema.module, loader)["acc1"] if self.ema is not None else None
+        return metrics
+
+    def not_evaluated(self) -> dict[str, float]:
+        return {"loss": float("nan"), "acc1": float("nan"), "acc5": float("nan"), "ema_acc1": None}
+
+    def after_evaluate(self, model: nn.Module, epoch: int, metrics: dict[str, float], output: Path | None) -> None:
+        if metrics["acc1"] <= self.best_acc1:
+            return
+        self.best_acc1 = metrics["acc1"]
+        if self.config.average_last:
+            entry: dict[str, Any] = {"epoch": epoch + 1, "acc1": metrics["acc1"]}
+            if output is not None:  # the file name only: the run folder can move (rank 0 writes it)
+                path = output / f"improved_{epoch + 1:04d}.pt"
+                if distributed.is_main():
+                    save_checkpoint({"model": model.state_dict(), "epoch": epoch + 1}, path)
+                entry["path"] = path.name
+            else:
+                entry["state"] = copy.deepcopy(model.state_dict())
+            self.improved = [*self.improved, entry][-self.config.average_last :]
+
+    def record(self, epoch: int, lr: float, train: dict[str, float], metrics: dict[str, float], seconds: float) -> EpochResult:
+        nan = float("nan")
+        return EpochResult(epoch, lr, train.get("loss", nan), train.get("acc1", nan), metrics["loss"], metrics["acc1"], metrics["acc5"], metrics["ema_acc1"], seconds)
+
+    def log_line(self, record: EpochResult) -> str:
+        ema_text = f", EMA Acc@1 {record.ema_acc1:.2f}" if record.ema_acc1 is not None else ""
+        return (f"epoch {record.epoch}/{self.config.epochs}: lr {record.lr:.5f}, train loss {record.train_loss:.4f}, "
+                f"val Acc@1 {record.val_acc1:.2f}, Acc@5 {record.val_acc5:.2f}{ema_text}")  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model_ema": self.ema.state_dict() if self.ema is not None else None, "improved": self.improved, "best_acc1": self.best_acc1}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.ema is not None:
+            self.ema.load_state_dict(state["model_ema"])
+        self.improved, self.best_acc1 = state["improved"], state["best_acc1"]
+
+    def finish(self, result: RunResult, val_set: Dataset, output: Path | None) -> None:
+        result.extras["ema_model"] = self.ema.module if self.ema is not None else None
+        if not (self.config.average_last and self.improved):
+            return
+        states = [entry["state"] if "state" in entry else load_checkpoint(output / entry["path"])["model"] for entry in self.improved]
+        averaged = copy.deepcopy(result.model)
+        averaged.load_state_dict(average_state_dicts(states))
+        result.extras["averaged"] = evaluate(averaged, self._val_loader(val_set)) | {"epochs": [entry["epoch"] for entry in self.improved]}
+        result.extras["averaged_state_dict"] = averaged.state_dict()
+
+
 def _ema_model(config: ClassificationConfig, model: nn.Module) -> AveragedModel:
     # torchvision's adjustment: the decay is per optimizer step, applied every `model_ema_steps` steps
     adjust = config.batch_size * config.model_ema_steps / config.epochs
     alpha = min(1.0, (1.0 - config.model_ema_decay) * adjust)
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(1.0 - alpha), use_buffers=True)
-
-
-def _check_resume(config: ClassificationConfig, saved: dict[str, Any]) -> None:
-    saved_config = ClassificationConfig.from_dict(saved["config"])
-    if saved_config != config:
-        previous = saved_config.to_dict()
-        different = [k for k, v in config.to_dict().items() if previous[k] != v]
-        raise ValueError(f"cannot resume: the checkpoint was made with a different config ({', '.join(different)})")
-
-
-def fit(
-    config: ClassificationConfig,
-    train_set: Dataset,
-    val_set: Dataset,
-    *,
-    output_dir: str | Path | None = None,
-    resume: str | Path | None = None,
-    stop_after_epoch: int | None = None,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-    model: nn.Module | None = None,
-    before_epoch: Callable[[nn.Module, int], None] | None = None,
-    eval_model: Callable[[nn.Module], nn.Module] | None = None,
-) -> TrainingResult:
-    """Train a MobileNetV3 classifier as ``config`` says.
-
-    Args:
-        config: The run's settings.
-        train_set, val_set: Datasets of ``(image, label)`` with PIL or uint8-tensor images and no transform
-            of their own (the config's transforms are applied here); ``classes`` gives the class count.
-        output_dir: Where ``checkpoint.pt`` (after every epoch) and the averaged weights go. None keeps
-            everything in memory.
-        resume: A ``checkpoint.pt`` to continue from; its config must equal ``config``.
-        stop_after_epoch: Return after this many epochs (to split a run in two).
-        progress: Show tqdm progress bars.
-        log: Called with one line per epoch (e.g. ``print``).
-        model: Train this model instead of building one from ``config`` (e.g. a QAT-prepared model).
-        before_epoch: Called as ``before_epoch(model, epoch)`` before each epoch (0-based), also after a resume.
-        eval_model: Maps the model to the one evaluated each epoch (e.g. its int8 conversion).
-
-    Returns:
-        A :class:`TrainingResult`.
-    """
-    num_classes = len(getattr(train_set, "classes", None) or set(getattr(train_set, "targets", [])))
-    if num_classes < 2:
-        raise ValueError("expected a training set with at least 2 classes (a `classes` attribute)")
-    train_data = TransformedDataset(
-        train_set,
-        classification_train_transform(
-            config.train_crop_size, auto_augment=config.auto_augment, random_erase=config.random_erase, min_scale=config.train_min_scale
-        ),
-    )
-    val_data = TransformedDataset(val_set, classification_eval_transform(config.val_resize_size, config.val_crop_size))
-    val_loader = DataLoader(val_data, batch_size=config.eval_batch_size, shuffle=False, num_workers=config.workers)
-
-    torch.manual_seed(config.seed)
-    model = build_model(config, num_classes) if model is None else model
-    optimizer = build_optimizer(config, model)
-    scheduler = build_scheduler(config, optimizer)
-    ema = _ema_model(config, model) if config.model_ema else None
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    history: list[EpochResult] = []
-    improved: list[dict[str, Any]] = []  # {"epoch", "acc1", "state" or "path"}
-    start_epoch, best_acc1, diverged = 0, -1.0, False
-    output = Path(output_dir) if output_dir is not None else None
-
-    if resume is not None:
-        saved = load_checkpoint(resume)
-        _check_resume(config, saved)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["lr_scheduler"])
-        if ema is not None:
-            ema.load_state_dict(saved["model_ema"])
-        history = [EpochResult(**e) for e in saved["history"]]
-        improved, best_acc1, start_epoch = saved["improved"], saved["best_acc1"], saved["epoch"]
-
-    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-    for epoch in range(start_epoch, last_epoch):
-        started = time.perf_counter()
-        shuffle = seed_epoch(config.seed, epoch)
-        train_loader = DataLoader(
-            train_data, batch_size=config.batch_size, shuffle=True, generator=shuffle, num_workers=config.workers, drop_last=True
-        )
-        if before_epoch is not None:
-            before_epoch(model, epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc1, diverged = train_one_epoch(
-            model, train_loader, optimizer, criterion, ema=ema, ema_steps=config.model_ema_steps, progress=progress,
-            description=f"epoch {epoch + 1}/{config.epochs}",
-        )  # fmt: skip
-        if diverged:
-            history.append(EpochResult(epoch + 1, lr, float("nan"), float("nan"), float("nan"), float("nan"), float("nan")))
-            if log:
-                log(f"epoch {epoch + 1}: the loss is not finite, training diverged")
-            break
-        scheduler.step()
-        metrics = evaluate(eval_model(model) if eval_model is not None else model, val_loader, progress=progress)
-        ema_acc1 = evaluate(ema.module, val_loader)["acc1"] if ema is not None else None
-        result = EpochResult(
-            epoch + 1, lr, train_loss, train_acc1, metrics["loss"], metrics["acc1"], metrics["acc5"], ema_acc1, time.perf_counter() - started
-        )
-        history.append(result)
-        if metrics["acc1"] > best_acc1:
-            best_acc1 = metrics["acc1"]
-            if config.average_last:
-                entry: dict[str, Any] = {"epoch": epoch + 1, "acc1": metrics["acc1"]}
-                if output is not None:
-                    entry["path"] = str(save_checkpoint({"model": model.state_dict(), "epoch": epoch + 1}, output / f"improved_{epoch + 1:04d}.pt"))
-                else:
-                    entry["state"] = copy.deepcopy(model.state_dict())
-                improved = [*improved, entry][-config.average_last :]
-        if log:
-            ema_text = f", EMA Acc@1 {ema_acc1:.2f}" if ema_acc1 is not None else ""
-            log(f"epoch {epoch + 1}/{config.epochs}: lr {lr:.5f}, train loss {train_loss:.4f}, val Acc@1 {metrics['acc1']:.2f}, Acc@5 {metrics['acc5']:.2f}{ema_text}")
-        if output is not None:
-            save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "lr_scheduler": scheduler.state_dict(),
-                    "model_ema": ema.state_dict() if ema is not None else None,
-                    "epoch": epoch + 1,
-                    "config": config.to_dict(),
-                    "history": [dataclasses.asdict(e) for e in history],
-                    "improved": improved,
-                    "best_acc1": best_acc1,
-                    "num_classes": num_classes,
-                    "classes": getattr(train_set, "classes", None),
-                },
-                output / "checkpoint.pt",
-            )
-
-    result = TrainingResult(config, history, model, ema.module if ema is not None else None, diverged=diverged)
-    result.checkpoint = output / "checkpoint.pt" if output is not None else None
-    finished = len(history) == config.epochs and not diverged
-    if config.average_last and improved and finished:
-        states = [entry["state"] if "state" in entry else load_checkpoint(entry["path"])["model"] for entry in improved]
-        averaged = copy.deepcopy(model)
-        averaged.load_state_dict(average_state_dicts(states))
-        result.averaged = evaluate(averaged, val_loader) | {"epochs": [entry["epoch"] for entry in improved]}
-        result.averaged_state_dict = averaged.state_dict()
-    return result

@@ -9,10 +9,8 @@ detector with it (``python -m mnv3lib.book chapter4``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,31 +23,30 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
+from ..devices import model_device, move
 from ..models import detection
-from .checkpoint import load_features, restore_run, save_run
-from ..checks import check_choice, check_positive
+from . import distributed
+from .checkpoint import load_features
+from .loop import Config, EpochRecord, Task, TransformedDataset
+from ..checks import check_choice, check_positive, check_range
 from ..data.coco import CocoFolder
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
-from .reproducibility import seed_epoch
 
 __all__ = [
+    "DetectionTask",
     "DetectionConfig",
     "DetectionEpoch",
-    "DetectionResult",
     "label_space",
     "load_backbone",
     "build_detector",
     "detection_transforms",
     "collate",
     "lr_factor",
-    "train_one_epoch",
     "coco_predictions",
     "coco_ground_truth",
     "coco_summary",
     "evaluate_coco",
-    "fit_detection",
 ]
 
 MODELS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "keypointrcnn_mobilenet_v3_large_fpn")
@@ -58,7 +55,7 @@ KEYPOINT_SIGMA = 0.05  # COCOeval's per-keypoint OKS falloff for the stick figur
 
 
 @dataclass(frozen=True)
-class DetectionConfig:
+class DetectionConfig(Config):
     """A detection training run. Names follow TorchVision's ``references/detection/train.py`` flags."""
 
     # model
@@ -66,7 +63,7 @@ class DetectionConfig:
     light_heads: bool = True  # a 128-d box head and a 4×64 keypoint head, so that it trains on a CPU
     min_size: int = 256  # images are resized so that their short side is min_size ...
     max_size: int = 256  # ... and their long side at most max_size
-    trainable_backbone_layers: int | None = None  # --trainable-backbone-layers (None: all, from scratch)
+    trainable_backbone_layers: int | None = None  # --trainable-backbone-layers (None: all stages train)
     # a classification checkpoint (its "model" state dict) whose ``features`` start the backbone when a run
     # starts (TorchVision: ImageNet weights); None: from scratch
     backbone_weights: str | None = None
@@ -99,34 +96,20 @@ class DetectionConfig:
             raise ValueError(f"expected warmup_iters >= 0 and 0 < warmup_factor <= 1, got {self.warmup_iters}, {self.warmup_factor}")
         if list(self.lr_steps) != sorted(self.lr_steps):
             raise ValueError(f"expected increasing lr_steps, got {self.lr_steps!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DetectionConfig:
-        return cls(**{**values, "lr_steps": tuple(values.get("lr_steps", ()))})
+        check_range(self.lr_gamma, "lr_gamma", 0.0, 1.0, low_open=True)
+        check_range(self.momentum, "momentum", 0.0, 1.0, high_open=True)
+        check_range(self.weight_decay, "weight_decay", 0.0)
+        if self.trainable_backbone_layers is not None and (isinstance(self.trainable_backbone_layers, bool) or self.trainable_backbone_layers not in range(7)):
+            raise ValueError(f"expected trainable_backbone_layers in 0..6 (or None), got {self.trainable_backbone_layers!r}")
 
 
 @dataclass(frozen=True)
-class DetectionEpoch:
-    """One epoch's record: losses are means over its steps; APs are COCO's, in [0, 1] (nan if not evaluated)."""
+class DetectionEpoch(EpochRecord):
+    """One epoch's record: COCO's box and keypoint APs, in [0, 1] (nan if not evaluated)."""
 
-    epoch: int
-    lr: float
-    losses: dict[str, float]
     bbox_ap: float
     bbox_ap50: float
     keypoints_ap: float
-    seconds: float
-
-
-@dataclass
-class DetectionResult:
-    config: DetectionConfig
-    history: list[DetectionEpoch]
-    model: nn.Module
-    checkpoint: Path | None = None
 
 
 def label_space(dataset: MiniCocoScenes | CocoFolder) -> tuple[int, int]:
@@ -145,8 +128,9 @@ def load_backbone(model: nn.Module, path: str | Path) -> None:
 
 def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int | None = None) -> nn.Module:
     """The detector ``config`` names, randomly initialised, with ``num_classes`` including the background."""
+    own_backbone = config.backbone_weights is not None  # loaded after the build: the builder would see "from scratch"
     kwargs: dict[str, Any] = {
-        "min_size": config.min_size, "max_size": config.max_size, "trainable_backbone_layers": config.trainable_backbone_layers,
+        "min_size": config.min_size, "max_size": config.max_size, "trainable_backbone_layers": None if own_backbone else config.trainable_backbone_layers,
         "rpn_pre_nms_top_n_train": config.rpn_pre_nms_top_n_train, "rpn_post_nms_top_n_train": config.rpn_post_nms_top_n_train,
         "box_batch_size_per_image": config.box_batch_size_per_image, **config.model_kwargs,
     }  # fmt: skip
@@ -157,8 +141,12 @@ def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int
     if config.model.startswith("keypointrcnn"):
         if not num_keypoints:
             raise ValueError("a keypoint model needs num_keypoints > 0 (the dataset has no keypoint category)")
-        return builder(num_classes=num_classes, num_keypoints=num_keypoints, light_head=config.light_heads, **kwargs)
-    return builder(num_classes=num_classes, **kwargs)
+        model = builder(num_classes=num_classes, num_keypoints=num_keypoints, light_head=config.light_heads, **kwargs)
+    else:
+        model = builder(num_classes=num_classes, **kwargs)
+    if own_backbone and config.trainable_backbone_layers is not None:
+        detection.freeze_backbone_stages(model, config.trainable_backbone_layers)
+    return model
 
 
 def detection_transforms(train: bool) -> v2.Compose:
@@ -186,43 +174,19 @@ def lr_factor(config: DetectionConfig, epoch: int, iteration: int) -> float:
     return factor
 
 
-def train_one_epoch(
-    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, config: DetectionConfig, epoch: int, *, progress: bool = False
-) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean of each loss. Raises on a non-finite loss."""
-    model.train()
-    totals: dict[str, float] = {}
-    steps = 0
-    batches = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False) if progress else loader
-    for iteration, (images, targets) in enumerate(batches):
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * lr_factor(config, epoch, iteration)
-        losses = model(images, targets)
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, step {iteration}: {({k: v.item() for k, v in losses.items()})}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        for name, value in losses.items():
-            totals[name] = totals.get(name, 0.0) + value.item()
-        totals["loss"] = totals.get("loss", 0.0) + loss.item()
-        steps += 1
-    return {name: total / max(steps, 1) for name, total in totals.items()}
-
-
 @torch.no_grad()
 def coco_predictions(model: nn.Module, dataset: Dataset, *, batch_size: int = 8, keypoint_label: int | None = None) -> tuple[list[dict], list[dict]]:
     """Run ``model`` over ``dataset`` and return COCO result lists ``(boxes, keypoints)``.
 
     Image ids are the targets' ``image_id``. Predicted labels are used as category ids. Keypoints are
-    reported for detections of ``keypoint_label`` only.
+    reported for detections of ``keypoint_label`` only. The model runs on its device.
     """
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     boxes, keypoints = [], []
+    device = model_device(model)
     for images, targets in loader:
-        for output, target in zip(model(images), targets):
+        for output, target in zip(move(model(move(images, device)), torch.device("cpu")), targets):
             index = int(target["image_id"])
             xywh = output["boxes"].clone()
             xywh[:, 2:] -= xywh[:, :2]
@@ -267,12 +231,18 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, bat
 
     ``dataset`` is a :class:`~mnv3lib.data.minicoco.MiniCocoScenes` or a
     :class:`~mnv3lib.data.coco.CocoFolder` (real COCO: its own annotations are the ground truth), with
-    ``detection_transforms``.
+    ``detection_transforms`` (its own, or through a :class:`~mnv3lib.engine.loop.TransformedDataset`).
+    Under torchrun each process predicts its share of ``dataset`` and the predictions of all processes
+    are gathered before COCOeval scores them, as TorchVision's references do.
     """
-    instances = dataset.coco.dataset if isinstance(dataset, CocoFolder) else coco_dict(dataset)  # coco_dict draws every scene again
+    source = dataset.dataset if isinstance(dataset, TransformedDataset) else dataset  # the ground truth is the source's
+    instances = source.coco.dataset if isinstance(source, CocoFolder) else coco_dict(source)  # coco_dict draws every scene again
+    if not instances["annotations"]:
+        raise ValueError("cannot compute COCO AP: the ground truth has no annotations (COCOeval would report -1)")
     people = person_keypoints_dict(instances)
     person = people["categories"][0] if people["categories"] else None
-    boxes, keypoints = coco_predictions(model, dataset, batch_size=batch_size, keypoint_label=person["id"] if person else None)
+    boxes, keypoints = coco_predictions(model, distributed.shard(dataset), batch_size=batch_size, keypoint_label=person["id"] if person else None)
+    boxes, keypoints = distributed.gather_objects(boxes), distributed.gather_objects(keypoints)
     box_stats = coco_summary(coco_ground_truth(instances), boxes, "bbox")
     metrics = {"bbox_ap": float(box_stats[0]), "bbox_ap50": float(box_stats[1]), "keypoints_ap": float("nan")}
     if person is not None and getattr(model, "roi_heads", None) is not None and model.roi_heads.has_keypoint():
@@ -281,59 +251,45 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, bat
     return metrics
 
 
-def fit_detection(
-    config: DetectionConfig,
-    train_set: MiniCocoScenes | CocoFolder,
-    val_set: MiniCocoScenes | CocoFolder,
-    *,
-    output_dir: str | Path | None = None,
-    resume: str | Path | None = None,
-    stop_after_epoch: int | None = None,
-    eval_every: int = 1,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> DetectionResult:
-    """Train the detector of ``config`` on ``train_set``, evaluating COCO AP on ``val_set``.
+class DetectionTask(Task):
+    """Detection (and keypoints) with TorchVision's detector losses, warm-up and step decay, and COCO AP."""
 
-    Args:
-        config: The run's settings.
-        train_set, val_set: Mini-COCO scenes or COCO folders (their transforms are set here).
-        output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
-        resume: A ``checkpoint.pt`` to continue from; its config must equal ``config``. The resumed run
-            ends bit-identical to an uninterrupted one.
-        stop_after_epoch: Return after this many epochs (to split a run).
-        eval_every: Evaluate every this many epochs (and always after the last).
-        progress: Show progress bars.
-        log: Called with one line per epoch.
-    """
-    check_positive(eval_every, "eval_every", integer=True)
-    train_set.transforms, val_set.transforms = detection_transforms(train=True), detection_transforms(train=False)
-    torch.manual_seed(config.seed)
-    model = build_detector(config, *label_space(train_set))
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    history: list[DetectionEpoch] = []
-    start_epoch = 0
-    if resume is not None:
-        records, start_epoch = restore_run(resume, config, model, optimizer)
-        history = [DetectionEpoch(**e) for e in records]
-    elif config.backbone_weights is not None:
-        load_backbone(model, config.backbone_weights)
-    output = Path(output_dir) if output_dir is not None else None
-    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-    for epoch in range(start_epoch, last_epoch):
-        started = time.perf_counter()
-        shuffle = seed_epoch(config.seed, epoch)
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=shuffle, num_workers=config.workers, collate_fn=collate, drop_last=True)
-        losses = train_one_epoch(model, loader, optimizer, config, epoch, progress=progress)
-        evaluated = (epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs
-        metrics = evaluate_coco(model, val_set) if evaluated else {"bbox_ap": float("nan"), "bbox_ap50": float("nan"), "keypoints_ap": float("nan")}
-        lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's last step (after any warm-up)
-        record = DetectionEpoch(epoch + 1, lr, losses, seconds=round(time.perf_counter() - started, 1), **metrics)
-        history.append(record)
-        if log:
-            log(f"epoch {epoch + 1}/{config.epochs}: loss {losses['loss']:.4f}, box AP {metrics['bbox_ap']:.3f} (AP50 {metrics['bbox_ap50']:.3f}), "
-                f"keypoint AP {metrics['keypoints_ap']:.3f}, {record.seconds:.0f} s")  # fmt: skip
-        if output is not None:
-            save_run(output / "checkpoint.pt", config, model, optimizer, history)
-    return DetectionResult(config, history, model, output / "checkpoint.pt" if output is not None else None)
+    collate_fn = staticmethod(collate)
+    record_type = DetectionEpoch
+    no_channels_last = "a detector takes a list of images of different sizes and batches them itself (TorchVision's detection references offer no channels-last either)"
+    no_compile = ("its region proposals and NMS have data-dependent shapes and its inputs vary in size, so the graph breaks and recompiles "
+                  "at every new size; TorchVision's detection references do not compile either")  # fmt: skip
+
+    def __init__(self, config: DetectionConfig) -> None:
+        self.config = config
+
+    def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
+        return TransformedDataset(train_set, detection_transforms(train=True), pairs=True), TransformedDataset(val_set, detection_transforms(train=False), pairs=True)
+
+    def build_model(self, train_set: Dataset) -> nn.Module:
+        return build_detector(self.config, *label_space(train_set))
+
+    def initialise(self, model: nn.Module) -> None:
+        if self.config.backbone_weights is not None:
+            load_backbone(model, self.config.backbone_weights)
+
+    def build_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.SGD(parameters, lr=self.config.lr, momentum=self.config.momentum, weight_decay=self.config.weight_decay)
+
+    def lr_factor(self, epoch: int, iteration: int, steps: int) -> float:
+        return lr_factor(self.config, epoch, iteration)
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
+        images, targets = batch
+        losses = model(images, targets)
+        return {**losses, "loss": sum(losses.values())}, len(images), {}
+
+    def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
+        return evaluate_coco(model, val_set)
+
+    def not_evaluated(self) -> dict[str, float]:
+        return {"bbox_ap": float("nan"), "bbox_ap50": float("nan"), "keypoints_ap": float("nan")}
+
+    def log_line(self, record: DetectionEpoch) -> str:
+        return (f"epoch {record.epoch}/{self.config.epochs}: loss {record.losses.get('loss', float('nan')):.4f}, box AP {record.bbox_ap:.3f} "
+                f"(AP50 {record.bbox_ap50:.3f}), keypoint AP {record.keypoints_ap:.3f}, {record.seconds:.0f} s")  # fmt: skip

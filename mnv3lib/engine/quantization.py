@@ -1,10 +1,10 @@
-"""Quantization-aware fine-tuning with TorchVision's schedule, on top of :func:`mnv3lib.engine.classification.fit`.
+"""Quantization on the engine: quantization-aware fine-tuning with TorchVision's schedule (:class:`QATTask`), and post-training quantization experiments.
 
 TorchVision's ``references/classification/train_quantization.py`` starts from trained float weights,
 inserts fake-quantization, trains with SGD, and after ``num_observer_update_epochs`` stops updating the
 observers (the quantization ranges), after ``num_batch_norm_update_epochs`` freezes the BatchNorm
-statistics; each epoch it evaluates an int8 conversion. ``fit_qat`` does the same, with the training
-loop of Chapter 2 (checkpoints and exact resume included).
+statistics; each epoch it evaluates an int8 conversion. ``fit_qat`` does the same on the engine's one loop
+(checkpoints and exact resume included).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch import nn
 from torch.ao import quantization as tq
 from torch.ao.nn.intrinsic import qat as intrinsic_qat
@@ -20,9 +22,10 @@ from torch.utils.data import Dataset
 
 from ..analysis.quantization_error import prediction_agreement
 from ..models.quantization import QuantizableMobileNetV3, convert, prepare_qat, ptq_qconfig, quantize_ptq
-from .classification import ClassificationConfig, TrainingResult, evaluate, fit
+from .classification import ClassificationConfig, ClassificationTask, evaluate
+from .loop import RunResult, run
 
-__all__ = ["qat_config", "qat_schedule", "fit_qat", "ptq_experiment"]
+__all__ = ["QATTask", "qat_config", "qat_schedule", "fit_qat", "ptq_experiment"]
 
 
 def qat_config(config: ClassificationConfig, epochs: int) -> ClassificationConfig:
@@ -50,6 +53,32 @@ def qat_schedule(observer_epochs: int, batch_norm_epochs: int) -> Callable[[nn.M
     return before_epoch
 
 
+class QATTask(ClassificationTask):
+    """Classification with fake-quantization: each epoch starts with TorchVision's observer/BatchNorm
+    schedule (:func:`qat_schedule`) and is evaluated as its int8 conversion."""
+
+    def __init__(self, config: ClassificationConfig, observer_epochs: int, batch_norm_epochs: int, backend: str) -> None:
+        super().__init__(config)
+        self.schedule = qat_schedule(observer_epochs, batch_norm_epochs)
+        self.settings = {"backend": backend, "observer_epochs": observer_epochs, "batch_norm_epochs": batch_norm_epochs}
+
+    def state_dict(self) -> dict[str, Any]:
+        return super().state_dict() | {"qat": self.settings}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("qat")
+        if saved != self.settings:
+            different = [f"{k} {saved.get(k)!r} → {v!r}" for k, v in self.settings.items() if saved.get(k) != v] if saved else ["not a QAT run"]
+            raise ValueError(f"cannot resume: the checkpoint was made with other QAT settings ({', '.join(different)})")
+        super().load_state_dict(state)
+
+    def before_epoch(self, model: nn.Module, epoch: int) -> None:
+        self.schedule(model, epoch)
+
+    def evaluation_model(self, model: nn.Module) -> nn.Module:
+        return convert(model)
+
+
 def fit_qat(
     float_model: QuantizableMobileNetV3,
     config: ClassificationConfig,
@@ -64,28 +93,25 @@ def fit_qat(
     stop_after_epoch: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
-) -> tuple[TrainingResult, QuantizableMobileNetV3]:
-    """Fine-tune ``float_model`` with fake-quantization and return ``(history, int8 model)``.
+    device: str | torch.device | None = None,
+    sync_bn: bool = False,
+) -> tuple[RunResult, QuantizableMobileNetV3]:
+    """Fine-tune ``float_model`` with fake-quantization and return ``(run result, int8 model)``.
 
     TorchVision's QAT recipe for MobileNetV3 uses SGD, lr 0.001, weight decay 1e-5, observers updated for
-    4 epochs and BatchNorm statistics for 3; pass those through ``config`` and the keyword arguments.
-    The validation accuracy of each epoch is that of the int8 conversion. ``output_dir``, ``resume`` and
-    ``stop_after_epoch`` work as in :func:`mnv3lib.engine.classification.fit`: a resumed run ends bit-identical.
+    4 epochs and BatchNorm statistics for 3; pass those through ``config`` (:func:`qat_config`) and the
+    keyword arguments. The validation accuracy of each epoch is that of the int8 conversion.
+    ``output_dir``, ``resume``, ``stop_after_epoch``, ``device`` and ``sync_bn`` work as in
+    :func:`mnv3lib.engine.loop.run`: a resumed run ends bit-identical. The fake-quantized model trains on
+    ``device`` (default: CUDA if present); the int8 model, which only PyTorch's CPU backends run, is on
+    the CPU. Mixed precision is not offered: fake-quantization simulates int8 rounding in float32, and
+    autocast would round its inputs to 16 bits first.
     """
     qat_model = prepare_qat(float_model, backend)
-    result = fit(
-        config,
-        train_set,
-        val_set,
-        output_dir=output_dir,
-        resume=resume,
-        stop_after_epoch=stop_after_epoch,
-        progress=progress,
-        log=log,
-        model=qat_model,
-        before_epoch=qat_schedule(observer_epochs, batch_norm_epochs),
-        eval_model=convert,
-    )
+    task = QATTask(config, observer_epochs, batch_norm_epochs, backend)
+    options = {"output_dir": output_dir, "resume": resume, "stop_after_epoch": stop_after_epoch, "progress": progress, "log": log,
+               "device": device, "sync_bn": sync_bn}  # fmt: skip
+    result = run(task, train_set, val_set, model=qat_model, **options)
     return result, convert(result.model)
 
 
@@ -99,12 +125,13 @@ def ptq_experiment(
     weight: str = "per_channel",
     backend: str = "x86",
     reduce_range: bool | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, float]:
-    """Quantize ``float_model`` with ``batches`` calibration batches and ``observer``; return its validation
-    ``acc1``, ``acc5`` and top-1 ``agreement`` (%) with the float model."""
+    """Quantize ``float_model`` with ``batches`` calibration batches and ``observer`` (calibrated on
+    ``device``); return its validation ``acc1``, ``acc5`` and top-1 ``agreement`` (%) with the float model."""
     if not 1 <= batches <= len(calibration_batches):
         raise ValueError(f"expected 1 <= batches <= {len(calibration_batches)} (the calibration batches given), got {batches!r}")
     qconfig = ptq_qconfig(observer, weight, backend=backend, reduce_range=reduce_range)
-    int8_model = quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig)
+    int8_model = quantize_ptq(float_model, calibration_batches[:batches], backend, qconfig, device=device)
     metrics = evaluate(int8_model, val_batches)
     return {"acc1": metrics["acc1"], "acc5": metrics["acc5"], "agreement": prediction_agreement(float_model, int8_model, val_batches)}

@@ -9,11 +9,7 @@ segmentation") trains the book's models with it (``python -m mnv3lib.book chapte
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,33 +18,32 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
+from ..devices import model_device
 from ..models import segmentation
-from .checkpoint import load_features, restore_run, save_run
-from ..checks import check_choice, check_positive
-from .reproducibility import seed_epoch
+from . import distributed
+from .checkpoint import load_features
+from .loop import Config, EpochRecord, Task, TransformedDataset
+from ..checks import check_choice, check_positive, check_range
 from .metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
 
 __all__ = [
+    "SegmentationTask",
     "SegmentationConfig",
     "SegmentationEpoch",
-    "SegmentationResult",
     "build_segmenter",
     "segmentation_transforms",
     "segmentation_loss",
     "poly_lr_factor",
-    "train_one_epoch",
     "evaluate_segmentation",
     "predict_masks",
-    "fit_segmentation",
 ]
 
 MODELS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_mobilenet_v3_large")
 
 
 @dataclass(frozen=True)
-class SegmentationConfig:
+class SegmentationConfig(Config):
     """A segmentation training run. Names follow TorchVision's ``references/segmentation/train.py`` flags."""
 
     # model
@@ -76,39 +71,24 @@ class SegmentationConfig:
         check_choice(self.model, "segmentation model", MODELS)
         if self.aux_loss and self.model == "lraspp_mobilenet_v3_large":
             raise ValueError("LR-ASPP is trained without an auxiliary loss: set aux_loss=False")
+        if self.model == "deeplabv3_mobilenet_v3_large" and self.batch_size == 1:
+            raise ValueError("DeepLabV3's image-pooling branch normalises one value per channel with BatchNorm, which cannot train on batch_size 1: use batch_size >= 2")
         for name in ("image_size", "epochs", "batch_size"):
             check_positive(getattr(self, name), name, integer=True)
         for name in ("lr", "lr_power"):
             check_positive(getattr(self, name), name)
+        check_range(self.momentum, "momentum", 0.0, 1.0, high_open=True)
+        check_range(self.weight_decay, "weight_decay", 0.0)
         if not 0.0 <= self.flip_prob <= 1.0 or self.aux_weight < 0:
             raise ValueError(f"expected 0 <= flip_prob <= 1 and aux_weight >= 0, got {self.flip_prob}, {self.aux_weight}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SegmentationConfig:
-        return cls(**values)
-
 
 @dataclass(frozen=True)
-class SegmentationEpoch:
-    """One epoch's record: losses are means over its steps; metrics are in % (nan if not evaluated)."""
+class SegmentationEpoch(EpochRecord):
+    """One epoch's record: mIoU and pixel accuracy in % (nan if not evaluated)."""
 
-    epoch: int
-    lr: float
-    losses: dict[str, float]
     miou: float
     pixel_accuracy: float
-    seconds: float
-
-
-@dataclass
-class SegmentationResult:
-    config: SegmentationConfig
-    history: list[SegmentationEpoch]
-    model: nn.Module
-    checkpoint: Path | None = None
 
 
 def build_segmenter(config: SegmentationConfig, num_classes: int) -> nn.Module:
@@ -132,7 +112,17 @@ def segmentation_loss(outputs: dict[str, torch.Tensor], masks: torch.Tensor, aux
     """Cross-entropy of ``out`` (and of ``aux`` if present) against ``masks``, ignoring label 255.
 
     Returns ``{"out": ..., "aux": ..., "loss": out + aux_weight * aux}`` (no ``aux`` without an aux head).
+
+    Raises:
+        TypeError, ValueError: masks that are not class ids of shape ``(B, H, W)`` matching the logits.
     """
+    if not isinstance(outputs, dict) or "out" not in outputs:
+        raise TypeError(f"expected the model's outputs as a dict with 'out' (and 'aux'), got {type(outputs).__name__}")
+    logits = outputs["out"]
+    if not isinstance(masks, torch.Tensor) or masks.is_floating_point() or masks.dtype == torch.bool:
+        raise TypeError(f"expected masks as an integer tensor of class ids, got {getattr(masks, 'dtype', type(masks).__name__)}")
+    if tuple(masks.shape) != (logits.shape[0], *logits.shape[-2:]):
+        raise ValueError(f"expected masks of shape {(logits.shape[0], *logits.shape[-2:])} to match the logits {tuple(logits.shape)}, got {tuple(masks.shape)}")
     losses = {name: F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX) for name, logits in outputs.items()}
     losses["loss"] = losses["out"] + aux_weight * losses["aux"] if "aux" in losses else losses["out"]
     return losses
@@ -144,34 +134,6 @@ def poly_lr_factor(config: SegmentationConfig, iteration: int, iterations_per_ep
     return (1 - min(iteration, total) / total) ** config.lr_power
 
 
-def _batches(dataset: Dataset, batch_size: int, shuffle: torch.Generator | None = None, workers: int = 0) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle is not None, generator=shuffle, num_workers=workers, drop_last=shuffle is not None)
-
-
-def train_one_epoch(
-    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, config: SegmentationConfig, epoch: int, *, progress: bool = False
-) -> dict[str, float]:
-    """One pass over ``loader`` (batches of images and masks); returns the mean of each loss."""
-    model.train()
-    totals: dict[str, float] = {}
-    steps = len(loader)
-    batches = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False) if progress else loader
-    for iteration, (images, masks) in enumerate(batches):
-        images, masks = images.as_subclass(torch.Tensor), masks.as_subclass(torch.Tensor)
-        check_segmentation_batch(images, masks, _num_classes(model))
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * poly_lr_factor(config, epoch * steps + iteration, steps)
-        losses = segmentation_loss(model(images), masks, config.aux_weight)
-        if not torch.isfinite(losses["loss"]):
-            raise FloatingPointError(f"loss is {losses['loss'].item()} at epoch {epoch + 1}, step {iteration}")
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        optimizer.step()
-        for name, value in losses.items():
-            totals[name] = totals.get(name, 0.0) + value.item()
-    return {name: total / max(steps, 1) for name, total in totals.items()}
-
-
 def _num_classes(model: nn.Module) -> int:
     classifier = model.classifier
     last = classifier.low_classifier if isinstance(classifier, segmentation.LRASPPHead) else classifier[-1]
@@ -180,9 +142,10 @@ def _num_classes(model: nn.Module) -> int:
 
 @torch.no_grad()
 def predict_masks(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Class ids ``(B, H, W)`` for a float batch ``(B, 3, H, W)`` (the arg-max of the ``out`` logits)."""
+    """Class ids ``(B, H, W)`` for a float batch ``(B, 3, H, W)`` (the arg-max of the ``out`` logits), on
+    the images' device (the model runs on its own)."""
     model.eval()
-    return model(images)["out"].argmax(1)
+    return model(images.to(model_device(model)))["out"].argmax(1).to(images.device)
 
 
 @torch.no_grad()
@@ -192,71 +155,67 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     ``dataset`` yields float images and int64 masks. With ``image_size``, the model sees the images
     resized to it and its logits are resized back (:class:`~mnv3lib.models.segmentation.LowResolution`, the
     article's low-resolution inference); the metrics are always computed at the masks' resolution.
+    The model runs on its device. Under torchrun each process evaluates its share of ``dataset`` and the
+    confusion matrices are added up: every process gets the metrics of the whole set.
     """
     matrix = ConfusionMatrix(_num_classes(model))
     runner = model if image_size is None else segmentation.LowResolution(model, image_size)
     runner.eval()
-    for images, masks in _batches(dataset, batch_size):
+    device = model_device(model)
+    for images, masks in DataLoader(distributed.shard(dataset), batch_size=batch_size, shuffle=False):
         images, masks = images.as_subclass(torch.Tensor), masks.as_subclass(torch.Tensor)
         check_segmentation_batch(images, masks, matrix.num_classes)
-        matrix.update(masks, runner(images)["out"].argmax(1))
+        matrix.update(masks, runner(images.to(device))["out"].argmax(1).cpu())
+    distributed.all_reduce_sum(matrix.matrix)
     return matrix.compute()
 
 
-def fit_segmentation(
-    config: SegmentationConfig,
-    train_set: Dataset,
-    val_set: Dataset,
-    num_classes: int,
-    *,
-    output_dir: str | Path | None = None,
-    resume: str | Path | None = None,
-    stop_after_epoch: int | None = None,
-    eval_every: int = 1,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> SegmentationResult:
-    """Train the model of ``config`` on ``train_set``, evaluating mIoU and pixel accuracy on ``val_set``.
+def _dataset_classes(dataset: Dataset) -> int:
+    classes = getattr(dataset, "classes", None)
+    if not classes or len(classes) < 2:
+        raise ValueError("expected a training set whose `classes` name at least 2 classes, the background included")
+    return len(classes)
 
-    Args:
-        config: The run's settings.
-        train_set, val_set: Datasets of ``(image, mask)`` with a ``transforms`` attribute, e.g.
-            :class:`~mnv3lib.data.minicoco.SemanticScenes` (their transforms are set here).
-        num_classes: Classes including the background.
-        output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
-        resume: A ``checkpoint.pt`` to continue from; its config must equal ``config``. The resumed run
-            ends bit-identical to an uninterrupted one.
-        stop_after_epoch: Return after this many epochs (to split a run).
-        eval_every: Evaluate every this many epochs (and always after the last).
-        progress: Show progress bars.
-        log: Called with one line per epoch.
-    """
-    check_positive(eval_every, "eval_every", integer=True)
-    train_set.transforms = segmentation_transforms(config.image_size, train=True, flip_prob=config.flip_prob)
-    val_set.transforms = segmentation_transforms(config.image_size, train=False)
-    torch.manual_seed(config.seed)
-    model = build_segmenter(config, num_classes)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    history: list[SegmentationEpoch] = []
-    start_epoch = 0
-    if resume is not None:
-        records, start_epoch = restore_run(resume, config, model, optimizer)
-        history = [SegmentationEpoch(**e) for e in records]
-    elif config.backbone_weights is not None:
-        load_features(model.backbone, config.backbone_weights)
-    output = Path(output_dir) if output_dir is not None else None
-    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-    for epoch in range(start_epoch, last_epoch):
-        started = time.perf_counter()
-        loader = _batches(train_set, config.batch_size, shuffle=seed_epoch(config.seed, epoch), workers=config.workers)
-        losses = train_one_epoch(model, loader, optimizer, config, epoch, progress=progress)
-        evaluated = (epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs
-        metrics = evaluate_segmentation(model, val_set) if evaluated else {"miou": float("nan"), "pixel_accuracy": float("nan")}
-        record = SegmentationEpoch(epoch + 1, optimizer.param_groups[0]["lr"], losses, metrics["miou"], metrics["pixel_accuracy"],
-                                   seconds=round(time.perf_counter() - started, 1))  # fmt: skip
-        history.append(record)
-        if log:
-            log(f"epoch {epoch + 1}/{config.epochs}: loss {losses['loss']:.4f}, mIoU {record.miou:.2f}, pixel accuracy {record.pixel_accuracy:.2f}, {record.seconds:.0f} s")
-        if output is not None:
-            save_run(output / "checkpoint.pt", config, model, optimizer, history)
-    return SegmentationResult(config, history, model, output / "checkpoint.pt" if output is not None else None)
+
+class SegmentationTask(Task):
+    """Semantic segmentation: cross-entropy ignoring label 255 (plus the weighted auxiliary loss), the
+    polynomial learning-rate decay per iteration, and mIoU / pixel accuracy."""
+
+    record_type = SegmentationEpoch
+
+    def __init__(self, config: SegmentationConfig) -> None:
+        self.config = config
+
+    def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
+        config = self.config
+        train = segmentation_transforms(config.image_size, train=True, flip_prob=config.flip_prob)
+        return TransformedDataset(train_set, train, pairs=True), TransformedDataset(val_set, segmentation_transforms(config.image_size, train=False), pairs=True)
+
+    def build_model(self, train_set: Dataset) -> nn.Module:
+        return build_segmenter(self.config, _dataset_classes(train_set))
+
+    def initialise(self, model: nn.Module) -> None:
+        if self.config.backbone_weights is not None:
+            load_features(model.backbone, self.config.backbone_weights)
+
+    def build_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.SGD(parameters, lr=self.config.lr, momentum=self.config.momentum, weight_decay=self.config.weight_decay)
+
+    def lr_factor(self, epoch: int, iteration: int, steps: int) -> float:
+        return poly_lr_factor(self.config, epoch * steps + iteration, steps)
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
+        images, masks = (tensor.as_subclass(torch.Tensor) for tensor in batch)
+        check_segmentation_batch(images, masks, _num_classes(distributed.unwrap(model)))
+        return segmentation_loss(model(images), masks, self.config.aux_weight), len(images), {}
+
+    def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
+        scores = evaluate_segmentation(model, val_set)
+        return {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"]}
+
+    def not_evaluated(self) -> dict[str, float]:
+        return {"miou": float("nan"), "pixel_accuracy": float("nan")}
+
+    def log_line(self, record: SegmentationEpoch) -> str:
+        return (f"epoch {record.epoch}/{self.config.epochs}: loss {record.losses.get('loss', float('nan')):.4f}, mIoU {record.miou:.2f}, "
+                f"pixel accuracy {record.pixel_accuracy:.2f}, {record.seconds:.0f} s")  # fmt: skip

@@ -15,7 +15,8 @@ channels) and the last conv (stride 32, 960 channels). Both share stride 32, a c
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -27,10 +28,14 @@ from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, Keypoi
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
-from .mobilenetv3 import MobileNetV3, mobilenet_v3_large
+from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_config, mobilenet_v3_large
+from .ssdlite import ssdlite320_mobilenet_v3_large
 from .weights import fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
+    "freeze_backbone_stages",
+    "configure_inference",
+    "inference_settings",
     "mobilenet_backbone_with_fpn",
     "check_detection_inputs",
     "MobileNetFasterRCNN",
@@ -38,6 +43,7 @@ __all__ = [
     "fasterrcnn_mobilenet_v3_large_fpn",
     "fasterrcnn_mobilenet_v3_large_320_fpn",
     "keypointrcnn_mobilenet_v3_large_fpn",
+    "ssdlite320_mobilenet_v3_large",
     "LOW_RES_DEFAULTS",
     "parameter_breakdown",
     "set_rpn_test_top_n",
@@ -77,12 +83,7 @@ def mobilenet_backbone_with_fpn(
         ``"0"``, ``"1"``, ..., ``"pool"``; ``out_channels`` is 256.
     """
     stages = backbone.stage_indices
-    if not 0 <= trainable_layers <= len(stages):
-        raise ValueError(f"expected 0 <= trainable_layers <= {len(stages)}, got {trainable_layers!r}")
-    freeze_before = len(backbone.features) if trainable_layers == 0 else stages[len(stages) - trainable_layers]
-    for block in backbone.features[:freeze_before]:
-        for parameter in block.parameters():
-            parameter.requires_grad_(False)
+    freeze_early_stages(list(backbone.features), stages, trainable_layers)
     returned = list(returned_layers) if returned_layers is not None else [len(stages) - 2, len(stages) - 1]
     if not returned or min(returned) < 0 or max(returned) >= len(stages):
         raise ValueError(f"expected returned_layers within [0, {len(stages) - 1}], got {returned_layers!r}")
@@ -93,23 +94,45 @@ def mobilenet_backbone_with_fpn(
     )
 
 
-def check_detection_inputs(images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None, *, keypoints: bool = False) -> None:
+def freeze_backbone_stages(model: nn.Module, trainable_layers: int) -> None:
+    """Freeze a MobileNetV3-Large FPN detector's backbone but its last ``trainable_layers`` stages (0 to
+    6), as TorchVision does for pretrained backbones: for a backbone started from weights of your own
+    (e.g. a classification checkpoint loaded with :func:`~mnv3lib.engine.checkpoint.load_features`)."""
+    configs, _ = mobilenet_v3_config("mobilenet_v3_large")
+    stages = [0, *(i + 1 for i, c in enumerate(configs) if c.starts_stage), len(configs) + 1]
+    freeze_early_stages(list(model.backbone.body.children()), stages, trainable_layers)
+
+
+def check_detection_inputs(
+    images: Sequence[torch.Tensor],
+    targets: Sequence[dict[str, torch.Tensor]] | None = None,
+    *,
+    keypoints: bool = False,
+    num_classes: int | None = None,
+    num_keypoints: int | None = None,
+) -> None:
     """Check what a detection model is given, with messages that say what was expected.
 
     Raises:
         TypeError: images that are not a list of float tensors, a target that is not a dict.
-        ValueError: image values outside [0, 1], a wrong image shape, a target missing ``boxes`` or
-            ``labels`` (or ``keypoints`` for a keypoint model), boxes with x2 < x1 or y2 < y1, or
-            keypoints not shaped ``(N, K, 3)``.
+        ValueError: no images, an empty or non-finite image, values outside [0, 1], a wrong image
+            shape; a target missing ``boxes`` or ``labels`` (or ``keypoints`` for a keypoint model),
+            labels that do not match the boxes one to one or fall outside ``1 .. num_classes - 1``
+            (0 is the background), non-finite boxes, boxes with x2 <= x1 or y2 <= y1 or entirely
+            outside their image, keypoints not shaped ``(N, num_keypoints, 3)`` or not finite.
     """
     if isinstance(images, torch.Tensor) or not isinstance(images, (list, tuple)):
         raise TypeError(f"expected images as a list of (3, H, W) tensors, got {type(images).__name__}")
+    if not images:
+        raise ValueError("expected at least one image, got an empty list")
     for index, image in enumerate(images):
         if not isinstance(image, torch.Tensor) or not image.is_floating_point():
             kind = image.dtype if isinstance(image, torch.Tensor) else type(image).__name__
             raise TypeError(f"expected image {index} to be a float tensor with values in [0, 1], got {kind}: use image.float() / 255")
-        if image.dim() != 3 or image.shape[0] != 3:
-            raise ValueError(f"expected image {index} of shape (3, H, W), got {tuple(image.shape)}")
+        if image.dim() != 3 or image.shape[0] != 3 or image.shape[1] < 1 or image.shape[2] < 1:
+            raise ValueError(f"expected image {index} of shape (3, H, W) with H, W >= 1, got {tuple(image.shape)}")
+        if not bool(torch.isfinite(image).all()):
+            raise ValueError(f"image {index} has NaN or infinite values")
         low, high = float(image.min()), float(image.max())
         if low < 0 or high > 1:
             raise ValueError(f"expected image {index} values in [0, 1], got [{low:.3g}, {high:.3g}]: scale it (e.g. / 255)")
@@ -127,14 +150,32 @@ def check_detection_inputs(images: Sequence[torch.Tensor], targets: Sequence[dic
         boxes = target["boxes"]
         if boxes.dim() != 2 or boxes.shape[-1] != 4:
             raise ValueError(f"expected target {index} boxes of shape (N, 4) as (x1, y1, x2, y2), got {tuple(boxes.shape)}")
+        if not bool(torch.isfinite(boxes).all()):
+            raise ValueError(f"target {index} has NaN or infinite boxes")
         bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
         if bad.any():
             row = int(torch.nonzero(bad)[0])
             raise ValueError(f"target {index} box {row} is {boxes[row].tolist()}: expected x1 < x2 and y1 < y2 (XYXY format)")
+        height, width = images[index].shape[-2:]
+        outside = (boxes[:, 0] >= width) | (boxes[:, 1] >= height) | (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)
+        if outside.any():
+            row = int(torch.nonzero(outside)[0])
+            raise ValueError(f"target {index} box {row} is {boxes[row].tolist()}: entirely outside its {width}×{height} image")
+        labels = target["labels"]
+        if labels.dim() != 1 or len(labels) != len(boxes):
+            raise ValueError(f"expected target {index} to have one label per box, got labels of shape {tuple(labels.shape)} for {len(boxes)} boxes")
+        if labels.is_floating_point():
+            raise TypeError(f"expected target {index} labels to be integers (int64), got {labels.dtype}")
+        top = "" if num_classes is None else f" .. {num_classes - 1}"
+        if len(labels) and (int(labels.min()) < 1 or (num_classes is not None and int(labels.max()) >= num_classes)):
+            raise ValueError(f"target {index} has labels {sorted(set(labels.tolist()))}: expected 1{top} (0 is the background)")
         if keypoints:
             points = target["keypoints"]
-            if points.dim() != 3 or points.shape[0] != len(boxes) or points.shape[-1] != 3:
-                raise ValueError(f"expected target {index} keypoints of shape ({len(boxes)}, K, 3) as (x, y, visibility), got {tuple(points.shape)}")
+            k = "K" if num_keypoints is None else num_keypoints
+            if points.dim() != 3 or points.shape[0] != len(boxes) or points.shape[-1] != 3 or (num_keypoints is not None and points.shape[1] != num_keypoints):
+                raise ValueError(f"expected target {index} keypoints of shape ({len(boxes)}, {k}, 3) as (x, y, visibility), got {tuple(points.shape)}")
+            if not bool(torch.isfinite(points).all()):
+                raise ValueError(f"target {index} has NaN or infinite keypoints")
 
 
 class MobileNetFasterRCNN(FasterRCNN):
@@ -142,7 +183,7 @@ class MobileNetFasterRCNN(FasterRCNN):
 
     def forward(self, images, targets=None):  # noqa: D102 (torchvision's signature and docstring)
         if not torch.jit.is_tracing():
-            check_detection_inputs(images, targets)
+            check_detection_inputs(images, targets, num_classes=self.roi_heads.box_predictor.cls_score.out_features)
         return super().forward(images, targets)
 
 
@@ -151,7 +192,9 @@ class MobileNetKeypointRCNN(KeypointRCNN):
 
     def forward(self, images, targets=None):  # noqa: D102
         if not torch.jit.is_tracing():
-            check_detection_inputs(images, targets, keypoints=True)
+            heads = self.roi_heads
+            check_detection_inputs(images, targets, keypoints=True, num_classes=heads.box_predictor.cls_score.out_features,
+                                   num_keypoints=heads.keypoint_predictor.kps_score_lowres.out_channels)  # fmt: skip
         return super().forward(images, targets)
 
 
@@ -178,7 +221,7 @@ def _detection_backbone(weights_backbone: object, trainable_backbone_layers: int
 
 
 def _fasterrcnn(arch: str, weights: object, progress: bool, num_classes: int | None, weights_backbone: object, trainable_backbone_layers: int | None, **kwargs: Any) -> MobileNetFasterRCNN:
-    member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, COCO_CLASSES)
+    member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, COCO_CLASSES, minimum=2)
     if member is not None:
         weights_backbone = None
     is_trained = member is not None or weights_backbone is not None
@@ -258,6 +301,8 @@ def keypointrcnn_mobilenet_v3_large_fpn(
             of 512 (0.26 M instead of 17.7 M parameters), so that it trains on a CPU.
         **kwargs: Passed to TorchVision's ``KeypointRCNN`` (``min_size``, ``max_size``, ...).
     """
+    resolve_weights_and_classes("keypointrcnn_mobilenet_v3_large_fpn", None, num_classes, 2, minimum=2)  # checks num_classes
+    _check_count("num_keypoints", num_keypoints)
     is_trained = weights_backbone is not None
     backbone = _detection_backbone(weights_backbone, trainable_backbone_layers, progress, is_trained)
     if light_head:
@@ -278,14 +323,66 @@ def parameter_breakdown(model: nn.Module) -> dict[str, int]:
     return parts | {"total": count(model)}
 
 
+def _check_count(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected {name} to be an int >= 1, got {value!r}")
+
+
+def _check_fraction(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"expected {name} to be a number in [0, 1], got {value!r}")
+
+
+# What ``configure_inference`` changes: its name → (checker, getter, setter) on a torchvision detector.
+_INFERENCE_SETTINGS: dict[str, tuple[Callable, Callable, Callable]] = {
+    "min_size": (_check_count, lambda m: m.transform.min_size[0], lambda m, v: setattr(m.transform, "min_size", (v,))),
+    "max_size": (_check_count, lambda m: m.transform.max_size, lambda m, v: setattr(m.transform, "max_size", v)),
+    "score_thresh": (_check_fraction, lambda m: m.roi_heads.score_thresh, lambda m, v: setattr(m.roi_heads, "score_thresh", v)),
+    "nms_thresh": (_check_fraction, lambda m: m.roi_heads.nms_thresh, lambda m, v: setattr(m.roi_heads, "nms_thresh", v)),
+    "detections_per_img": (_check_count, lambda m: m.roi_heads.detections_per_img, lambda m, v: setattr(m.roi_heads, "detections_per_img", v)),
+    "rpn_pre_nms_top_n": (_check_count, lambda m: m.rpn._pre_nms_top_n["testing"], lambda m, v: m.rpn._pre_nms_top_n.__setitem__("testing", v)),
+    "rpn_post_nms_top_n": (_check_count, lambda m: m.rpn._post_nms_top_n["testing"], lambda m, v: m.rpn._post_nms_top_n.__setitem__("testing", v)),
+}
+
+
+def configure_inference(model: nn.Module, **settings: float | int) -> dict[str, float | int]:
+    """Change a Faster/Keypoint R-CNN's test-time settings in place; return the previous values.
+
+    Settings (all optional): ``min_size``, ``max_size`` (the input resizing), ``score_thresh``,
+    ``nms_thresh``, ``detections_per_img`` (the box head's post-processing), ``rpn_pre_nms_top_n``,
+    ``rpn_post_nms_top_n`` (proposals kept at test time). Every value is checked before any is set.
+    """
+    if not (hasattr(model, "transform") and hasattr(model, "roi_heads") and hasattr(model, "rpn")):
+        raise TypeError(f"expected a Faster R-CNN or Keypoint R-CNN detector, got {type(model).__name__}")
+    for name, value in settings.items():
+        if name not in _INFERENCE_SETTINGS:
+            raise ValueError(f"unknown inference setting {name!r}: expected one of {', '.join(_INFERENCE_SETTINGS)}")
+        _INFERENCE_SETTINGS[name][0](name, value)
+    previous = {name: _INFERENCE_SETTINGS[name][1](model) for name in settings}
+    for name, value in settings.items():
+        _INFERENCE_SETTINGS[name][2](model, value)
+    return previous
+
+
+@contextmanager
+def inference_settings(model: nn.Module, **settings: float | int) -> Iterator[nn.Module]:
+    """Use :func:`configure_inference`'s ``settings`` inside the ``with`` block, then restore the
+    previous values (also after an error)::
+
+        with inference_settings(detector, score_thresh=0.0, nms_thresh=1.0):
+            candidates = detector(images)  # every candidate box
+    """
+    previous = configure_inference(model, **settings)
+    try:
+        yield model
+    finally:
+        configure_inference(model, **previous)
+
+
 def set_rpn_test_top_n(model: nn.Module, pre_nms_top_n: int, post_nms_top_n: int) -> None:
     """Set how many RPN proposals are kept at test time, before and after NMS (per feature level before).
 
     TorchVision's high-resolution model keeps 1000 and 1000; its 320 model 150 and 150, the article's
     "RPN NMS tuning" that made it ~45% faster for 0.2 mAP.
     """
-    for name, value in (("pre_nms_top_n", pre_nms_top_n), ("post_nms_top_n", post_nms_top_n)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"expected {name} to be an int >= 1, got {value!r}")
-    model.rpn._pre_nms_top_n["testing"] = pre_nms_top_n
-    model.rpn._post_nms_top_n["testing"] = post_nms_top_n
+    configure_inference(model, rpn_pre_nms_top_n=pre_nms_top_n, rpn_post_nms_top_n=post_nms_top_n)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torchvision.ops import stochastic_depth
 
-from ..checks import check_choice, check_image_batch, check_positive
+from ..checks import check_choice, check_image_batch, check_positive, is_tracing
 from .layers import ConvNormActivation, SqueezeExcitation, make_divisible
 
 __all__ = [
@@ -210,8 +210,11 @@ class MobileNetV3(nn.Module):
             raise TypeError("expected block_configs to be a non-empty sequence of InvertedResidualConfig")
         check_positive(num_classes, "num_classes", integer=True)
         check_positive(last_channel, "last_channel", integer=True)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"expected 0 <= dropout < 1, got {dropout!r}")
+        for name, value in (("dropout", dropout), ("stochastic_depth_prob", stochastic_depth_prob)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"expected {name} to be a number in [0, 1), got {value!r} of type {type(value).__name__}")
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"expected 0 <= {name} < 1, got {value!r}")
         if norm_layer is None:
             norm_layer = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
         self.block_configs = tuple(block_configs)
@@ -275,6 +278,9 @@ class MobileNetV3(nn.Module):
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone only. Shape ``(N, 3, H, W) → (N, 6 * last_block_out, H / 32, W / 32)`` (/16 if dilated)."""
         check_image_batch(images)
+        weight = getattr(self.features[0][0], "weight", None)  # a method, not a tensor, once quantized
+        if isinstance(weight, torch.Tensor) and not is_tracing(images) and images.dtype != weight.dtype:
+            raise TypeError(f"expected {weight.dtype} images (the model's dtype), got {images.dtype}: use images.to({weight.dtype}) or model.to({images.dtype})")
         return self.features(images)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
@@ -417,6 +423,18 @@ def mobilenet_v3_config(
 # --------------------------------------------------------------------------------------------------
 # Public builders (same names and keyword arguments as torchvision.models)
 # --------------------------------------------------------------------------------------------------
+def freeze_early_stages(blocks: Sequence[nn.Module], stages: Sequence[int], trainable_layers: int) -> None:
+    """Freeze the parameters of every block before the last ``trainable_layers`` stages (``stages``:
+    indices into ``blocks`` where stages begin, e.g. :attr:`MobileNetV3.stage_indices`); the detectors
+    freeze their backbones with it, as TorchVision does."""
+    if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= len(stages):
+        raise ValueError(f"expected 0 <= trainable_layers <= {len(stages)}, got {trainable_layers!r}")
+    freeze_before = len(blocks) if trainable_layers == 0 else stages[len(stages) - trainable_layers]
+    for block in blocks[:freeze_before]:
+        for parameter in block.parameters():
+            parameter.requires_grad_(False)
+
+
 def mobilenet_v3(
     arch: str = "mobilenet_v3_large",
     *,
@@ -435,6 +453,9 @@ def mobilenet_v3(
     from .weights import load_torchvision_weights  # local import: weights.py imports this module
 
     name = _canonical_arch(arch)
+    for flag, value in (("reduced_tail", reduced_tail), ("dilated", dilated)):
+        if not isinstance(value, bool):
+            raise TypeError(f"expected {flag} to be True or False, got {value!r} of type {type(value).__name__}")
     check_positive(num_classes, "num_classes", integer=True)
     configs, last_channel = mobilenet_v3_config(name, width_mult=width_mult, reduced_tail=reduced_tail, dilated=dilated)
     state_dict = None

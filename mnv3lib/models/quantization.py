@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.ao import quantization as tq
+from torch.ao.nn import quantized as nnq
 from torch.ao.nn.quantized import FloatFunctional
 
 from ..checks import check_choice, check_image_batch
+from ..devices import resolve_device
 from .layers import ConvNormActivation, SqueezeExcitation
 from .mobilenetv3 import InvertedResidual, InvertedResidualConfig, MobileNetV3, mobilenet_v3_config
 
@@ -38,6 +41,7 @@ __all__ = [
     "convert",
     "ptq_qconfig",
     "trace_and_freeze",
+    "quantized_engine",
 ]
 
 BACKENDS = ("x86", "qnnpack", "fbgemm", "onednn")
@@ -131,6 +135,23 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"quantization backend {backend!r} is not available in this torch build: use one of {supported}")
 
 
+@contextmanager
+def quantized_engine(backend: str) -> Iterator[str]:
+    """Run int8 models on ``backend`` (``torch.backends.quantized.engine``) inside the ``with`` block,
+    then restore the engine that was selected before::
+
+        with quantized_engine("qnnpack"):
+            latency = measure_latency(int8_model, example)
+    """
+    _check_backend(backend)
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = backend
+    try:
+        yield backend
+    finally:
+        torch.backends.quantized.engine = previous
+
+
 def _build(arch: str, *, quantize: bool, backend: str, num_classes: int, width_mult: float, dropout: float) -> QuantizableMobileNetV3:
     configs, last_channel = mobilenet_v3_config(arch, width_mult=width_mult)
     model = QuantizableMobileNetV3(configs, last_channel, num_classes=num_classes, dropout=dropout)
@@ -180,6 +201,11 @@ def _prepared_copy(model: nn.Module, backend: str, qconfig: tq.QConfig | None, *
     Also selects ``backend`` as torch's quantized engine, which the int8 model will run on.
     """
     _check_backend(backend)
+    if any(isinstance(m, (nnq.Conv2d, nnq.Linear, nnq.Quantize)) for m in model.modules()):
+        raise TypeError("expected a float model, got one that is already int8 (converted): quantize the float model it came from")
+    if any(isinstance(m, (tq.ObserverBase, tq.FakeQuantizeBase)) for m in model.modules()):
+        raise TypeError("expected a float model, got one already prepared for quantization (observers or fake-quantization): "
+                        "use convert() on it, or start from the float model")  # fmt: skip
     quantizable = copy.deepcopy(_as_quantizable(model)).train(qat)
     quantizable.fuse_model(is_qat=qat)
     default = tq.get_default_qat_qconfig if qat else tq.get_default_qconfig
@@ -195,6 +221,8 @@ def quantize_ptq(
     calibration_data: Iterable,
     backend: str = "x86",
     qconfig: tq.QConfig | None = None,
+    *,
+    device: str | torch.device = "cpu",
 ) -> QuantizableMobileNetV3:
     """Post-training static quantization: fuse, observe activations on calibration data, convert to int8.
 
@@ -203,22 +231,24 @@ def quantize_ptq(
         calibration_data: Batches of images, or ``(images, targets)`` pairs, e.g. a DataLoader.
         backend: ``"x86"`` or ``"qnnpack"`` (also ``"fbgemm"``, ``"onednn"``).
         qconfig: Observers to use; defaults to ``torch.ao.quantization.get_default_qconfig(backend)``.
+        device: Where the observers see the calibration batches (e.g. ``"cuda"`` for a large set).
 
     Returns:
-        The int8 model, in eval mode.
+        The int8 model, in eval mode, on the CPU (PyTorch's int8 backends run there only).
 
     Raises:
         ValueError: for an unknown backend, or calibration data with no batch.
     """
-    quantizable = _prepared_copy(model, backend, qconfig, qat=False)
+    device = resolve_device(device)
+    quantizable = _prepared_copy(model, backend, qconfig, qat=False).to(device)
     seen = 0
     with torch.inference_mode():
         for images in _batches(calibration_data):
-            quantizable(images)  # its forward checks the batch shape
+            quantizable(images.to(device) if isinstance(images, torch.Tensor) else images)  # its forward checks the batch
             seen += 1
     if seen == 0:
         raise ValueError("calibration_data yielded no batch: PTQ needs at least one batch of images to observe")
-    return tq.convert(quantizable, inplace=True)
+    return tq.convert(quantizable.cpu(), inplace=True)
 
 
 def ptq_qconfig(
@@ -253,13 +283,14 @@ def prepare_qat(model: nn.Module, backend: str = "x86", qconfig: tq.QConfig | No
 
 
 def convert(model: nn.Module) -> QuantizableMobileNetV3:
-    """Turn a model returned by :func:`prepare_qat` into an int8 model (a copy, in eval mode)."""
+    """Turn a model returned by :func:`prepare_qat` into an int8 model (a copy, in eval mode, on the CPU:
+    PyTorch's int8 backends run there only)."""
     quantizable = _as_quantizable(model)
     backend = getattr(quantizable, "quantization_backend", None)
     if backend is None:
         raise ValueError("convert() needs a model returned by prepare_qat(): this one has no fake-quantization to convert")
     torch.backends.quantized.engine = backend
-    return tq.convert(copy.deepcopy(quantizable).eval(), inplace=True)
+    return tq.convert(copy.deepcopy(quantizable).eval().cpu(), inplace=True)
 
 
 def trace_and_freeze(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:

@@ -165,7 +165,7 @@ def lraspp_mobilenet_v3_large(
     """
     if kwargs.pop("aux_loss", None):
         raise ValueError("LR-ASPP is trained without an auxiliary loss and has no auxiliary head: drop aux_loss=True")
-    member, num_classes = resolve_weights_and_classes("lraspp_mobilenet_v3_large", weights, num_classes, VOC_CLASSES)
+    member, num_classes = resolve_weights_and_classes("lraspp_mobilenet_v3_large", weights, num_classes, VOC_CLASSES, minimum=2)
     backbone = _backbone(member, weights_backbone, progress, dilated)
     low, high = segmentation_features(backbone)
     body = IntermediateLayerGetter(backbone.features, return_layers={str(low): "low", str(high): "high"})
@@ -201,7 +201,7 @@ def _with_heads(
     arch: str, head: type[nn.Module], wrapper: type[nn.Module], weights: object, progress: bool, num_classes: int | None,
     aux_loss: bool | None, weights_backbone: object, dilated: bool,
 ) -> nn.Module:  # fmt: skip
-    member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, VOC_CLASSES)
+    member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, VOC_CLASSES, minimum=2)
     aux = True if member is not None else bool(aux_loss)  # the published weights include the auxiliary head
     backbone = _backbone(member, weights_backbone, progress, dilated)
     low, high = segmentation_features(backbone)

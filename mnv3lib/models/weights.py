@@ -7,21 +7,26 @@ later calls, online or not, read the cached file. Offline with an empty cache th
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import pickle
+import socket
 from collections.abc import Mapping
 
 import torch
 from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, WeightsEnum
-from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights
+from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights, SSDLite320_MobileNet_V3_Large_Weights
 from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, LRASPP_MobileNet_V3_Large_Weights
 
-__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path"]
+__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path", "DOWNLOAD_TIMEOUT_S"]
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_large": MobileNet_V3_Large_Weights,
     "mobilenet_v3_small": MobileNet_V3_Small_Weights,
     "fasterrcnn_mobilenet_v3_large_fpn": FasterRCNN_MobileNet_V3_Large_FPN_Weights,
     "fasterrcnn_mobilenet_v3_large_320_fpn": FasterRCNN_MobileNet_V3_Large_320_FPN_Weights,
+    "ssdlite320_mobilenet_v3_large": SSDLite320_MobileNet_V3_Large_Weights,
     "lraspp_mobilenet_v3_large": LRASPP_MobileNet_V3_Large_Weights,
     "deeplabv3_mobilenet_v3_large": DeepLabV3_MobileNet_V3_Large_Weights,
 }
@@ -54,13 +59,19 @@ def resolve_weights(arch: str, weights: object) -> WeightsEnum:
         raise ValueError(f"unknown weights {weights!r} for {arch}: expected one of {options}") from None
 
 
-def resolve_weights_and_classes(arch: str, weights: object, num_classes: int | None, default: int) -> tuple[WeightsEnum | None, int]:
+def resolve_weights_and_classes(arch: str, weights: object, num_classes: int | None, default: int, minimum: int = 1) -> tuple[WeightsEnum | None, int]:
     """The enum member for ``weights`` (None if none) and the class count to build: the weights' own when
     given (``num_classes`` must then be None or agree), otherwise ``num_classes``, or ``default``.
 
     Raises:
-        ValueError: when ``num_classes`` disagrees with the weights.
+        TypeError, ValueError: when ``num_classes`` is not an int >= ``minimum`` (detection and
+            segmentation count the background: at least 2), or disagrees with the weights.
     """
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)):
+        raise TypeError(f"expected num_classes to be an int >= {minimum}, got {num_classes!r}")
+    if num_classes is not None and num_classes < minimum:
+        background = " (the background and at least one class)" if minimum == 2 else ""
+        raise ValueError(f"expected num_classes >= {minimum}{background}, got {num_classes}")
     if weights is None:
         return None, default if num_classes is None else num_classes
     member = resolve_weights(arch, weights)
@@ -75,20 +86,49 @@ def cached_weights_path(weights: WeightsEnum) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
 
 
-def fetch_state_dict(member: WeightsEnum, *, progress: bool = True) -> Mapping[str, torch.Tensor]:
+# Seconds a download may wait on the network for each read before it gives up (a stalled proxy would
+# otherwise block for ever); MNV3LIB_DOWNLOAD_TIMEOUT overrides it.
+DOWNLOAD_TIMEOUT_S = float(os.environ.get("MNV3LIB_DOWNLOAD_TIMEOUT", "60"))
+
+
+def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: float | None = None) -> Mapping[str, torch.Tensor]:
     """The state dict of a torchvision weights enum member: from torch.hub's cache, or downloaded.
 
+    Args:
+        member: The weights.
+        progress: Show the download's progress bar and torch.hub's download line (it names the cache folder).
+        timeout: Seconds each network read may wait (default :data:`DOWNLOAD_TIMEOUT_S`).
+
     Raises:
-        WeightsUnavailableError: when the file is neither cached nor downloadable.
+        WeightsUnavailableError: when the file is neither cached nor downloadable in time, or the
+            cached file is corrupt (the message names it and says to delete it).
     """
+    timeout = DOWNLOAD_TIMEOUT_S if timeout is None else timeout
+    if not timeout > 0:
+        raise ValueError(f"expected timeout > 0 seconds, got {timeout!r}")
+    cached = cached_weights_path(member)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # urllib, under torch.hub, has no timeout argument of its own
+    quiet = contextlib.ExitStack()
+    if not progress:  # torch.hub prints "Downloading ... to <cache path>" (to stdout in current torch)
+        quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
     try:
-        return member.get_state_dict(progress=progress, check_hash=True)
-    except OSError as error:  # URLError, socket errors and HTTP errors are all OSErrors
+        with quiet:
+            return member.get_state_dict(progress=progress, check_hash=True)
+    except OSError as error:  # URLError, socket errors and time-outs, HTTP errors are all OSErrors
+        reason = f"no answer within {timeout:g} s" if isinstance(getattr(error, "reason", error), TimeoutError) else str(error)
         raise WeightsUnavailableError(
-            f"could not download {member} from {member.url} ({error}). This machine looks offline. "
-            f"Run once with a network connection, or copy the file to {cached_weights_path(member)}; "
+            f"could not download {member} from {member.url} ({reason}). This machine looks offline or behind a stalled proxy. "
+            f"Run once with a network connection (MNV3LIB_DOWNLOAD_TIMEOUT sets the time-out), or copy the file to {cached}; "
             "use weights=None for a randomly initialised model."
         ) from error
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        if not os.path.isfile(cached):
+            raise
+        raise WeightsUnavailableError(f"the cached weights file {cached} is corrupt ({type(error).__name__}: {error}): delete it and load again") from error
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def load_torchvision_weights(

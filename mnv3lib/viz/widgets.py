@@ -1,30 +1,204 @@
-"""Live ipywidgets for the book. Every factory returns a widget; the work is done by plain functions.
+"""The book's explorers: data computed once in Python, drawn and filtered in the browser.
 
-Only APIs common to ipywidgets 7 (Colab) and 8 are used. Results are shown in ``HTML`` widgets, whose
-state is saved in the notebook, so the published page shows the default state without a kernel.
+Each factory checks its arguments, computes everything its controls can ask for (the candidates of a
+detector before filtering, the class and instance masks, every architecture configuration, the
+calibration sweep), and returns an :class:`Explorer`. An explorer displays as one self-contained HTML
+output: a ``<div>`` followed by a classic ``<script>`` that holds the front-end
+(``mnv3lib/viz/static/explorers.js``, no dependency) and the data as JSON. The controls redraw on
+canvases in the browser, with no kernel and no request leaving the page, so they stay live in the
+published book as well as in a notebook.
+
+Why a self-contained HTML output and not an ``anywidget`` (issue 16; both measured with the same
+front-end and the same data by ``benchmarks/explorer_carriers.py``):
+
+* static book, offline: both work once anywidget's AMD loader is vendored beside the html-manager
+  (and the widget state is saved in full, as nbclient does), but the widget needs the 3.6 MB
+  ``embed-amd.js`` and ``require.js`` (plus that loader) before it draws, and depends on the
+  html-manager and anywidget front-ends agreeing. Chapter 4's explorer with 12 scenes, in headless
+  Chromium: interactive 0.11 s after navigation with 0.11 MB loaded, against 0.74 s and 3.9 MB for
+  the widget (medians of 5 loads; neither made a request beyond loopback or logged an error);
+* JupyterLab / Notebook 7: the widget needs anywidget's lab extension in the server's environment
+  (absent when the kernel runs in another one); the HTML output needs no extension, but Jupyter runs
+  its script only in a trusted output (any cell run in the session; a saved notebook after "Trust");
+* Colab (ipywidgets 7.x): a third-party widget needs ``output.enable_custom_widget_manager()`` and
+  loads its front-end from a CDN; Colab runs an HTML output's script in its output frame as it is;
+* VS Code: the widget's front-end is fetched from a CDN or the kernel's nbextensions folder; VS Code
+  runs an HTML output's script as it is;
+* no new dependency (anywidget brings psygnal) and no widget state to save: the notebook's output is
+  the page's output.
+
+What the HTML output gives up is the comm: Python cannot observe the controls, so on-demand work (a
+latency measurement, a new calibration run, a detector re-run) happens before the explorer is made,
+never after. The chapters follow every explorer with a static figure of its default state, for print
+and for readers without JavaScript.
+
+Chapters: 1 (:func:`architecture_explorer`), 3 (:func:`calibration_explorer`), 4
+(:func:`detection_explorer`) and 5 (:func:`segmentation_explorer`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
+import io
+import json
+import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
 
-import ipywidgets as widgets
+import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
-from ..analysis.benchmark import Latency, measure_latency
-from .display import for_display
-from .drawing import PALETTE, draw_detections, draw_instances, draw_semantic, filter_predictions, png_data_uri
+from ..analysis.benchmark import Latency, measure_latency, num_threads
 from ..analysis.introspection import block_table
-from ..models.mobilenetv3 import mobilenet_v3
+from ..checks import check_choice, check_positive, check_range
+from ..models.mobilenetv3 import ARCHITECTURES, mobilenet_v3
 
-__all__ = ["ArchitectureReport", "architecture_report", "architecture_explorer", "calibration_explorer", "detection_explorer", "segmentation_explorer"]
+__all__ = [
+    "Explorer",
+    "ArchitectureReport",
+    "architecture_report",
+    "architecture_explorer",
+    "calibration_explorer",
+    "detection_explorer",
+    "segmentation_explorer",
+    "PAYLOAD_BUDGET_BYTES",
+    "WIDTH_MULTS",
+]
+
+# An explorer's data must leave room for the rest of its chapter in the book's 8 MB page budget.
+PAYLOAD_BUDGET_BYTES = 3_000_000
+# The width multipliers the architecture explorer precomputes (those of the paper's Tables 3 and 4).
+WIDTH_MULTS = (0.35, 0.5, 0.75, 1.0, 1.25)
+
+
+@cache
+def front_end_source() -> str:
+    """The explorers' JavaScript (one classic script defining ``MNV3Explorers``)."""
+    return resources.files(__package__).joinpath("static", "explorers.js").read_text(encoding="utf-8")
+
+
+def _script_safe_json(data: object) -> str:
+    """JSON that can sit inside a ``<script>``: no ``</script>``, no ``<!--``."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
+
+
+@dataclass(frozen=True)
+class Explorer:
+    """An explorer's data (``data["kind"]`` says which) and its display as a self-contained HTML output.
+
+    Displaying it in a notebook (or in the book, from the stored output) runs the front-end; nothing
+    is computed afterwards. :meth:`to_html` makes a whole page of it (the browser tests use that).
+    """
+
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+    def to_json(self) -> str:
+        return _script_safe_json(self.data)
+
+    @property
+    def payload_bytes(self) -> int:
+        """Size of the data as embedded in the page (UTF-8 JSON)."""
+        return len(self.to_json().encode("utf-8"))
+
+    def __repr__(self) -> str:
+        return f"Explorer(kind={self.kind!r}, payload={self.payload_bytes / 1e6:.2f} MB)"
+
+    def _repr_html_(self) -> str:
+        payload = self.to_json()
+        element = "mnv3-explorer-" + hashlib.sha1(payload.encode("utf-8")).hexdigest()[:12]
+        return (
+            f'<div class="mnv3-explorer" id="{element}" style="font-family:sans-serif; font-size:14px">'
+            "<i>This explorer is drawn by JavaScript. In Jupyter, run the cell (or trust the notebook) to see it;"
+            " the figure below shows its default state.</i></div>\n"
+            f"<script>\n{front_end_source()}\n"
+            # its own <div> (the one just before this script, even when one explorer is shown twice), else by id
+            f'(function (script) {{ var el = script && script.previousElementSibling;\n'
+            f'  if (!el || el.id !== "{element}") el = document.getElementById("{element}");\n'
+            f"  MNV3Explorers.mount(el, {payload});\n}})(document.currentScript);\n</script>"
+        )
+
+    def to_html(self, title: str = "explorer") -> str:
+        """A standalone HTML page with this explorer and nothing else (no external resource)."""
+        return (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>{html.escape(title)}</title></head>\n'
+            f"<body>\n{self._repr_html_()}\n</body></html>\n"
+        )
+
+
+def _check_budget(explorer: Explorer) -> Explorer:
+    if explorer.payload_bytes > PAYLOAD_BUDGET_BYTES:
+        raise ValueError(
+            f"the {explorer.kind} explorer's data weighs {explorer.payload_bytes / 1e6:.1f} MB, over the "
+            f"{PAYLOAD_BUDGET_BYTES / 1e6:.0f} MB an explorer may add to a page: pass fewer or smaller images"
+        )
+    return explorer
+
+
+# ---------------------------------------------------------------------------------------------------
+# Encoding: images as data URIs, float32 numbers exactly, masks run-length coded
+# ---------------------------------------------------------------------------------------------------
+
+
+def _check_image(image: object, name: str) -> tuple[int, int]:
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"expected {name} to be a (3, H, W) torch.Tensor, got {type(image).__name__}")
+    if image.dim() != 3 or image.shape[0] != 3:
+        hint = ": the channels look last, use image.permute(2, 0, 1)" if image.dim() == 3 and image.shape[-1] == 3 else ""
+        raise ValueError(f"expected {name} of shape (3, H, W), got {tuple(image.shape)}{hint}")
+    return int(image.shape[1]), int(image.shape[2])
+
+
+def image_data_uri(image: torch.Tensor) -> str:
+    """The smaller of a PNG and a JPEG (quality 90) data URI of a ``(3, H, W)`` image (uint8, or float in [0, 1])."""
+    image = image.detach().as_subclass(torch.Tensor).cpu()
+    if image.is_floating_point():
+        image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    pixels = Image.fromarray(image.permute(1, 2, 0).numpy())
+    encoded = {}
+    for fmt, options in (("png", {"optimize": True}), ("jpeg", {"quality": 90})):
+        buffer = io.BytesIO()
+        pixels.save(buffer, format=fmt.upper(), **options)
+        encoded[fmt] = buffer.getvalue()
+    fmt = min(encoded, key=lambda f: len(encoded[f]))
+    return f"data:image/{fmt};base64," + base64.b64encode(encoded[fmt]).decode("ascii")
+
+
+def _float32_list(values: torch.Tensor) -> list:
+    """Nested lists of the shortest decimals that give back each float32 exactly (``Math.fround`` in JS)."""
+    array = values.detach().cpu().to(torch.float32).numpy()
+    flat = [float(np.format_float_positional(v, unique=True, trim="-")) for v in array.ravel()]
+    return np.array(flat, dtype=object).reshape(array.shape).tolist() if array.ndim > 1 else flat
+
+
+def run_length_encode(mask: torch.Tensor) -> list[int]:
+    """``[value, count, value, count, ...]`` over the pixels of an ``(H, W)`` uint8-ranged mask, row by row."""
+    flat = mask.detach().cpu().to(torch.uint8).numpy().ravel()
+    if flat.size == 0:
+        return []
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1])
+    counts = np.diff(np.concatenate([starts, [flat.size]]))
+    return np.stack([flat[starts], counts], axis=1).ravel().astype(int).tolist()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Chapter 1: the architecture explorer
+# ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ArchitectureReport:
-    """What the architecture explorer shows for one setting of its controls."""
+    """What the architecture explorer shows for one configuration."""
 
     table: pd.DataFrame
     params: int
@@ -62,45 +236,88 @@ def architecture_report(
     return ArchitectureReport(table, int(table["params"].sum()), int(table["MACs"].sum()), output_stride, latency)
 
 
-def architecture_explorer(*, input_size: int = 224, latency_repeats: int = 10, threads: int | None = None) -> widgets.VBox:
-    """Controls for arch, width_mult, reduced_tail, dilated and input size over a live block table.
+def _configuration_key(arch: str, width_mult: float, reduced_tail: bool, dilated: bool) -> str:
+    return f"{arch}|{width_mult:.2f}|{int(reduced_tail)}|{int(dilated)}"
 
-    Each change rebuilds the model and updates the totals (parameters, multiply-adds, output stride),
-    the measured CPU latency (``latency_repeats`` = 0 turns it off) and the per-layer table.
+
+def architecture_explorer(
+    *,
+    input_size: int = 224,
+    latency_repeats: int = 10,
+    threads: int | None = None,
+    archs: Sequence[str] = ARCHITECTURES,
+    width_mults: Sequence[float] = WIDTH_MULTS,
+) -> Explorer:
+    """Arch, ``width_mult``, ``reduced_tail`` and ``dilated`` over every configuration, precomputed.
+
+    Each configuration's block table (channels, stride, output size, parameters and multiply-adds per
+    layer, at ``input_size``) is computed here, with its totals and output stride. With
+    ``latency_repeats`` > 0 the CPU latency at batch 1 of each arch and width (full tail, not
+    dilated) is measured too, the median of that many runs with ``threads`` threads; the page shows
+    those recorded numbers (the browser measures nothing), and "not measured" for the variants.
+
+    Args:
+        input_size: Input side for the output sizes and the multiply-adds.
+        latency_repeats: Timed runs per configuration (0: no latency).
+        threads: Torch threads for the timing (default: the current setting).
+        archs, width_mults: The choices offered (``width_mults`` must include 1.0, the default).
     """
-    arch = widgets.ToggleButtons(
-        options=[("Large", "mobilenet_v3_large"), ("Small", "mobilenet_v3_small")], description="arch"
-    )
-    width_mult = widgets.FloatSlider(
-        value=1.0, min=0.25, max=1.5, step=0.05, description="width_mult", readout_format=".2f", continuous_update=False
-    )
-    reduced_tail = widgets.Checkbox(value=False, description="reduced_tail")
-    dilated = widgets.Checkbox(value=False, description="dilated")
-    size = widgets.IntSlider(
-        value=input_size, min=96, max=512, step=32, description="input size", continuous_update=False
-    )
-    summary = widgets.HTML()
-    table = widgets.HTML()
+    check_positive(input_size, "input_size", integer=True)
+    if isinstance(latency_repeats, bool) or not isinstance(latency_repeats, int) or latency_repeats < 0:
+        raise ValueError(f"expected latency_repeats to be an int >= 0, got {latency_repeats!r}")
+    if threads is not None:
+        check_positive(threads, "threads", integer=True)
+    if not archs or not width_mults:
+        raise ValueError("expected at least one architecture and one width multiplier")
+    for arch in archs:
+        check_choice(arch, "architecture", ARCHITECTURES)
+    for width in width_mults:
+        check_range(width, "width_mult", 0.0, 4.0, low_open=True)
+    widths = sorted({round(float(w), 2) for w in width_mults})
+    if 1.0 not in widths:
+        raise ValueError(f"expected width_mults to include 1.0 (the default), got {list(width_mults)}")
+    columns = ["layer", "stage", "in", "expanded", "out", "kernel", "stride", "dilation", "SE", "activation", "output", "params", "MACs"]
+    configs, threads_used = {}, None
+    for arch in archs:
+        for width in widths:
+            for reduced_tail in (False, True):
+                for dilated in (False, True):
+                    model = mobilenet_v3(arch, width_mult=width, reduced_tail=reduced_tail, dilated=dilated)
+                    with num_threads(1):  # one tiny forward: a second thread only waits on the first
+                        table = block_table(model, input_size=input_size)
+                    latency = None
+                    if latency_repeats > 0 and not reduced_tail and not dilated:
+                        latency = measure_latency(model, (1, 3, input_size, input_size), repeats=latency_repeats, warmup=2, threads=threads)
+                        threads_used = latency.threads
+                    rows = table[columns].astype(object).where(table[columns].notna(), None).values.tolist()
+                    configs[_configuration_key(arch, width, reduced_tail, dilated)] = {
+                        "params": int(table["params"].sum()),
+                        "macs": int(table["MACs"].sum()),
+                        "output_stride": model.feature_info[-1]["stride"],
+                        "latency_ms": round(latency.median_ms, 2) if latency else None,
+                        "rows": [[v.item() if hasattr(v, "item") else v for v in r] for r in rows],
+                    }
+    macs_column, out_column = columns.index("MACs"), columns.index("out")
+    data = {
+        "kind": "architecture",
+        "archs": list(archs),
+        "width_mults": widths,
+        "input_size": input_size,
+        "columns": columns,
+        "configs": configs,
+        "default": {"arch": archs[0], "width_mult": 1.0, "reduced_tail": False, "dilated": False},
+        "chart": {
+            "max_macs": max(r[macs_column] for c in configs.values() for r in c["rows"]),
+            "max_out": max(r[out_column] for c in configs.values() for r in c["rows"]),
+        },
+        "latency_note": f"{threads_used} threads, median of {latency_repeats}" if threads_used else "",
+    }
+    return _check_budget(Explorer(data))
 
-    def update(_change: object = None) -> None:
-        report = architecture_report(
-            arch.value,
-            width_mult=width_mult.value,
-            reduced_tail=reduced_tail.value,
-            dilated=dilated.value,
-            input_size=size.value,
-            latency_repeats=latency_repeats,
-            threads=threads,
-        )
-        summary.value = report.summary_html()
-        rows = for_display(report.table).to_html(border=0)
-        table.value = f'<div style="overflow-x: auto; font-size: 85%">{rows}</div>'
 
-    for control in (arch, width_mult, reduced_tail, dilated, size):
-        control.observe(update, names="value")
-    update()
-    controls = widgets.VBox([arch, widgets.HBox([width_mult, size]), widgets.HBox([reduced_tail, dilated])])
-    return widgets.VBox([controls, summary, table])
+# ---------------------------------------------------------------------------------------------------
+# Chapter 3: the calibration explorer
+# ---------------------------------------------------------------------------------------------------
 
 
 def calibration_explorer(
@@ -109,34 +326,91 @@ def calibration_explorer(
     batch_counts: Sequence[int],
     *,
     known: Mapping[tuple[str, int], Mapping[str, float]] | None = None,
-) -> widgets.VBox:
+    compute_missing: bool = True,
+) -> Explorer:
     """Pick an activation observer and a number of calibration batches; see the int8 model's accuracy.
+
+    The page shows a recorded sweep: every ``(observer, batches)`` pair is looked up in ``known`` and,
+    when missing and ``compute_missing`` is true, computed here with ``run`` before the explorer is
+    made (never on demand: the page has no kernel). Without ``compute_missing`` a missing pair shows
+    as "not recorded".
 
     Args:
         run: ``run(observer, batches)`` quantizes and evaluates, returning metrics such as ``acc1`` and
-            ``agreement`` (Chapter 3 passes :func:`mnv3lib.book.runs.ptq_experiment`).
+            ``agreement`` (Chapter 3 passes :func:`mnv3lib.engine.quantization.ptq_experiment`, partially applied).
         observers, batch_counts: The choices offered.
-        known: Results already computed, keyed by ``(observer, batches)``; others are computed on demand.
+        known: Results already computed, keyed by ``(observer, batches)``.
     """
     if not observers or not batch_counts:
         raise ValueError("expected at least one observer and one batch count")
-    cache = dict(known or {})
-    observer = widgets.Dropdown(options=list(observers), value=observers[0], description="observer")
-    batches = widgets.SelectionSlider(options=list(batch_counts), value=batch_counts[0], description="batches", continuous_update=False)
-    result = widgets.HTML()
+    if not callable(run):
+        raise TypeError(f"expected run to be a function run(observer, batches), got {type(run).__name__}")
+    for batches in batch_counts:
+        check_positive(batches, "batch count", integer=True)
+    if len(set(observers)) != len(observers) or len(set(batch_counts)) != len(batch_counts):
+        raise ValueError(f"expected distinct choices, got observers {list(observers)} and batch counts {list(batch_counts)}")
+    known = dict(known or {})
+    for key, metrics in known.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise TypeError(f"expected the keys of known to be (observer, batches) pairs, got {key!r}")
+        for name, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"expected finite numbers in known[{key!r}], got {name}={value!r}")
+    results = {}
+    for observer in observers:
+        for batches in batch_counts:
+            if (observer, batches) not in known and compute_missing:
+                known[(observer, batches)] = dict(run(observer, batches))
+            if (observer, batches) in known:
+                results[f"{observer}|{batches}"] = {name: float(value) for name, value in known[(observer, batches)].items()}
+    metrics = list(dict.fromkeys(name for values in results.values() for name in values))
+    data = {"kind": "calibration", "observers": list(observers), "batch_counts": [int(b) for b in batch_counts], "metrics": metrics, "results": results}
+    return _check_budget(Explorer(data))
 
-    def update(_change: object = None) -> None:
-        key = (observer.value, batches.value)
-        if key not in cache:
-            result.value = "<i>quantizing and evaluating…</i>"
-            cache[key] = run(*key)
-        metrics = " &nbsp;·&nbsp; ".join(f"{name} <b>{value:.2f}</b>" for name, value in cache[key].items())
-        result.value = f"{observer.value} observer, {batches.value} calibration batch{'es' if batches.value > 1 else ''}: {metrics}"
 
-    observer.observe(update, names="value")
-    batches.observe(update, names="value")
-    update()
-    return widgets.VBox([widgets.HBox([observer, batches]), result])
+# ---------------------------------------------------------------------------------------------------
+# Chapter 4: the detection explorer
+# ---------------------------------------------------------------------------------------------------
+
+
+def _check_detections(found: object, name: str, classes: Sequence[str], with_scores: bool) -> int:
+    if not isinstance(found, Mapping) or "boxes" not in found or "labels" not in found:
+        raise TypeError(f"expected {name} to be a dict with 'boxes' and 'labels' tensors, got {type(found).__name__}")
+    boxes, labels = found["boxes"], found["labels"]
+    if not isinstance(boxes, torch.Tensor) or boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"expected {name}['boxes'] of shape (N, 4) in XYXY, got {getattr(boxes, 'shape', type(boxes).__name__)}")
+    n = boxes.shape[0]
+    if not isinstance(labels, torch.Tensor) or tuple(labels.shape) != (n,):
+        raise ValueError(f"expected {name}['labels'] of shape ({n},), got {getattr(labels, 'shape', type(labels).__name__)}")
+    if n and (int(labels.min()) < 1 or int(labels.max()) > len(classes)):
+        raise ValueError(f"expected {name}['labels'] in 1..{len(classes)} (label 1 = {classes[0]!r}), got {sorted(set(labels.tolist()))}")
+    if with_scores:
+        scores = found.get("scores")
+        if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (n,):
+            raise ValueError(f"expected {name}['scores'] of shape ({n},), got {getattr(scores, 'shape', type(scores).__name__)}")
+    keypoints = found.get("keypoints")
+    if keypoints is not None and (keypoints.dim() != 3 or keypoints.shape[0] != n or keypoints.shape[2] not in (2, 3)):
+        raise ValueError(f"expected {name}['keypoints'] of shape ({n}, K, 3), got {tuple(keypoints.shape)}")
+    return 0 if keypoints is None else int(keypoints.shape[1])
+
+
+def _detections_payload(found: Mapping[str, torch.Tensor], keypoint_label: int | None, exact: bool) -> dict[str, Any]:
+    boxes = found["boxes"].detach().as_subclass(torch.Tensor).cpu().double()  # double: 0.1 steps print short
+    labels = found["labels"].detach().cpu().tolist()
+    payload: dict[str, Any] = {
+        "boxes": _float32_list(boxes.float()) if exact else torch.round(boxes * 10).div(10).tolist(),
+        "labels": [int(label) for label in labels],
+    }
+    if "scores" in found:
+        payload["scores"] = _float32_list(found["scores"])
+    keypoints = found.get("keypoints")
+    if keypoints is not None and keypoint_label is not None:
+        points = keypoints.detach().as_subclass(torch.Tensor).cpu().double()
+        if points.shape[2] == 2:
+            points = torch.cat([points, torch.ones_like(points[..., :1])], dim=2)
+        points = torch.cat([torch.round(points[..., :2] * 10) / 10, (points[..., 2:] > 0).float()], dim=2)
+        payload["keypoints"] = [points[i].tolist() if label == keypoint_label else None for i, label in enumerate(labels)]
+    return payload
 
 
 def detection_explorer(
@@ -150,13 +424,17 @@ def detection_explorer(
     score_threshold: float = 0.5,
     nms_iou: float = 0.5,
     scale: int = 2,
-) -> widgets.VBox:
-    """Browse detections: an image slider, score-threshold and NMS-IoU sliders, keypoint and ground-truth toggles.
+) -> Explorer:
+    """Browse detections: image, min score and NMS IoU sliders, one toggle per class, keypoints and ground truth.
+
+    The browser filters the candidates as :func:`~mnv3lib.viz.drawing.filter_predictions` does: scores at
+    least the threshold, then ``torchvision.ops.batched_nms`` at the IoU (the same kept set; the tests
+    prove it), and draws the kept boxes, their keypoints and skeletons, and optionally the ground truth.
 
     Args:
         images: ``(3, H, W)`` images, uint8 or float in [0, 1].
         predictions: The model's raw outputs for them, best made with ``box_score_thresh=0`` and
-            ``box_nms_thresh=1`` so that the sliders decide what is kept (:func:`~mnv3lib.viz.drawing.filter_predictions`).
+            ``box_nms_thresh=1`` so that the sliders decide what is kept.
         classes: Class names (label 1 first).
         targets: Ground truth, drawn beside the predictions when the toggle is on.
         keypoint_label, skeleton: Which detections carry keypoints, and how to join them (1-based pairs).
@@ -165,29 +443,52 @@ def detection_explorer(
     """
     if len(images) != len(predictions) or not images:
         raise ValueError(f"expected as many predictions as images (at least one), got {len(images)} images and {len(predictions)} predictions")
-    index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image", continuous_update=False)
-    score = widgets.FloatSlider(value=score_threshold, min=0.0, max=1.0, step=0.05, description="min score", continuous_update=False)
-    iou = widgets.FloatSlider(value=nms_iou, min=0.05, max=1.0, step=0.05, description="NMS IoU", continuous_update=False)
-    show_keypoints = widgets.Checkbox(value=True, description="keypoints and skeleton")
-    show_truth = widgets.Checkbox(value=False, description="ground truth", disabled=targets is None)
-    picture, caption = widgets.HTML(), widgets.HTML()
+    if targets is not None and len(targets) != len(images):
+        raise ValueError(f"expected as many targets as images, got {len(targets)} targets for {len(images)} images")
+    if not classes:
+        raise ValueError("expected at least one class name")
+    check_range(score_threshold, "score_threshold", 0.0, 1.0)
+    check_range(nms_iou, "nms_iou", 0.0, 1.0, low_open=True)
+    check_positive(scale, "scale", integer=True)
+    if keypoint_label is not None and not (isinstance(keypoint_label, int) and 1 <= keypoint_label <= len(classes)):
+        raise ValueError(f"expected keypoint_label in 1..{len(classes)} or None, got {keypoint_label!r}")
+    keypoint_counts = set()
+    for i, image in enumerate(images):
+        _check_image(image, f"images[{i}]")
+        keypoint_counts.add(_check_detections(predictions[i], f"predictions[{i}]", classes, with_scores=True))
+        if targets is not None:
+            keypoint_counts.add(_check_detections(targets[i], f"targets[{i}]", classes, with_scores=False))
+    for pair in skeleton or ():
+        if len(pair) != 2 or not all(isinstance(k, int) and 1 <= k <= max(keypoint_counts) for k in pair):
+            raise ValueError(f"expected skeleton pairs of 1-based keypoint indices in 1..{max(keypoint_counts)}, got {pair!r}")
+    data = {
+        "kind": "detection",
+        "classes": list(classes),
+        "images": [image_data_uri(image) for image in images],
+        "predictions": [_detections_payload(p, keypoint_label, exact=True) for p in predictions],
+        "targets": [_detections_payload(t, keypoint_label, exact=False) for t in targets] if targets is not None else None,
+        "keypoint_label": keypoint_label,
+        "skeleton": [list(pair) for pair in skeleton] if skeleton else [],
+        "score_threshold": float(score_threshold),
+        "nms_iou": float(nms_iou),
+        "scale": scale,
+    }
+    return _check_budget(Explorer(data))
 
-    def update(_change: object = None) -> None:
-        image = images[index.value]
-        kept = filter_predictions(predictions[index.value], score.value, iou.value)
-        style = {"keypoint_label": keypoint_label, "skeleton": skeleton, "show_keypoints": show_keypoints.value}
-        panels = [draw_detections(image, kept, classes, **style)]
-        if show_truth.value and targets is not None:
-            panels.append(draw_detections(image, targets[index.value], classes, **style))
-        size = image.shape[-1] * scale
-        picture.value = "".join(f'<img src="{png_data_uri(p)}" width="{size}" style="image-rendering: pixelated; margin-right: 8px">' for p in panels)
-        names = ", ".join(f"{classes[int(label) - 1]} {float(s):.2f}" for label, s in zip(kept["labels"], kept["scores"]))
-        caption.value = f"{len(kept['labels'])} of {len(predictions[index.value]['labels'])} candidates kept: {names or 'none'}"
 
-    for control in (index, score, iou, show_keypoints, show_truth):
-        control.observe(update, names="value")
-    update()
-    return widgets.VBox([widgets.HBox([index, score, iou]), widgets.HBox([show_keypoints, show_truth]), picture, caption])
+# ---------------------------------------------------------------------------------------------------
+# Chapter 5: the segmentation explorer
+# ---------------------------------------------------------------------------------------------------
+
+
+def _check_class_map(mask: object, name: str, size: tuple[int, int], classes: Sequence[str]) -> None:
+    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != size:
+        raise ValueError(f"expected {name} to be an {size} tensor of class ids (the image's size), got {getattr(mask, 'shape', type(mask).__name__)}")
+    if mask.is_floating_point():
+        raise TypeError(f"expected {name} to hold integer class ids, got dtype {mask.dtype}: use logits.argmax(1)")
+    ids = set(mask.unique().tolist()) - {255}
+    if ids and (min(ids) < 0 or max(ids) >= len(classes)):
+        raise ValueError(f"expected {name}'s class ids in 0..{len(classes) - 1} (or 255, not drawn), got {sorted(ids)}")
 
 
 def segmentation_explorer(
@@ -199,50 +500,58 @@ def segmentation_explorer(
     instances: Sequence[dict[str, torch.Tensor]] | None = None,
     alpha: float = 0.5,
     scale: int = 2,
-) -> widgets.VBox:
-    """Browse segmentations: an image slider, an opacity slider, one toggle per class, and panels for the
-    prediction, the ground truth and the instance masks.
+) -> Explorer:
+    """Browse segmentations: image and opacity sliders, one toggle per class, and panels for the
+    prediction, the ground truth (semantic) and the ground-truth instance masks.
+
+    Masks are blended as :func:`~mnv3lib.viz.drawing.draw_semantic` and
+    :func:`~mnv3lib.viz.drawing.draw_instances` do (TorchVision's ``draw_segmentation_masks``).
 
     Args:
         images: ``(3, H, W)`` images, uint8 or float in [0, 1].
         predictions: Predicted class ids ``(H, W)`` for each image (0 = background).
         classes: Class names, index 0 = the background.
-        targets: Ground-truth class ids, shown beside the predictions when the toggle is on.
-        instances: Target dicts with instance ``masks`` and ``labels``, shown when the toggle is on.
+        targets: Ground-truth class ids (255 = ignored, not drawn).
+        instances: Target dicts with instance ``masks`` ``(N, H, W)`` and ``labels`` ``(N,)``.
         alpha: The opacity slider's initial value.
         scale: Display magnification (the book's scenes are small).
     """
     if len(images) != len(predictions) or not images:
         raise ValueError(f"expected as many predictions as images (at least one), got {len(images)} images and {len(predictions)} predictions")
-    index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image", continuous_update=False)
-    opacity = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=False)
-    toggles = [
-        widgets.Checkbox(value=True, description=name, indent=False, layout=widgets.Layout(width="110px"), style={"description_width": "0px"})
-        for name in classes[1:]
-    ]  # fmt: skip
-    swatches = widgets.HTML(" ".join(f'<span style="color:{PALETTE[c % len(PALETTE)]}">■ {name}</span>' for c, name in enumerate(classes) if c > 0))
-    show_truth = widgets.Checkbox(value=targets is not None, description="ground truth", disabled=targets is None)
-    show_instances = widgets.Checkbox(value=instances is not None, description="instance masks", disabled=instances is None)
-    picture, caption = widgets.HTML(), widgets.HTML()
-
-    def update(_change: object = None) -> None:
-        image, visible = images[index.value], [c for c, toggle in enumerate(toggles, start=1) if toggle.value]
-        panels = [("prediction", draw_semantic(image, predictions[index.value], visible=visible, alpha=opacity.value))]
-        if show_truth.value and targets is not None:
-            panels.append(("ground truth", draw_semantic(image, targets[index.value], visible=visible, alpha=opacity.value)))
-        if show_instances.value and instances is not None:
-            found = instances[index.value]
-            panels.append(("instances", draw_instances(image, found["masks"], found["labels"], visible=visible, alpha=opacity.value)))
-        size = image.shape[-1] * scale
-        picture.value = "".join(
-            f'<figure style="display:inline-block; margin:0 8px 0 0"><img src="{png_data_uri(p)}" width="{size}" style="image-rendering: pixelated">'
-            f'<figcaption style="text-align:center">{title}</figcaption></figure>'
-            for title, p in panels
-        )  # fmt: skip
-        present = predictions[index.value].unique().tolist()
-        caption.value = "predicted classes: " + (", ".join(classes[c] for c in present if 0 < c < len(classes)) or "background only")
-
-    for control in (index, opacity, show_truth, show_instances, *toggles):
-        control.observe(update, names="value")
-    update()
-    return widgets.VBox([widgets.HBox([index, opacity]), widgets.HBox(toggles), swatches, widgets.HBox([show_truth, show_instances]), picture, caption])
+    for name, extra in (("targets", targets), ("instances", instances)):
+        if extra is not None and len(extra) != len(images):
+            raise ValueError(f"expected as many {name} as images, got {len(extra)} {name} for {len(images)} images")
+    if len(classes) < 2 or len(classes) > 255:
+        raise ValueError(f"expected 2 to 255 class names (index 0 = the background), got {len(classes)}")
+    check_range(alpha, "alpha", 0.0, 1.0)
+    check_positive(scale, "scale", integer=True)
+    size = _check_image(images[0], "images[0]")
+    for i, image in enumerate(images):
+        if _check_image(image, f"images[{i}]") != size:
+            raise ValueError(f"expected every image of size {size}, got {tuple(image.shape[1:])} for images[{i}]")
+        _check_class_map(predictions[i], f"predictions[{i}]", size, classes)
+        if targets is not None:
+            _check_class_map(targets[i], f"targets[{i}]", size, classes)
+        if instances is not None:
+            found = instances[i]
+            masks, labels = found.get("masks"), found.get("labels")
+            if not isinstance(masks, torch.Tensor) or masks.dim() != 3 or tuple(masks.shape[1:]) != size:
+                raise ValueError(f"expected instances[{i}]['masks'] of shape (N, {size[0]}, {size[1]}), got {getattr(masks, 'shape', None)}")
+            if not isinstance(labels, torch.Tensor) or tuple(labels.shape) != (masks.shape[0],):
+                raise ValueError(f"expected instances[{i}]['labels'] of shape ({masks.shape[0]},), got {getattr(labels, 'shape', None)}")
+    data = {
+        "kind": "segmentation",
+        "classes": list(classes),
+        "width": size[1],
+        "height": size[0],
+        "images": [image_data_uri(image) for image in images],
+        "predictions": [run_length_encode(p) for p in predictions],
+        "targets": [run_length_encode(t) for t in targets] if targets is not None else None,
+        "instances": [
+            [{"label": int(label), "mask": run_length_encode(mask.bool())} for mask, label in zip(found["masks"], found["labels"].tolist())]
+            for found in instances
+        ] if instances is not None else None,  # fmt: skip
+        "alpha": float(alpha),
+        "scale": scale,
+    }
+    return _check_budget(Explorer(data))

@@ -1,0 +1,44 @@
+"""Make a bare `pytest --nbval` at the repository root verify the chapters exactly as they were executed.
+
+`pytest` collects the unit tests (`tests/`) and, with `--nbval` (strict) or `--nbval-lax`, every chapter
+in `notebooks/`; pyproject.toml's addopts choose the kernel (`--nbval-current-env`: the interpreter
+running pytest) and the sanitiser. This file supplies what addopts cannot:
+
+* the environment the chapters were executed with (`make execute` exports the same values). nbval starts
+  each chapter's kernel as a child of this process, so setting `os.environ` here, at import time, reaches
+  every kernel. `PYTHONHASHSEED` fixes set and dict-of-str iteration order; `MPLBACKEND` makes figures
+  inline, as in Jupyter.
+* the sanitiser path, made absolute so that pytest works from any directory of the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+# Keep in step with the Makefile's exports (a unit test checks that they agree).
+CHAPTER_ENVIRONMENT = {
+    "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
+os.environ.update(CHAPTER_ENVIRONMENT)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sanitiser = getattr(config.option, "nbval_sanitize_with", None)
+    if sanitiser and not Path(sanitiser).is_file() and (ROOT / sanitiser).is_file():
+        config.option.nbval_sanitize_with = str(ROOT / sanitiser)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which library and which stack are under test (the Colab job tests an installed copy)."""
+    import mnv3lib
+    import torch
+
+    location = Path(mnv3lib.__file__).resolve().parent
+    where = "this checkout" if location == ROOT / "mnv3lib" else "installed"
+    return [f"mnv3lib: {location} ({where}); torch {torch.__version__}"]

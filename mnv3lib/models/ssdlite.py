@@ -1,0 +1,142 @@
+"""SSDlite320 on MobileNetV3-Large: the family's mobile detector, built from the book's MobileNetV3 into
+TorchVision's SSD machinery (``SSD``, ``SSDLiteHead``, ``DefaultBoxGenerator``).
+
+What makes it "lite" (MobileNetV3 paper, Section 6.3): no FPN; the backbone is cut inside the first
+block of its last stage, right after that block's 1×1 expansion (C4: 672 channels at stride 16, where
+the expanded tensor is widest), and again at its end (C5: the last conv, 960 channels at stride 32);
+four extra blocks (1×1 → depthwise 3×3 stride 2 → 1×1) add maps at strides 64, 128, 256 and 512; and
+every prediction head is depthwise-separable (depthwise 3×3 then 1×1). Six maps × 6 default boxes per
+location (2 scales × aspect ratios 1, 2, 3 and their inverses... as ``DefaultBoxGenerator`` lays them
+out, ``[[2, 3]] * 6``, scales from 0.2 to 0.95 of the 320-px input).
+
+Equal to ``torchvision.models.detection.ssdlite320_mobilenet_v3_large`` given the same weights: the
+same state-dict keys and shapes, 3,440,060 parameters at 91 classes, identical detections. As in
+TorchVision, without backbone weights the backbone has the reduced tail (the paper's Table 6) and every
+conv gets SSD's normal initialisation (std 0.03).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+from torchvision.models.detection.ssd import SSD
+from torchvision.models.detection.ssdlite import SSDLiteHead
+
+from .layers import ConvNormActivation
+from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large
+from .weights import fetch_state_dict, resolve_weights_and_classes
+
+__all__ = ["SSDLiteFeatures", "ssdlite320_mobilenet_v3_large", "SSDLITE_SIZE"]
+
+SSDLITE_SIZE = (320, 320)
+COCO_CLASSES = 91
+
+
+def _normal_init(module: nn.Module) -> None:
+    """SSD's initialisation of every conv: weights ~ N(0, 0.03²), biases 0 (TorchVision's)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.normal_(layer.weight, mean=0.0, std=0.03)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def _extra_block(in_channels: int, out_channels: int, norm_layer: Callable[..., nn.Module]) -> nn.Sequential:
+    """One extra feature map: 1×1 to half the channels, depthwise 3×3 with stride 2, 1×1 out (ReLU6 each)."""
+    middle = out_channels // 2
+    conv = partial(ConvNormActivation, norm_layer=norm_layer, activation_layer=nn.ReLU6)
+    return nn.Sequential(
+        conv(in_channels, middle, 1),
+        conv(middle, middle, 3, stride=2, groups=middle),
+        conv(middle, out_channels, 1),
+    )
+
+
+class SSDLiteFeatures(nn.Module):
+    """The six feature maps SSDlite predicts from: C4 (inside the first block of the last stage, after
+    its expansion), C5 (the backbone's end) and four extra blocks.
+
+    Args:
+        backbone: A MobileNetV3 (its classifier is not used).
+        norm_layer: The extra blocks' normalisation.
+    """
+
+    def __init__(self, backbone: MobileNetV3, norm_layer: Callable[..., nn.Module]) -> None:
+        super().__init__()
+        features = backbone.features
+        c4 = backbone.stage_indices[-2]  # the first block of the last stage
+        if features[c4].use_residual:
+            raise ValueError(f"features[{c4}] has a residual connection: it cannot be split after its expansion")
+        self.features = nn.Sequential(
+            nn.Sequential(*features[:c4], features[c4].block[0]),  # up to C4's 1×1 expansion
+            nn.Sequential(features[c4].block[1:], *features[c4 + 1 :]),  # C4's depthwise to the end
+        )
+        widths = [features[-1].out_channels, 512, 256, 256, 128]
+        self.extra = nn.ModuleList(_extra_block(a, b, norm_layer) for a, b in zip(widths, widths[1:]))
+        _normal_init(self.extra)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        maps = []
+        for stage in (*self.features, *self.extra):
+            x = stage(x)
+            maps.append(x)
+        return OrderedDict((str(i), m) for i, m in enumerate(maps))
+
+
+def ssdlite320_mobilenet_v3_large(
+    *,
+    weights: object = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: object = None,
+    trainable_backbone_layers: int | None = None,
+    norm_layer: Callable[..., nn.Module] | None = None,
+    **kwargs: Any,
+) -> SSD:
+    """SSDlite320 with a MobileNetV3-Large backbone, equal to TorchVision's builder given the same weights.
+
+    One difference, as for the book's other detectors: ``weights_backbone`` defaults to None (TorchVision:
+    ImageNet V1 weights), because the book runs offline. TorchVision's published SSDlite weights were
+    themselves trained without ImageNet pre-training (pytorch/vision#6536).
+
+    Args:
+        weights: ``None``, ``"COCO_V1"``/``"DEFAULT"`` or an ``SSDLite320_MobileNet_V3_Large_Weights`` member.
+        progress: Show a download progress bar.
+        num_classes: Classes including the background (91 for COCO, the default).
+        weights_backbone: ImageNet weights for the backbone (then the full tail, not the reduced one).
+        trainable_backbone_layers: Backbone stages left trainable, 0 to 6 (default: all 6).
+        norm_layer: Normalisation for the backbone and the heads (default BatchNorm, eps 0.001, momentum 0.03).
+        **kwargs: Passed to TorchVision's ``SSD`` (``score_thresh``, ``nms_thresh``, ``detections_per_img``, ...).
+    """
+    member, num_classes = resolve_weights_and_classes("ssdlite320_mobilenet_v3_large", weights, num_classes, COCO_CLASSES, minimum=2)
+    if member is not None:
+        weights_backbone = None
+    if "size" in kwargs:
+        warnings.warn("SSDlite320's input size is fixed at 320×320; ignoring size", stacklevel=2)
+        kwargs.pop("size")
+    trainable = 6 if trainable_backbone_layers is None else trainable_backbone_layers
+    if isinstance(trainable, bool) or not isinstance(trainable, int) or not 0 <= trainable <= 6:
+        raise ValueError(f"expected 0 <= trainable_backbone_layers <= 6, got {trainable!r}")
+    norm_layer = norm_layer or partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
+    backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer, reduced_tail=weights_backbone is None)
+    if weights_backbone is None:
+        _normal_init(backbone)
+    freeze_early_stages(list(backbone.features), backbone.stage_indices, trainable)
+    features = SSDLiteFeatures(backbone, norm_layer)
+    anchors = DefaultBoxGenerator([[2, 3] for _ in range(6)], min_ratio=0.2, max_ratio=0.95)
+    out_channels = det_utils.retrieve_out_channels(features, SSDLITE_SIZE)
+    defaults = {"score_thresh": 0.001, "nms_thresh": 0.55, "detections_per_img": 300, "topk_candidates": 300,
+                "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}  # fmt: skip
+    head = SSDLiteHead(out_channels, anchors.num_anchors_per_location(), num_classes, norm_layer)
+    model = SSD(features, anchors, SSDLITE_SIZE, num_classes, head=head, **(defaults | kwargs))
+    if member is not None:
+        model.load_state_dict(fetch_state_dict(member, progress=progress))
+    return model

@@ -1,0 +1,290 @@
+"""Bad input gets a named error before any compute, and runs never lose work: one table, one row per
+case (what is called → the exception type and a fragment of its message). Add a row to add a case."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnv3lib.cli import main as cli
+from mnv3lib.data import MiniCocoScenes, ShapesDataset, SemanticScenes
+from mnv3lib.engine import fit
+from mnv3lib.engine.checkpoint import load_checkpoint, save_checkpoint
+from mnv3lib.engine.classification import ClassificationConfig
+from mnv3lib.engine.detection import DetectionConfig
+from mnv3lib.engine.segmentation import SegmentationConfig
+
+TINY = {"model": "mobilenet_v3_small", "width_mult": 0.25, "batch_size": 8, "eval_batch_size": 16, "epochs": 2,
+        "train_crop_size": 28, "val_resize_size": 32, "val_crop_size": 28, "lr": 0.01}  # fmt: skip
+
+
+def _shapes(train: int = 16, val: int = 8, seed: int = 0) -> tuple[ShapesDataset, ShapesDataset]:
+    return ShapesDataset("train", size=train, image_size=32, seed=seed), ShapesDataset("val", size=val, image_size=32, seed=seed)
+
+
+def _config(**changes: object) -> ClassificationConfig:
+    return ClassificationConfig(**(TINY | changes))
+
+
+# (id, call, exception type, message fragment)
+CONFIG_ROWS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
+    ("classification on batches of one", lambda: _config(batch_size=1), ValueError, "batch_size >= 2: BatchNorm"),
+    ("negative lr_gamma", lambda: _config(lr_gamma=-1), ValueError, "lr_gamma in (0.0, 1.0]"),
+    ("lr inf", lambda: _config(lr=float("inf")), ValueError, "lr to be a finite number"),
+    ("lr nan", lambda: _config(lr=float("nan")), ValueError, "lr to be a finite number"),
+    ("model_ema_decay 2", lambda: _config(model_ema_decay=2.0), ValueError, "model_ema_decay in (0.0, 1.0)"),
+    ("dropout as text", lambda: _config(dropout="0.2"), TypeError, "dropout to be a number"),
+    ("width_mult nan", lambda: _config(width_mult=float("nan")), ValueError, "width_mult to be a finite number"),
+    ("negative weight decay", lambda: _config(weight_decay=-1e-5), ValueError, "weight_decay in [0.0, ∞)"),
+    ("momentum 1", lambda: _config(momentum=1.0), ValueError, "momentum in [0.0, 1.0)"),
+    ("detection lr_gamma 0", lambda: DetectionConfig(lr_gamma=0.0), ValueError, "lr_gamma in (0.0, 1.0]"),
+    ("detection trainable layers 7", lambda: DetectionConfig(trainable_backbone_layers=7), ValueError, "trainable_backbone_layers in 0..6"),
+    ("DeepLabV3 on batches of one", lambda: SegmentationConfig(model="deeplabv3_mobilenet_v3_large", batch_size=1), ValueError, "cannot train on batch_size 1"),
+    ("segmentation weight decay inf", lambda: SegmentationConfig(weight_decay=float("inf")), ValueError, "weight_decay in [0.0, ∞)"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "fragment"), [row[1:] for row in CONFIG_ROWS], ids=[row[0] for row in CONFIG_ROWS])
+def test_bad_config_values_are_named(call, error, fragment) -> None:
+    with pytest.raises(error, match=fragment.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        call()
+
+
+def _refuse(tmp_path: Path, call: Callable[[Path], object], error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error, match=fragment):
+        call(tmp_path)
+
+
+RUN_ROWS: list[tuple[str, Callable[[Path], object], type[Exception], str]] = [
+    ("empty validation set", lambda d: fit(_config(), ShapesDataset("train", size=16, image_size=32), torch.utils.data.Subset(ShapesDataset("val", size=4, image_size=32), [])), ValueError, "validation set is empty"),
+    ("batch larger than the training set", lambda d: fit(_config(batch_size=32), *_shapes(16)), ValueError, "16 items, fewer than batch_size 32"),
+    ("unwritable output folder", lambda d: fit(_config(), *_shapes(), output_dir="/proc/mnv3lib-run"), PermissionError, "cannot write the run into /proc/mnv3lib-run"),
+    ("an output folder that is a file", lambda d: (d.joinpath("file").write_text(""), fit(_config(), *_shapes(), output_dir=d / "file" / "run")), PermissionError, "cannot write the run"),
+    ("empty checkpoint file", lambda d: (d.joinpath("checkpoint.pt").write_bytes(b""), fit(_config(), *_shapes(), resume=d / "checkpoint.pt")), ValueError, "not a readable checkpoint .0 bytes"),
+    ("truncated checkpoint file", lambda d: (save_checkpoint({"model": {"w": torch.zeros(1000)}}, d / "c.pt"), d.joinpath("c.pt").write_bytes(d.joinpath("c.pt").read_bytes()[:300]), load_checkpoint(d / "c.pt")), ValueError, "is not a readable checkpoint"),
+    ("a weights file given to resume", lambda d: (save_checkpoint({"model": {}}, d / "w.pt"), fit(_config(), *_shapes(), resume=d / "w.pt")), ValueError, "not a training checkpoint"),
+    ("a three-item list as the training set", lambda d: fit(_config(), [1, 2, 3], _shapes()[1]), ValueError, "fewer than batch_size"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "fragment"), [row[1:] for row in RUN_ROWS], ids=[row[0] for row in RUN_ROWS])
+def test_bad_runs_fail_before_any_step(tmp_path: Path, call, error, fragment) -> None:
+    _refuse(tmp_path, call, error, fragment)
+
+
+def test_a_finished_run_is_never_overwritten_silently(tmp_path: Path) -> None:
+    first = fit(_config(epochs=1), *_shapes(), output_dir=tmp_path)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        fit(_config(epochs=1, lr=0.02), *_shapes(), output_dir=tmp_path)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    again = fit(_config(epochs=1, lr=0.02), *_shapes(), output_dir=tmp_path, overwrite=True)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["config"]["lr"] == 0.02 and first.history and again.history
+
+
+def test_resume_refuses_other_data_and_another_task(tmp_path: Path) -> None:
+    fit(_config(), *_shapes(), output_dir=tmp_path, stop_after_epoch=1)
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(ValueError, match=r"other data \(train size: 16 → 24"):
+        fit(_config(), *_shapes(24), resume=checkpoint)
+    with pytest.raises(ValueError, match=r"other data \(train sha256"):
+        fit(_config(), *_shapes(seed=1), resume=checkpoint)
+    with pytest.raises(ValueError, match="made for another task than SegmentationConfig"):
+        scenes = [SemanticScenes(MiniCocoScenes(split, size=8, image_size=32)) for split in ("train", "val")]
+        fit(SegmentationConfig(image_size=32, epochs=2, batch_size=4), *scenes, resume=checkpoint)
+
+
+def test_a_moved_run_resumes_and_averages(tmp_path: Path) -> None:
+    config = _config(epochs=3, average_last=2)
+    fit(config, *_shapes(), output_dir=tmp_path / "here", stop_after_epoch=2)
+    shutil.move(tmp_path / "here", tmp_path / "there")
+    result = fit(config, *_shapes(), output_dir=tmp_path / "there", resume=tmp_path / "there" / "checkpoint.pt")
+    assert result.extras["averaged"]["epochs"]
+
+
+def test_qat_resumes_only_under_its_own_backend_and_schedule(tmp_path: Path) -> None:
+    from mnv3lib.engine.quantization import fit_qat
+    from mnv3lib.models import quantization
+
+    float_model = quantization.mobilenet_v3_small(num_classes=10, width_mult=0.25)
+    fit_qat(float_model, _config(), *_shapes(), backend="x86", output_dir=tmp_path, stop_after_epoch=1)
+    with pytest.raises(ValueError, match="other QAT settings .observer_epochs 4 → 1"):
+        fit_qat(float_model, _config(), *_shapes(), backend="x86", observer_epochs=1, resume=tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="other QAT settings .backend 'x86' → 'qnnpack'"):
+        fit_qat(float_model, _config(), *_shapes(), backend="qnnpack", resume=tmp_path / "checkpoint.pt")
+
+
+CLI_ROWS: list[tuple[str, list[str], str]] = [
+    ("negative lr gamma", ["--lr-gamma", "-1"], "--lr-gamma: expected lr_gamma in"),
+    ("lr inf", ["--lr", "inf"], "--lr: expected lr to be a finite number"),
+    ("ema decay 2", ["--model-ema-decay", "2"], "--model-ema-decay: expected model_ema_decay in"),
+    ("shapes with a data path", ["--data-path", "/nowhere"], "--data-path /nowhere is not read with --dataset shapes"),
+    ("batch larger than the data", ["-b", "64"], "--batch-size: the training set has 16 items"),
+]
+
+
+@pytest.mark.parametrize(("flags", "fragment"), [row[1:] for row in CLI_ROWS], ids=[row[0] for row in CLI_ROWS])
+def test_cli_names_the_flag_and_the_value(tmp_path: Path, capsys, flags: list[str], fragment: str) -> None:
+    base = ["classification", "--dataset", "shapes", "--shapes-train-size", "16", "--shapes-val-size", "8", "--width-mult", "0.25", "-b", "8", "--epochs", "1", "--output-dir", str(tmp_path / "run")]
+    assert cli(base + flags) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_cli_counts_are_checked_by_argparse(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli(["classification", "--dataset", "shapes", "--shapes-train-size", "0", "--output-dir", "x"])
+    assert "argument --shapes-train-size: expected an int >= 1, got 0" in capsys.readouterr().err
+
+
+# ---- models and their inputs --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def detectors() -> dict[str, torch.nn.Module]:
+    from mnv3lib.models import detection
+
+    return {"boxes": detection.fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=3).train(),
+            "keypoints": detection.keypointrcnn_mobilenet_v3_large_fpn(num_classes=2, num_keypoints=5, light_head=True).train()}  # fmt: skip
+
+
+IMAGE = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+BOX = torch.tensor([[4.0, 4.0, 40.0, 40.0]])
+GOOD = {"boxes": BOX, "labels": torch.tensor([1])}
+PERSON = {"boxes": BOX, "labels": torch.tensor([1]), "keypoints": torch.rand(1, 5, 3) * 30}
+
+# (id, model, images, targets, exception type, message fragment)
+DETECTION_ROWS = [
+    ("2 labels for 1 box", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([1, 2])}], ValueError, "one label per box"),
+    ("label 0 (the background)", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([0])}], ValueError, r"labels \[0\]: expected 1 .. 2"),
+    ("label -1", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([-1])}], ValueError, r"labels \[-1\]"),
+    ("label >= num_classes", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([3])}], ValueError, r"labels \[3\]: expected 1 .. 2"),
+    ("float labels", "boxes", [IMAGE], [{**GOOD, "labels": torch.tensor([1.0])}], TypeError, "labels to be integers"),
+    ("a box outside the image", "boxes", [IMAGE], [{**GOOD, "boxes": torch.tensor([[70.0, 70.0, 90.0, 90.0]])}], ValueError, "entirely outside its 64×64 image"),
+    ("NaN boxes", "boxes", [IMAGE], [{**GOOD, "boxes": torch.tensor([[float("nan"), 4.0, 40.0, 40.0]])}], ValueError, "NaN or infinite boxes"),
+    ("no images", "boxes", [], [], ValueError, "at least one image"),
+    ("a 0×0 image", "boxes", [torch.rand(3, 0, 0)], None, ValueError, r"H, W >= 1, got \(3, 0, 0\)"),
+    ("a NaN image", "boxes", [torch.full((3, 8, 8), float("nan"))], None, ValueError, "image 0 has NaN"),
+    ("3 keypoints on a 5-keypoint model", "keypoints", [IMAGE], [{**PERSON, "keypoints": torch.rand(1, 3, 3)}], ValueError, r"keypoints of shape \(1, 5, 3\)"),
+    ("NaN keypoints", "keypoints", [IMAGE], [{**PERSON, "keypoints": torch.full((1, 5, 3), float("nan"))}], ValueError, "NaN or infinite keypoints"),
+]
+
+
+@pytest.mark.parametrize(("model", "images", "targets", "error", "fragment"), [row[1:] for row in DETECTION_ROWS], ids=[row[0] for row in DETECTION_ROWS])
+def test_detection_inputs_are_checked(detectors, model, images, targets, error, fragment) -> None:
+    with pytest.raises(error, match=fragment):
+        detectors[model](images, targets)
+
+
+def _builder_rows() -> list[tuple[str, Callable[[], object], type[Exception], str]]:
+    from mnv3lib.models import detection, mobilenet_v3_small, quantization, segmentation
+    from mnv3lib.engine.segmentation import segmentation_loss
+
+    small = mobilenet_v3_small(num_classes=10, width_mult=0.25).eval()
+    float_q = quantization.mobilenet_v3_small(num_classes=10, width_mult=0.25)
+    batch = [torch.rand(2, 3, 32, 32)]
+    return [
+        ("detector with num_classes 0", lambda: detection.fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=0), ValueError, "num_classes >= 2"),
+        ("keypoint model with num_classes 0", lambda: detection.keypointrcnn_mobilenet_v3_large_fpn(num_classes=0), ValueError, "num_classes >= 2"),
+        ("segmenter with num_classes 0", lambda: segmentation.lraspp_mobilenet_v3_large(num_classes=0), ValueError, "num_classes >= 2"),
+        ("reduced_tail as text", lambda: mobilenet_v3_small(reduced_tail="False"), TypeError, "reduced_tail to be True or False"),
+        ("dropout as text", lambda: mobilenet_v3_small(dropout="0.2"), TypeError, "dropout to be a number in"),
+        ("stochastic depth as text", lambda: mobilenet_v3_small(stochastic_depth_prob="0.1"), TypeError, "stochastic_depth_prob to be a number in"),
+        ("width_mult nan", lambda: mobilenet_v3_small(width_mult=float("nan")), ValueError, "width_mult to be a finite number"),
+        ("dilated as an int", lambda: mobilenet_v3_small(dilated=1), TypeError, "dilated to be True or False"),
+        ("float64 images", lambda: small(torch.rand(1, 3, 32, 32, dtype=torch.float64)), TypeError, "expected torch.float32 images"),
+        ("a NaN image", lambda: small(torch.full((1, 3, 32, 32), float("nan"))), ValueError, "NaN or infinite values"),
+        ("masks of the wrong size", lambda: segmentation_loss({"out": torch.rand(2, 3, 8, 8)}, torch.zeros(2, 4, 4, dtype=torch.int64)), ValueError, r"masks of shape \(2, 8, 8\)"),
+        ("float masks", lambda: segmentation_loss({"out": torch.rand(2, 3, 8, 8)}, torch.zeros(2, 8, 8)), TypeError, "integer tensor of class ids"),
+        ("NaN calibration batches", lambda: quantization.quantize_ptq(float_q, [torch.full((2, 3, 32, 32), float("nan"))]), ValueError, "NaN or infinite"),
+        ("an int8 model to quantize", lambda: quantization.quantize_ptq(quantization.quantize_ptq(float_q, batch), batch), TypeError, "already int8"),
+        ("a QAT model to prepare again", lambda: quantization.prepare_qat(quantization.prepare_qat(float_q)), TypeError, "already prepared for quantization"),
+        ("a plain model to quantize", lambda: quantization.quantize_ptq(small, batch), TypeError, "expected a QuantizableMobileNetV3"),
+    ]
+
+
+BUILDER_ROWS = _builder_rows()
+
+
+@pytest.mark.parametrize(("call", "error", "fragment"), [row[1:] for row in BUILDER_ROWS], ids=[row[0] for row in BUILDER_ROWS])
+def test_models_refuse_bad_input_with_a_sentence(call, error, fragment) -> None:
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+# ---- files on disk ------------------------------------------------------------------------------
+def _coco(tmp_path: Path, edit: Callable[[dict], object] | None = None, text: str | None = None) -> Path:
+    import json
+
+    from mnv3lib.data import export_coco
+
+    paths = export_coco(MiniCocoScenes("val", size=2, image_size=32), tmp_path / "coco")
+    if text is not None:
+        paths["instances"].write_text(text)
+    elif edit is not None:
+        data = json.loads(paths["instances"].read_text())
+        edit(data)
+        paths["instances"].write_text(json.dumps(data))
+    return paths
+
+
+def _coco_folder(tmp_path: Path, **kwargs: object) -> object:
+    from mnv3lib.data.coco import CocoFolder
+
+    paths = _coco(tmp_path, **kwargs)
+    return CocoFolder(paths["images"], paths["instances"])
+
+
+def _corrupt_image_folder(tmp_path: Path, data: bytes) -> object:
+    from mnv3lib.data.folders import export_image_folder, image_folder_splits
+
+    train, _ = _shapes(4, 2)
+    for split in ("train", "val"):  # the same images in both splits, so that their classes agree
+        export_image_folder(train, tmp_path / "folder" / split)
+    victim = sorted((tmp_path / "folder" / "train").rglob("*.png"))[0]
+    victim.write_bytes(data if data else victim.read_bytes()[: len(victim.read_bytes()) // 2])
+    return image_folder_splits(tmp_path / "folder")[0][0]
+
+
+def _evaluate_without_annotations(tmp_path: Path) -> object:
+    from mnv3lib.engine.detection import detection_transforms, evaluate_coco
+    from mnv3lib.engine.loop import TransformedDataset
+    from mnv3lib.models import detection
+
+    folder = _coco_folder(tmp_path, edit=lambda data: data.update(annotations=[]))
+    model = detection.fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=7)
+    return evaluate_coco(model, TransformedDataset(folder, detection_transforms(train=False), pairs=True))
+
+
+FILE_ROWS: list[tuple[str, Callable[[Path], object], type[Exception], str]] = [
+    ("malformed COCO JSON", lambda d: _coco_folder(d, text="{not json"), ValueError, "instances_val.json is not valid JSON"),
+    ("category_id outside the categories", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(category_id=99)), ValueError, "category_id 99, not one of the file's categories"),
+    ("an annotation without segmentation", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].pop("segmentation")), ValueError, "has no 'segmentation'"),
+    ("COCO AP without annotations", _evaluate_without_annotations, ValueError, "ground truth has no annotations"),
+    ("a corrupt image in a folder", lambda d: _corrupt_image_folder(d, b"not a png"), ValueError, r"cannot read the image .*\.png"),
+    ("a truncated PNG in a folder", lambda d: _corrupt_image_folder(d, b""), ValueError, r"cannot read the image .*\.png"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "fragment"), [row[1:] for row in FILE_ROWS], ids=[row[0] for row in FILE_ROWS])
+def test_bad_files_are_named(tmp_path: Path, call, error, fragment) -> None:
+    _refuse(tmp_path, call, error, fragment)
+
+
+def test_the_table_counts_its_cases() -> None:
+    cases = len(CONFIG_ROWS) + len(RUN_ROWS) + len(CLI_ROWS) + len(DETECTION_ROWS) + len(BUILDER_ROWS) + len(FILE_ROWS)
+    assert cases >= 50, cases
+
+
+def test_trainable_backbone_layers_apply_to_a_backbone_of_our_own(tmp_path: Path, recwarn) -> None:
+    from mnv3lib.engine.detection import build_detector
+    from mnv3lib.models import mobilenet_v3_large
+
+    save_checkpoint({"model": mobilenet_v3_large(num_classes=10).state_dict()}, tmp_path / "large.pt")
+    config = DetectionConfig(model="fasterrcnn_mobilenet_v3_large_320_fpn", backbone_weights=str(tmp_path / "large.pt"), trainable_backbone_layers=2)
+    body = list(build_detector(config, num_classes=7).backbone.body.children())
+    trainable = [any(p.requires_grad for p in block.parameters()) for block in body]
+    assert trainable == [False] * 13 + [True] * 4  # stages start at blocks 13 and 16 (Large: 0, 2, 4, 7, 13, 16)
+    assert not [w for w in recwarn if "from scratch" in str(w.message)]

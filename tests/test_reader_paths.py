@@ -1,0 +1,131 @@
+"""The reader's three paths are wired up: `pytest --nbval` at the root verifies everything, the Colab
+job tests the lower bounds the package claims, and the publish workflow builds the book with the
+Makefile's own targets."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "publish.yml"
+COMMAND = "pytest --nbval"
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
+
+
+def _makefile_targets() -> set[str]:
+    return set(re.findall(r"^([A-Za-z][\w-]*):(?!=)", (ROOT / "Makefile").read_text(), re.MULTILINE))
+
+
+def _pins(path: Path) -> dict[str, Version]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", f"{path.name}: {line} is not an exact pin"
+            pins[_name(requirement.name)] = Version(spec.version)
+    return pins
+
+
+def _name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lower_bounds() -> dict[str, Version]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # the library's dependencies and its test extra; other extras are optional tools the Colab job does not install
+    lines = pyproject["dependencies"] + pyproject["optional-dependencies"]["test"]
+    lines += [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
+    bounds: dict[str, Version] = {}
+    for line in lines:
+        requirement = Requirement(line)
+        lows = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
+        assert len(lows) == 1, f"{line}: give exactly one lower bound (>=)"
+        name = _name(requirement.name)
+        assert bounds.setdefault(name, lows[0]) == lows[0], f"{name}: pyproject.toml and requirements.txt disagree"
+    return bounds
+
+
+def test_every_lower_bound_is_a_tested_version() -> None:
+    """The lowest version claimed for each package is the one `make test-colab` installs (jupyter-book,
+    which that job does not need, is held to the version `make test` builds the book with)."""
+    colab, pinned = _pins(ROOT / "constraints-colab.txt"), _pins(ROOT / "constraints.txt")
+    for name, low in _lower_bounds().items():
+        tested = colab.get(name, pinned.get(name) if name == "jupyter-book" else None)
+        assert tested == low, f"{name}>={low} is claimed, but the lowest version tested is {tested}"
+
+
+def test_make_installs_the_deploy_extra() -> None:
+    """Chapter 7 needs the deploy extra, and `make test` executes every chapter: requirements-deploy.txt,
+    which `make install` installs, lists the extra's packages with the same lower bounds."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["deploy"]
+    lines = [line for line in (ROOT / "requirements-deploy.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert sorted(map(str, map(Requirement, lines))) == sorted(map(str, map(Requirement, extra)))
+    assert "-r requirements-deploy.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_the_colab_stack_is_colabs() -> None:
+    colab = _pins(ROOT / "constraints-colab.txt")
+    assert colab["torch"] == Version("2.9.1") and colab["torchvision"] == Version("0.24.1")
+    assert colab["ipywidgets"] == Version("7.7.1") and colab["numpy"].release[:2] == (2, 2)
+
+
+def test_bare_pytest_sets_the_chapters_environment_and_kernel() -> None:
+    """`pytest --nbval` needs no flags: the kernel, the sanitiser and the environment are configured."""
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "notebooks" in options["testpaths"] and "tests" in options["testpaths"]
+    addopts = options["addopts"]
+    assert "--nbval-current-env" in addopts
+    sanitiser = addopts[addopts.index("--nbval-sanitize-with") + 1]
+    assert (ROOT / sanitiser).is_file()
+    assert "--nbval" not in addopts and "--nbval-lax" not in addopts, "plain `pytest` runs the unit tests only"
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    assert {k: os.environ[k] for k in root_conftest.CHAPTER_ENVIRONMENT} == root_conftest.CHAPTER_ENVIRONMENT
+    exports = dict(re.findall(r"^export (\w+) := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE))
+    assert exports == root_conftest.CHAPTER_ENVIRONMENT, "the Makefile's exports (make execute) and conftest.py disagree"
+
+
+def test_make_test_is_the_readers_command() -> None:
+    recipe = re.search(r"^test: .*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)
+    assert recipe.split() == ["$(BIN)/pytest", "--nbval"]
+    for page in ("README.md", "book/how_to_use.md"):
+        assert re.search(rf"^{COMMAND}(\s|$)", (ROOT / page).read_text(), re.MULTILINE), f"{page} must show `{COMMAND}`"
+
+
+def test_ci_runs_the_readers_command_and_the_book() -> None:
+    steps = [line.split()[1] for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
+    # the browser tests need the built book; test-colab joins once verified on the one-engine library
+    assert steps == ["test", "book-strict", "test-browser"]
+    assert set(steps) | {"test-colab"} <= _makefile_targets()
+
+
+def test_publish_workflow_is_valid_and_uses_the_makefile() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert triggers["push"]["branches"] == ["main"]
+    assert workflow["permissions"]["pages"] == "write" and workflow["permissions"]["id-token"] == "write"
+    build, deploy = workflow["jobs"]["build"]["steps"], workflow["jobs"]["deploy"]["steps"]
+    commands = [step["run"] for step in build if "run" in step]
+    make_targets = [word for command in commands for word in re.findall(r"\bmake ([\w-]+)", command)]
+    assert "book-strict" in make_targets and set(make_targets) <= _makefile_targets()
+    uses = [step.get("uses", "").split("@")[0] for step in build + deploy]
+    assert "actions/upload-pages-artifact" in uses and "actions/deploy-pages" in uses
+    upload = next(step for step in build if step.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    assert workflow["jobs"]["deploy"]["needs"] == "build"
