@@ -66,6 +66,15 @@ def test_route_matches_eager(tiny: nn.Module, route: str) -> None:
     assert deployment.file_bytes > 1000 and deployment.label == ROUTES[route]
 
 
+def test_executorch_keeps_its_logs_off_stderr(tiny: nn.Module, capfd: pytest.CaptureFixture[str]) -> None:
+    """ExecuTorch logs CPU probing and thread-pool resets through Python's stderr and its own: a
+    notebook would show them as output."""
+    _needs("executorch")
+    for threads in (2, 1):  # a change of thread count resets the pool, which logs a line
+        deploy(tiny, "executorch", EXAMPLE, threads=threads)
+    assert capfd.readouterr().err == ""
+
+
 def test_eager_int8_takes_a_mobilenet_v3_classifier() -> None:
     model = mobilenet_v3_small(num_classes=4).eval()
     example = torch.rand(1, 3, 32, 32)

@@ -24,13 +24,13 @@ torchao and ExecuTorch are imported only by the routes that use them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -284,13 +284,15 @@ def _onnx(module: nn.Module, example: torch.Tensor, route: str, calibration: lis
         return Deployment(route, run, os.path.getsize(path), tuple(example.shape))
 
 
-@contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Send what C++ code writes to the process's stderr (file descriptor 2) to the null device."""
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Discard what is written to stderr: by C++ code to the process's file descriptor 2, and by
+    Python to ``sys.stderr``. ExecuTorch's runtime logs through both: its Python bindings write its
+    log lines (CPU probing, thread pool size) to ``sys.stderr``, which a notebook shows as output."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as devnull:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             os.dup2(devnull.fileno(), 2)
             yield
     finally:
@@ -386,7 +388,7 @@ def deploy(
         return Deployment(route, _compile_frozen(converted, example), size, tuple(example.shape))
     if route in ("onnx", "onnx_int8"):
         return _onnx(module, example, route, calibration, threads)
-    with _native_stderr_silenced():  # ExecuTorch's lowering and runtime log CPU probing there
+    with _stderr_silenced():  # ExecuTorch's lowering and runtime log CPU probing there
         return _executorch(module, example, route, calibration, threads)
 
 
