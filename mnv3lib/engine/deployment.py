@@ -41,7 +41,9 @@ from ..checks import check_choice, check_image_batch, check_positive
 from ..models import MobileNetV3
 from ..models import quantization as eager_quantization
 
-__all__ = ["ROUTES", "INT8_ROUTES", "Deployment", "OutputCheck", "deploy", "deploy_routes", "check_outputs", "route_available"]
+__all__ = [
+    "ROUTES", "INT8_ROUTES", "Deployment", "OutputCheck", "deploy", "deploy_routes", "check_outputs", "route_available",
+]
 
 ROUTES: dict[str, str] = {
     "eager": "eager fp32",
@@ -265,14 +267,14 @@ def _onnx(
     quantizes that same file."""
     from onnxruntime import quantization as ort_quantization
 
-    deployments = {}
+    shape, deployments = tuple(example.shape), {}
     with tempfile.TemporaryDirectory() as work:
         path = os.path.join(work, "model.onnx")
         program = torch.onnx.export(module, (example,), dynamo=True, verbose=False)
         program.save(path)
         # each session keeps its model in memory: the files can go with the directory
         if "onnx" in routes:
-            deployments["onnx"] = Deployment("onnx", _onnx_session(path, threads), os.path.getsize(path), tuple(example.shape))
+            deployments["onnx"] = Deployment("onnx", _onnx_session(path, threads), os.path.getsize(path), shape)
         if "onnx_int8" in routes:
             input_name = program.model.graph.inputs[0].name
 
@@ -290,8 +292,8 @@ def _onnx(
                 prepared, int8_path, Reader(), quant_format=ort_quantization.QuantFormat.QDQ, per_channel=True,
                 activation_type=ort_quantization.QuantType.QUInt8, weight_type=ort_quantization.QuantType.QInt8,
             )  # fmt: skip
-            size = os.path.getsize(int8_path)
-            deployments["onnx_int8"] = Deployment("onnx_int8", _onnx_session(int8_path, threads), size, tuple(example.shape))
+            run = _onnx_session(int8_path, threads)
+            deployments["onnx_int8"] = Deployment("onnx_int8", run, os.path.getsize(int8_path), shape)
     return deployments
 
 
