@@ -79,6 +79,18 @@ def test_deploy_routes_exports_once_for_both_onnx_runtime_routes(tiny: nn.Module
     assert deployments["onnx_int8"].file_bytes < deployments["onnx"].file_bytes
 
 
+def test_deploy_routes_compiles_after_executorch_resets_dynamo(tiny: nn.Module) -> None:
+    """XNNPACK's partitioner resets TorchDynamo, emptying the code of routes compiled before it."""
+    _needs("executorch")
+    from torch._dynamo.utils import counters
+
+    deployments = deploy_routes(tiny, ["compile", "executorch"], EXAMPLE, threads=1)
+    assert list(deployments) == ["compile", "executorch"]
+    graphs = counters["stats"]["unique_graphs"]
+    deployments["compile"](EXAMPLE)
+    assert counters["stats"]["unique_graphs"] == graphs, "the compile route compiled again at its first call"
+
+
 def test_deploy_routes_takes_each_known_route_once(tiny: nn.Module) -> None:
     with pytest.raises(ValueError, match="at least one"):
         deploy_routes(tiny, [], EXAMPLE)

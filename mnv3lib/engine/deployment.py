@@ -18,7 +18,8 @@ executorch_int8    the same with PT2E int8 from ExecuTorch's ``XNNPACKQuantizer`
 =================  ==========================================================================
 
 :func:`deploy_routes` builds several routes of one model, sharing one ONNX export between the two
-ONNX Runtime routes. The graph routes are specialised to the example's shape (batch size included):
+ONNX Runtime routes, and builds the ``torch.compile`` routes after the ExecuTorch ones (which reset
+TorchDynamo, so that a compiled route built before them would compile again). The graph routes are specialised to the example's shape (batch size included):
 deploy with a batch of 1 to time single images. :func:`check_outputs` splits larger batches to fit. ONNX, ONNX Runtime,
 torchao and ExecuTorch are imported only by the routes that use them.
 """
@@ -57,6 +58,7 @@ ROUTES: dict[str, str] = {
 }
 INT8_ROUTES = ("eager_int8", "pt2e_int8", "onnx_int8", "executorch_int8")
 _ONNX_ROUTES = ("onnx", "onnx_int8")  # built together by deploy_routes, from one export
+_COMPILED_ROUTES = ("compile", "pt2e_int8")  # torch.compile: built last by deploy_routes
 # The package each route needs beyond torch (import name).
 _PACKAGES = {
     "pt2e_int8": ("torchao",),
@@ -380,7 +382,10 @@ def deploy_routes(
 ) -> dict[str, Deployment]:
     """Deploy a float model by several routes, as :func:`deploy` does one by one, but sharing what
     they have in common: one ONNX export serves both ONNX Runtime routes (``onnx_int8`` quantizes
-    the file that ``onnx`` runs).
+    the file that ``onnx`` runs). The ``torch.compile`` routes are built last: building an
+    ExecuTorch route resets TorchDynamo (XNNPACK's partitioner exports its pattern graphs in strict
+    mode), which empties the compiled code of the routes built before it, so that they would compile
+    again at their next call.
 
     Args:
         routes: Keys of :data:`ROUTES`, each once.
@@ -398,7 +403,7 @@ def deploy_routes(
         raise ValueError(f"expected each route once, got {list(routes)}")
     onnx = tuple(r for r in routes if r in _ONNX_ROUTES)
     deployments: dict[str, Deployment] = {}
-    for route in routes:
+    for route in sorted(routes, key=lambda r: r in _COMPILED_ROUTES):  # stable: otherwise in order
         if route not in deployments:
             deployments.update(_deploy(model, onnx if route in onnx else (route,), example, calibration, threads))
     return {route: deployments[route] for route in routes}
