@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from mnv3lib.engine.deployment import INT8_ROUTES, ROUTES, Deployment, check_outputs, deploy, route_available
+from mnv3lib.engine.deployment import INT8_ROUTES, ROUTES, Deployment, check_outputs, deploy, deploy_routes, route_available
 from mnv3lib.models import mobilenet_v3_small
 from mnv3lib.models.quantization import mobilenet_v3_small as quantizable_small
 
@@ -64,6 +64,49 @@ def test_route_matches_eager(tiny: nn.Module, route: str) -> None:
     else:
         assert check.max_abs_diff < 1e-5 and check.agreement == 100.0
     assert deployment.file_bytes > 1000 and deployment.label == ROUTES[route]
+
+
+def test_deploy_routes_exports_once_for_both_onnx_runtime_routes(tiny: nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+    _needs("onnx_int8")
+    exports = []
+    export = torch.onnx.export
+    monkeypatch.setattr(torch.onnx, "export", lambda *args, **kwargs: exports.append(1) or export(*args, **kwargs))
+    deployments = deploy_routes(tiny, ["onnx_int8", "eager", "onnx"], EXAMPLE, CALIBRATION, threads=1)
+    assert list(deployments) == ["onnx_int8", "eager", "onnx"] and len(exports) == 1
+    assert all(deployment.route == route for route, deployment in deployments.items())
+    assert check_outputs(tiny, deployments["onnx"], VALIDATION).max_abs_diff < 1e-5
+    assert 1e-6 < check_outputs(tiny, deployments["onnx_int8"], VALIDATION).max_abs_diff < 0.1
+    assert deployments["onnx_int8"].file_bytes < deployments["onnx"].file_bytes
+
+
+def test_deploy_routes_compiles_after_executorch_resets_dynamo(tiny: nn.Module) -> None:
+    """XNNPACK's partitioner resets TorchDynamo, emptying the code of routes compiled before it."""
+    _needs("executorch")
+    from torch._dynamo.utils import counters
+
+    deployments = deploy_routes(tiny, ["compile", "executorch"], EXAMPLE, threads=1)
+    assert list(deployments) == ["compile", "executorch"]
+    graphs = counters["stats"]["unique_graphs"]
+    deployments["compile"](EXAMPLE)
+    assert counters["stats"]["unique_graphs"] == graphs, "the compile route compiled again at its first call"
+
+
+def test_deploy_routes_takes_each_known_route_once(tiny: nn.Module) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        deploy_routes(tiny, [], EXAMPLE)
+    with pytest.raises(ValueError, match="each route once"):
+        deploy_routes(tiny, ["eager", "eager"], EXAMPLE)
+    with pytest.raises(ValueError, match="unknown deployment route 'tflite'"):
+        deploy_routes(tiny, ["eager", "tflite"], EXAMPLE)
+
+
+def test_executorch_keeps_its_logs_off_stderr(tiny: nn.Module, capfd: pytest.CaptureFixture[str]) -> None:
+    """ExecuTorch logs CPU probing and thread-pool resets through Python's stderr and its own: a
+    notebook would show them as output."""
+    _needs("executorch")
+    for threads in (2, 1):  # a change of thread count resets the pool, which logs a line
+        deploy(tiny, "executorch", EXAMPLE, threads=threads)
+    assert capfd.readouterr().err == ""
 
 
 def test_eager_int8_takes_a_mobilenet_v3_classifier() -> None:

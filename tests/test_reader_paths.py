@@ -69,6 +69,15 @@ def test_every_lower_bound_is_a_tested_version() -> None:
         assert tested == low, f"{name}>={low} is claimed, but the lowest version tested is {tested}"
 
 
+def test_make_installs_the_deploy_extra() -> None:
+    """Chapter 7 needs the deploy extra, and `make test` executes every chapter: requirements-deploy.txt,
+    which `make install` installs, lists the extra's packages with the same lower bounds."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["deploy"]
+    lines = [line for line in (ROOT / "requirements-deploy.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert sorted(map(str, map(Requirement, lines))) == sorted(map(str, map(Requirement, extra)))
+    assert "-r requirements-deploy.txt" in (ROOT / "Makefile").read_text()
+
+
 def test_the_colab_stack_is_colabs() -> None:
     colab = _pins(ROOT / "constraints-colab.txt")
     assert colab["torch"] == Version("2.9.1") and colab["torchvision"] == Version("0.24.1")

@@ -17,20 +17,22 @@ executorch         ExecuTorch program (``.pte``) delegated to XNNPACK, run by it
 executorch_int8    the same with PT2E int8 from ExecuTorch's ``XNNPACKQuantizer``
 =================  ==========================================================================
 
-The graph routes are specialised to the example's shape (batch size included): deploy with a batch
-of 1 to time single images. :func:`check_outputs` splits larger batches to fit. ONNX, ONNX Runtime,
+:func:`deploy_routes` builds several routes of one model, sharing one ONNX export between the two
+ONNX Runtime routes, and builds the ``torch.compile`` routes after the ExecuTorch ones (which reset
+TorchDynamo, so that a compiled route built before them would compile again). The graph routes are specialised to the example's shape (batch size included):
+deploy with a batch of 1 to time single images. :func:`check_outputs` splits larger batches to fit. ONNX, ONNX Runtime,
 torchao and ExecuTorch are imported only by the routes that use them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +42,9 @@ from ..checks import check_choice, check_image_batch, check_positive
 from ..models import MobileNetV3
 from ..models import quantization as eager_quantization
 
-__all__ = ["ROUTES", "INT8_ROUTES", "Deployment", "OutputCheck", "deploy", "check_outputs", "route_available"]
+__all__ = [
+    "ROUTES", "INT8_ROUTES", "Deployment", "OutputCheck", "deploy", "deploy_routes", "check_outputs", "route_available",
+]
 
 ROUTES: dict[str, str] = {
     "eager": "eager fp32",
@@ -53,6 +57,8 @@ ROUTES: dict[str, str] = {
     "executorch_int8": "ExecuTorch int8",
 }
 INT8_ROUTES = ("eager_int8", "pt2e_int8", "onnx_int8", "executorch_int8")
+_ONNX_ROUTES = ("onnx", "onnx_int8")  # built together by deploy_routes, from one export
+_COMPILED_ROUTES = ("compile", "pt2e_int8")  # torch.compile: built last by deploy_routes
 # The package each route needs beyond torch (import name).
 _PACKAGES = {
     "pt2e_int8": ("torchao",),
@@ -256,14 +262,22 @@ def _onnx_session(path: str, threads: int) -> Callable[[torch.Tensor], torch.Ten
     return run
 
 
-def _onnx(module: nn.Module, example: torch.Tensor, route: str, calibration: list[torch.Tensor], threads: int) -> Deployment:
+def _onnx(
+    module: nn.Module, example: torch.Tensor, routes: tuple[str, ...], calibration: list[torch.Tensor], threads: int
+) -> dict[str, Deployment]:
+    """The ONNX Runtime ``routes`` from one export: ``onnx`` runs the exported file, ``onnx_int8``
+    quantizes that same file."""
     from onnxruntime import quantization as ort_quantization
 
+    shape, deployments = tuple(example.shape), {}
     with tempfile.TemporaryDirectory() as work:
         path = os.path.join(work, "model.onnx")
         program = torch.onnx.export(module, (example,), dynamo=True, verbose=False)
         program.save(path)
-        if route == "onnx_int8":
+        # each session keeps its model in memory: the files can go with the directory
+        if "onnx" in routes:
+            deployments["onnx"] = Deployment("onnx", _onnx_session(path, threads), os.path.getsize(path), shape)
+        if "onnx_int8" in routes:
             input_name = program.model.graph.inputs[0].name
 
             class Reader(ort_quantization.CalibrationDataReader):
@@ -275,22 +289,25 @@ def _onnx(module: nn.Module, example: torch.Tensor, route: str, calibration: lis
 
             prepared = os.path.join(work, "prepared.onnx")
             ort_quantization.quant_pre_process(path, prepared)  # shape inference and graph clean-up
-            path = os.path.join(work, "model_int8.onnx")
+            int8_path = os.path.join(work, "model_int8.onnx")
             ort_quantization.quantize_static(
-                prepared, path, Reader(), quant_format=ort_quantization.QuantFormat.QDQ, per_channel=True,
+                prepared, int8_path, Reader(), quant_format=ort_quantization.QuantFormat.QDQ, per_channel=True,
                 activation_type=ort_quantization.QuantType.QUInt8, weight_type=ort_quantization.QuantType.QInt8,
             )  # fmt: skip
-        run = _onnx_session(path, threads)  # the session keeps the model in memory
-        return Deployment(route, run, os.path.getsize(path), tuple(example.shape))
+            run = _onnx_session(int8_path, threads)
+            deployments["onnx_int8"] = Deployment("onnx_int8", run, os.path.getsize(int8_path), shape)
+    return deployments
 
 
-@contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Send what C++ code writes to the process's stderr (file descriptor 2) to the null device."""
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Discard what is written to stderr: by C++ code to the process's file descriptor 2, and by
+    Python to ``sys.stderr``. ExecuTorch's runtime logs through both: its Python bindings write its
+    log lines (CPU probing, thread pool size) to ``sys.stderr``, which a notebook shows as output."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as devnull:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             os.dup2(devnull.fileno(), 2)
             yield
     finally:
@@ -351,9 +368,53 @@ def deploy(
             route without calibration images.
         ModuleNotFoundError: the package the route needs is not installed.
     """
+    check_choice(route, "deployment route", tuple(ROUTES))
+    return _deploy(model, (route,), example, calibration, threads)[route]
+
+
+def deploy_routes(
+    model: nn.Module,
+    routes: Iterable[str],
+    example: torch.Tensor,
+    calibration: Iterable | None = None,
+    *,
+    threads: int | None = None,
+) -> dict[str, Deployment]:
+    """Deploy a float model by several routes, as :func:`deploy` does one by one, but sharing what
+    they have in common: one ONNX export serves both ONNX Runtime routes (``onnx_int8`` quantizes
+    the file that ``onnx`` runs). The ``torch.compile`` routes are built last: building an
+    ExecuTorch route resets TorchDynamo (XNNPACK's partitioner exports its pattern graphs in strict
+    mode), which empties the compiled code of the routes built before it, so that they would compile
+    again at their next call.
+
+    Args:
+        routes: Keys of :data:`ROUTES`, each once.
+        model, example, calibration, threads: As for :func:`deploy`.
+
+    Returns:
+        Route → :class:`Deployment`, in the order of ``routes``.
+    """
+    routes = tuple(routes)
+    if not routes:
+        raise ValueError("expected at least one deployment route, got none")
+    for route in routes:
+        check_choice(route, "deployment route", tuple(ROUTES))
+    if len(set(routes)) != len(routes):
+        raise ValueError(f"expected each route once, got {list(routes)}")
+    onnx = tuple(r for r in routes if r in _ONNX_ROUTES)
+    deployments: dict[str, Deployment] = {}
+    for route in sorted(routes, key=lambda r: r in _COMPILED_ROUTES):  # stable: otherwise in order
+        if route not in deployments:
+            deployments.update(_deploy(model, onnx if route in onnx else (route,), example, calibration, threads))
+    return {route: deployments[route] for route in routes}
+
+
+def _deploy(
+    model: nn.Module, routes: tuple[str, ...], example: torch.Tensor, calibration: Iterable | None, threads: int | None
+) -> dict[str, Deployment]:
+    """Checks the request, then builds ``routes``: one route, or the ONNX Runtime routes together."""
     if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
         raise TypeError(f"expected model to be a float torch.nn.Module, got {type(model).__name__}")
-    check_choice(route, "deployment route", tuple(ROUTES))
     check_image_batch(example, name="example")
     threads = torch.get_num_threads() if threads is None else threads
     check_positive(threads, "threads", integer=True)
@@ -361,33 +422,36 @@ def deploy(
         type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules()
     ):
         raise ValueError("expected a float32 model: deploy the float model, each int8 route quantizes it itself")
-    if not route_available(route):
-        raise ModuleNotFoundError(f"route {route!r} needs {', '.join(_PACKAGES[route])}: pip install them")
+    for route in routes:
+        if not route_available(route):
+            raise ModuleNotFoundError(f"route {route!r} needs {', '.join(_PACKAGES[route])}: pip install them")
     model = copy.deepcopy(model).eval()
-    calibration = _calibration_chunks(calibration, example, route) if route in INT8_ROUTES else []
+    int8 = [r for r in routes if r in INT8_ROUTES]
+    calibration = _calibration_chunks(calibration, example, int8[0]) if int8 else []
+    route = routes[0]
     if route == "eager_int8":
-        return _eager_int8(model, example, calibration)
+        return {route: _eager_int8(model, example, calibration)}
     module = _MainOutput(model).eval()
     with torch.no_grad():
         _output_tensor(model(example))  # fails early, in eager, for a model of another kind
+    if route in _ONNX_ROUTES:
+        return _onnx(module, example, routes, calibration, threads)
     if route == "eager":
         size = _serialized_bytes(lambda f: torch.save(model.state_dict(), f))
-        return Deployment(route, torch.inference_mode()(module), size, tuple(example.shape))
+        return {route: Deployment(route, torch.inference_mode()(module), size, tuple(example.shape))}
     if route == "compile":
         exported = _export(module, example)
         size = _serialized_bytes(lambda f: torch.export.save(exported, f))
-        return Deployment(route, _compile_frozen(exported.module(), example), size, tuple(example.shape))
+        return {route: Deployment(route, _compile_frozen(exported.module(), example), size, tuple(example.shape))}
     if route == "pt2e_int8":
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
 
         quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
         converted = _pt2e_quantize(module, example, quantizer, calibration)
         size = _serialized_bytes(lambda f: torch.save(_graph_constants(converted), f))
-        return Deployment(route, _compile_frozen(converted, example), size, tuple(example.shape))
-    if route in ("onnx", "onnx_int8"):
-        return _onnx(module, example, route, calibration, threads)
-    with _native_stderr_silenced():  # ExecuTorch's lowering and runtime log CPU probing there
-        return _executorch(module, example, route, calibration, threads)
+        return {route: Deployment(route, _compile_frozen(converted, example), size, tuple(example.shape))}
+    with _stderr_silenced():  # ExecuTorch's lowering and runtime log CPU probing there
+        return {route: _executorch(module, example, route, calibration, threads)}
 
 
 def check_outputs(reference: nn.Module, deployment: Deployment, batches: Iterable) -> OutputCheck:
