@@ -31,6 +31,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead
 
+from .detection_inputs import CheckedInputs, check_detection_inputs
 from .layers import ConvNormActivation
 from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large, trainable_stages
 from .weights import fetch_state_dict, resolve_weights_and_classes
@@ -127,15 +128,11 @@ class SSDLiteFeatures(nn.Module):
         return OrderedDict((str(i), m) for i, m in enumerate(maps))
 
 
-class MobileNetSSD(SSD):
+class MobileNetSSD(CheckedInputs, SSD):
     """TorchVision's ``SSD`` whose ``forward`` first checks its inputs (as the book's other detectors)."""
 
-    def forward(self, images, targets=None):  # noqa: D102 (torchvision's signature and docstring)
-        if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
-            from .detection import check_detection_inputs  # detection re-exports this module's builder
-
-            check_detection_inputs(images, targets, num_classes=self.head.classification_head.num_columns)
-        return super().forward(images, targets)
+    def check_inputs(self, images, targets) -> None:  # noqa: D102
+        check_detection_inputs(images, targets, num_classes=self.head.classification_head.num_columns)
 
 
 def ssdlite320_mobilenet_v3_large(
