@@ -198,14 +198,18 @@ def _compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch
     return run
 
 
-def _export(module: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
-    return torch.export.export(module, (example,))
+def _export(module: nn.Module, example: torch.Tensor, *, strict: bool = False) -> torch.export.ExportedProgram:
+    return torch.export.export(module, (example,), strict=strict)
 
 
 def _pt2e_quantize(module: nn.Module, example: torch.Tensor, quantizer: object, calibration: list[torch.Tensor]) -> nn.Module:
+    """PT2E int8: annotate, calibrate, convert. The graph is exported in strict mode, which records
+    the layer each node comes from (``source_fn_stack``): torchao 0.14's ``X86InductorQuantizer``
+    finds the convolutions and linear layers by it, and from a non-strict export (the default)
+    annotates nothing, so that the model would stay float."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    prepared = prepare_pt2e(_export(module, example).module(), quantizer)
+    prepared = prepare_pt2e(_export(module, example, strict=True).module(), quantizer)
     with torch.inference_mode():
         for chunk in calibration:
             prepared(chunk)
@@ -315,6 +319,39 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _flatc_found() -> Iterator[None]:
+    """Point ExecuTorch at the ``flatc`` compiler its wheel ships, unless ``$FLATC_EXECUTABLE`` is
+    set. ExecuTorch 1.0 runs ``flatc`` from the PATH, where pip puts it only as a script of the
+    environment (on the PATH in Colab or an activated environment, not in a kernel started as
+    ``.venv/bin/python``); later versions (1.5.1) find the wheel's binary themselves."""
+    import importlib.resources
+
+    flatc = importlib.resources.files("executorch.data.bin") / "flatc"
+    if "FLATC_EXECUTABLE" in os.environ or not flatc.is_file():
+        yield
+        return
+    os.environ["FLATC_EXECUTABLE"] = str(flatc)
+    try:
+        yield
+    finally:
+        del os.environ["FLATC_EXECUTABLE"]
+
+
+_executorch_threadpool: dict[str, int] = {}  # the size this module last gave ExecuTorch's thread pool
+
+
+def _size_executorch_threadpool(portable_lib: object, threads: int) -> None:
+    """Give ExecuTorch's global thread pool ``threads`` threads, resetting it only when its size
+    changes. ExecuTorch 1.0 cannot report the size (no ``_threadpool_get_thread_count``): there the
+    size this module set last stands in for it, so that the first deployment resets the pool once."""
+    get_count = getattr(portable_lib, "_threadpool_get_thread_count", None)
+    current = get_count() if get_count is not None else _executorch_threadpool.get("threads")
+    if current != threads:
+        portable_lib._unsafe_reset_threadpool(threads)
+        _executorch_threadpool["threads"] = threads
+
+
 def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibration: list[torch.Tensor], threads: int) -> Deployment:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -326,10 +363,10 @@ def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibratio
 
         quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
         module = _pt2e_quantize(module, example, quantizer, calibration)
-    program = to_edge_transform_and_lower(_export(module, example), partitioner=[XnnpackPartitioner()]).to_executorch()
+    with _flatc_found():
+        program = to_edge_transform_and_lower(_export(module, example), partitioner=[XnnpackPartitioner()]).to_executorch()
     buffer = program.buffer
-    if portable_lib._threadpool_get_thread_count() != threads:
-        portable_lib._unsafe_reset_threadpool(threads)
+    _size_executorch_threadpool(portable_lib, threads)
     loaded = Runtime.get().load_program(buffer)  # reads ``buffer`` in place: keep both alive
     method = loaded.load_method("forward")
 
