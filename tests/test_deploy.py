@@ -12,7 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from mnv3lib.engine.deployment import INT8_ROUTES, ROUTES, Deployment, check_outputs, deploy, deploy_routes, route_available
+from mnv3lib.engine.deployment import (
+    DEPLOY_REQUIREMENTS, INT8_ROUTES, ROUTES, Deployment, check_outputs, deploy, deploy_requirements, deploy_routes, route_available,
+)
 from mnv3lib.models import mobilenet_v3_small
 from mnv3lib.models.quantization import mobilenet_v3_small as quantizable_small
 
@@ -107,6 +109,21 @@ def test_executorch_keeps_its_logs_off_stderr(tiny: nn.Module, capfd: pytest.Cap
     for threads in (2, 1):  # a change of thread count resets the pool, which logs a line
         deploy(tiny, "executorch", EXAMPLE, threads=threads)
     assert capfd.readouterr().err == ""
+
+
+def test_deploy_requirements_go_with_the_torch_version() -> None:
+    colab = deploy_requirements("2.9.1+cu126")  # a local version, as Colab's torch has
+    assert colab == deploy_requirements("2.9.0") == list(DEPLOY_REQUIREMENTS["2.9"])
+    assert "executorch==1.0.1" in colab and "torchao==0.14.0" in colab
+    assert deploy_requirements("2.14.1") == list(DEPLOY_REQUIREMENTS["2.14"])
+    assert [r.split("==")[0] for r in colab] == ["onnx", "onnxscript", "onnxruntime", "torchao", "executorch"]
+    with pytest.raises(ValueError, match=r"for torch 2.11.0: mnv3lib knows torch 2.9 and 2.14"):
+        deploy_requirements("2.11.0")
+    with pytest.raises(TypeError, match="version string"):
+        deploy_requirements(2.9)
+    installed = ".".join(torch.__version__.split("+")[0].split(".")[:2])
+    if installed in DEPLOY_REQUIREMENTS:  # the default is the installed torch's
+        assert deploy_requirements() == list(DEPLOY_REQUIREMENTS[installed])
 
 
 def test_eager_int8_takes_a_mobilenet_v3_classifier() -> None:

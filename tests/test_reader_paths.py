@@ -5,6 +5,7 @@ Makefile's own targets."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -76,6 +77,48 @@ def test_make_installs_the_deploy_extra() -> None:
     lines = [line for line in (ROOT / "requirements-deploy.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert sorted(map(str, map(Requirement, lines))) == sorted(map(str, map(Requirement, extra)))
     assert "-r requirements-deploy.txt" in (ROOT / "Makefile").read_text()
+
+
+def _deploy_pins(torch: Version) -> dict[str, Version]:
+    """deploy_requirements() for a torch version, as exact pins."""
+    from mnv3lib.engine.deployment import deploy_requirements
+
+    pins = {}
+    for line in deploy_requirements(".".join(map(str, torch.release[:2]))):
+        requirement = Requirement(line)
+        (spec,) = requirement.specifier
+        assert spec.operator == "==", f"deploy_requirements(): {line} is not an exact pin"
+        pins[_name(requirement.name)] = Version(spec.version)
+    return pins
+
+
+def test_deploy_requirements_cover_colabs_torch_and_the_pinned_one() -> None:
+    """deploy_requirements() has a row for the torch of each job: for Colab's, the deploy extra's lower
+    bounds (what `make test-colab` tests); for the pinned one, constraints.txt's pins (`make test`)."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["deploy"]
+    lows = {}
+    for line in extra:
+        requirement = Requirement(line)
+        (spec,) = requirement.specifier
+        assert spec.operator == ">=", f"deploy extra: {line} should give only a lower bound"
+        lows[_name(requirement.name)] = Version(spec.version)
+    colab, pinned = _pins(ROOT / "constraints-colab.txt"), _pins(ROOT / "constraints.txt")
+    assert _deploy_pins(colab["torch"]) == lows
+    assert _deploy_pins(pinned["torch"]) == {name: pinned[name] for name in lows}
+
+
+def test_the_colab_cell_and_the_colab_job_install_the_same_deploy_requirements() -> None:
+    """Chapter 7's Colab cell and `make install-colab` both install deploy_requirements(), of the
+    installed mnv3lib, after mnv3lib."""
+    chapter = json.loads((ROOT / "notebooks" / "07_deployment.ipynb").read_text())
+    cell = "".join(next(c for c in chapter["cells"] if c["cell_type"] == "code")["source"])
+    assert cell.index('%pip install -q "{pkg}"') < cell.index('%pip install -q {" ".join(deploy_requirements())}')
+    assert "from mnv3lib.engine.deployment import deploy_requirements" in cell
+    makefile = (ROOT / "Makefile").read_text()
+    command = re.search(r"^COLAB_DEPLOY_REQUIREMENTS := (.*)$", makefile, re.MULTILINE).group(1)
+    assert "-I -c" in command and "from mnv3lib.engine.deployment import deploy_requirements" in command
+    recipe = re.search(r"^install-colab: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    assert recipe.index("-c constraints-colab.txt .") < recipe.index("$(COLAB_DEPLOY_REQUIREMENTS)")
 
 
 def test_the_colab_stack_is_colabs() -> None:

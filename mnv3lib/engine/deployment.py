@@ -21,7 +21,8 @@ executorch_int8    the same with PT2E int8 from ExecuTorch's ``XNNPACKQuantizer`
 ONNX Runtime routes, and builds the ``torch.compile`` routes after the ExecuTorch ones (which reset
 TorchDynamo, so that a compiled route built before them would compile again). The graph routes are specialised to the example's shape (batch size included):
 deploy with a batch of 1 to time single images. :func:`check_outputs` splits larger batches to fit. ONNX, ONNX Runtime,
-torchao and ExecuTorch are imported only by the routes that use them.
+torchao and ExecuTorch are imported only by the routes that use them; :func:`deploy_requirements` names the
+versions of them that go with the installed torch.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from ..models import MobileNetV3
 from ..models import quantization as eager_quantization
 
 __all__ = [
-    "ROUTES", "INT8_ROUTES", "Deployment", "OutputCheck", "deploy", "deploy_routes", "check_outputs", "route_available",
+    "ROUTES", "INT8_ROUTES", "DEPLOY_REQUIREMENTS", "Deployment", "OutputCheck", "deploy", "deploy_routes", "check_outputs",
+    "route_available", "deploy_requirements",
 ]
 
 ROUTES: dict[str, str] = {
@@ -67,6 +69,47 @@ _PACKAGES = {
     "executorch": ("executorch",),
     "executorch_int8": ("executorch", "torchao"),
 }
+
+# The packages of the routes beyond torch, as pip requirements, for each torch (major.minor) they
+# are tested with. ExecuTorch's and torchao's wheels are built against one torch, and recent
+# ExecuTorch wheels do not say which (1.0.1 declares torch>=2.9,<2.10; 1.5.1 declares nothing), so
+# an unpinned install picks versions built for another torch. "2.9" is Colab's torch, which
+# `make test-colab` installs these into (Chapter 7's Colab cell installs the same); "2.14" is the
+# book's, as constraints.txt pins it (`make test`). The lowest versions of the deploy extra in
+# pyproject.toml are the "2.9" row (tests/test_reader_paths.py checks both). With torch 2.9,
+# onnxscript before 0.6.2 fails in torch.onnx.export's opset conversion, 0.6.2 prints a line per
+# export (0.7.0 logs it), and ONNX Runtime 1.20's quantize pre-processing fails on the export.
+DEPLOY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "2.9": ("onnx==1.17.0", "onnxscript==0.7.0", "onnxruntime==1.21.1", "torchao==0.14.0", "executorch==1.0.1"),
+    "2.14": ("onnx==1.23.2", "onnxscript==0.7.2", "onnxruntime==1.32.0", "torchao==0.18.0", "executorch==1.5.1"),
+}
+
+
+def deploy_requirements(torch_version: str | None = None) -> list[str]:
+    """The pip requirements of the deployment routes (ONNX, ONNX Runtime, torchao, ExecuTorch) for
+    a torch version: the versions tested with it, from :data:`DEPLOY_REQUIREMENTS`.
+
+    Args:
+        torch_version: A torch version such as ``"2.9.1+cu126"`` (default: the installed torch's).
+
+    Returns:
+        Requirement strings for ``pip install``, e.g. ``["onnx==1.17.0", ...]``.
+
+    Raises:
+        ValueError: no set of versions is tested with that torch's major.minor.
+    """
+    version = torch.__version__ if torch_version is None else torch_version
+    if not isinstance(version, str):
+        raise TypeError(f"expected torch_version to be a version string such as '2.9.1', got {type(version).__name__}")
+    major_minor = ".".join(version.split("+")[0].split(".")[:2])
+    if major_minor not in DEPLOY_REQUIREMENTS:
+        raise ValueError(
+            f"no tested versions of the deployment packages for torch {version}: mnv3lib knows torch "
+            f"{' and '.join(DEPLOY_REQUIREMENTS)}. Install the torch of one of them, or versions of "
+            "onnx, onnxscript, onnxruntime, torchao and executorch built for your torch (ExecuTorch's "
+            "and torchao's release notes name it)"
+        )
+    return list(DEPLOY_REQUIREMENTS[major_minor])
 
 
 @dataclass(frozen=True)
@@ -198,14 +241,18 @@ def _compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch
     return run
 
 
-def _export(module: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
-    return torch.export.export(module, (example,))
+def _export(module: nn.Module, example: torch.Tensor, *, strict: bool = False) -> torch.export.ExportedProgram:
+    return torch.export.export(module, (example,), strict=strict)
 
 
 def _pt2e_quantize(module: nn.Module, example: torch.Tensor, quantizer: object, calibration: list[torch.Tensor]) -> nn.Module:
+    """PT2E int8: annotate, calibrate, convert. The graph is exported in strict mode, which records
+    the layer each node comes from (``source_fn_stack``): torchao 0.14's ``X86InductorQuantizer``
+    finds the convolutions and linear layers by it, and from a non-strict export (the default)
+    annotates nothing, so that the model would stay float."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    prepared = prepare_pt2e(_export(module, example).module(), quantizer)
+    prepared = prepare_pt2e(_export(module, example, strict=True).module(), quantizer)
     with torch.inference_mode():
         for chunk in calibration:
             prepared(chunk)
@@ -315,6 +362,39 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _flatc_found() -> Iterator[None]:
+    """Point ExecuTorch at the ``flatc`` compiler its wheel ships, unless ``$FLATC_EXECUTABLE`` is
+    set. ExecuTorch 1.0 runs ``flatc`` from the PATH, where pip puts it only as a script of the
+    environment (on the PATH in Colab or an activated environment, not in a kernel started as
+    ``.venv/bin/python``); later versions (1.5.1) find the wheel's binary themselves."""
+    import importlib.resources
+
+    flatc = importlib.resources.files("executorch.data.bin") / "flatc"
+    if "FLATC_EXECUTABLE" in os.environ or not flatc.is_file():
+        yield
+        return
+    os.environ["FLATC_EXECUTABLE"] = str(flatc)
+    try:
+        yield
+    finally:
+        del os.environ["FLATC_EXECUTABLE"]
+
+
+_executorch_threadpool: dict[str, int] = {}  # the size this module last gave ExecuTorch's thread pool
+
+
+def _size_executorch_threadpool(portable_lib: object, threads: int) -> None:
+    """Give ExecuTorch's global thread pool ``threads`` threads, resetting it only when its size
+    changes. ExecuTorch 1.0 cannot report the size (no ``_threadpool_get_thread_count``): there the
+    size this module set last stands in for it, so that the first deployment resets the pool once."""
+    get_count = getattr(portable_lib, "_threadpool_get_thread_count", None)
+    current = get_count() if get_count is not None else _executorch_threadpool.get("threads")
+    if current != threads:
+        portable_lib._unsafe_reset_threadpool(threads)
+        _executorch_threadpool["threads"] = threads
+
+
 def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibration: list[torch.Tensor], threads: int) -> Deployment:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -326,10 +406,10 @@ def _executorch(module: nn.Module, example: torch.Tensor, route: str, calibratio
 
         quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
         module = _pt2e_quantize(module, example, quantizer, calibration)
-    program = to_edge_transform_and_lower(_export(module, example), partitioner=[XnnpackPartitioner()]).to_executorch()
+    with _flatc_found():
+        program = to_edge_transform_and_lower(_export(module, example), partitioner=[XnnpackPartitioner()]).to_executorch()
     buffer = program.buffer
-    if portable_lib._threadpool_get_thread_count() != threads:
-        portable_lib._unsafe_reset_threadpool(threads)
+    _size_executorch_threadpool(portable_lib, threads)
     loaded = Runtime.get().load_program(buffer)  # reads ``buffer`` in place: keep both alive
     method = loaded.load_method("forward")
 
