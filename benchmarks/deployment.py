@@ -25,6 +25,7 @@ import torch
 
 from mnv3lib.analysis.benchmark import compare_latency
 from mnv3lib.analysis.parity import randomize_batchnorm
+from mnv3lib.engine import deployment
 from mnv3lib.engine.deployment import INT8_ROUTES, ROUTES, check_outputs, deploy, route_available
 from mnv3lib.models import mobilenet_v3_large, mobilenet_v3_small
 from mnv3lib.models.segmentation import lraspp_mobilenet_v3_large
@@ -46,9 +47,10 @@ def measure(name: str, routes: list[str], repeats: int, log=print) -> pd.DataFra
     example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     calibration = [torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(i + 1)) for i in range(8)]
     deployments, rows = {}, {}
-    # the torch.compile routes last, as deploy_routes builds them: building an ExecuTorch route resets
-    # TorchDynamo, and a route compiled before it would compile again in the warm-up
-    for route in sorted(routes, key=lambda r: r in ("compile", "pt2e_int8")):
+    # the torch.compile routes last, "compile" last of all, as deploy_routes builds them: an
+    # ExecuTorch route and PT2E's strict export reset TorchDynamo, and a route compiled before them
+    # would compile again in the warm-up, without freezing
+    for route in sorted(routes, key=deployment._build_order):
         start = time.perf_counter()
         try:
             deployment = deploy(model, route, example, calibration)

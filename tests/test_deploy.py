@@ -93,6 +93,19 @@ def test_deploy_routes_compiles_after_executorch_resets_dynamo(tiny: nn.Module) 
     assert counters["stats"]["unique_graphs"] == graphs, "the compile route compiled again at its first call"
 
 
+def test_deploy_routes_compiles_after_the_strict_pt2e_export(tiny: nn.Module) -> None:
+    """PT2E's strict export resets TorchDynamo too: 'compile' is built after 'pt2e_int8', or it
+    would compile again at its first call, without the freezing it was built with."""
+    _needs("pt2e_int8")
+    from torch._dynamo.utils import counters
+
+    deployments = deploy_routes(tiny, ["compile", "pt2e_int8"], EXAMPLE, CALIBRATION, threads=1)
+    assert list(deployments) == ["compile", "pt2e_int8"]
+    graphs = counters["stats"]["unique_graphs"]
+    deployments["compile"](EXAMPLE)
+    assert counters["stats"]["unique_graphs"] == graphs, "the compile route compiled again at its first call"
+
+
 def test_deploy_routes_takes_each_known_route_once(tiny: nn.Module) -> None:
     with pytest.raises(ValueError, match="at least one"):
         deploy_routes(tiny, [], EXAMPLE)
@@ -117,7 +130,7 @@ def test_deploy_requirements_go_with_the_torch_version() -> None:
     assert "executorch==1.0.1" in colab and "torchao==0.14.0" in colab
     assert deploy_requirements("2.14.1") == list(DEPLOY_REQUIREMENTS["2.14"])
     assert [r.split("==")[0] for r in colab] == ["onnx", "onnxscript", "onnxruntime", "torchao", "executorch"]
-    with pytest.raises(ValueError, match=r"for torch 2.11.0: mnv3lib knows torch 2.9 and 2.14"):
+    with pytest.raises(ValueError, match=r"for torch '2.11.0': mnv3lib knows torch 2.9 and 2.14"):
         deploy_requirements("2.11.0")
     with pytest.raises(TypeError, match="version string"):
         deploy_requirements(2.9)

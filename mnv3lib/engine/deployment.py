@@ -60,7 +60,7 @@ ROUTES: dict[str, str] = {
 }
 INT8_ROUTES = ("eager_int8", "pt2e_int8", "onnx_int8", "executorch_int8")
 _ONNX_ROUTES = ("onnx", "onnx_int8")  # built together by deploy_routes, from one export
-_COMPILED_ROUTES = ("compile", "pt2e_int8")  # torch.compile: built last by deploy_routes
+_COMPILED_ROUTES = ("compile", "pt2e_int8")  # torch.compile: built last by deploy_routes, "compile" last of all
 # The package each route needs beyond torch (import name).
 _PACKAGES = {
     "pt2e_int8": ("torchao",),
@@ -96,6 +96,7 @@ def deploy_requirements(torch_version: str | None = None) -> list[str]:
         Requirement strings for ``pip install``, e.g. ``["onnx==1.17.0", ...]``.
 
     Raises:
+        TypeError: ``torch_version`` is not a string.
         ValueError: no set of versions is tested with that torch's major.minor.
     """
     version = torch.__version__ if torch_version is None else torch_version
@@ -104,7 +105,7 @@ def deploy_requirements(torch_version: str | None = None) -> list[str]:
     major_minor = ".".join(version.split("+")[0].split(".")[:2])
     if major_minor not in DEPLOY_REQUIREMENTS:
         raise ValueError(
-            f"no tested versions of the deployment packages for torch {version}: mnv3lib knows torch "
+            f"no tested versions of the deployment packages for torch {version!r}: mnv3lib knows torch "
             f"{' and '.join(DEPLOY_REQUIREMENTS)}. Install the torch of one of them, or versions of "
             "onnx, onnxscript, onnxruntime, torchao and executorch built for your torch (ExecuTorch's "
             "and torchao's release notes name it)"
@@ -367,18 +368,22 @@ def _flatc_found() -> Iterator[None]:
     """Point ExecuTorch at the ``flatc`` compiler its wheel ships, unless ``$FLATC_EXECUTABLE`` is
     set. ExecuTorch 1.0 runs ``flatc`` from the PATH, where pip puts it only as a script of the
     environment (on the PATH in Colab or an activated environment, not in a kernel started as
-    ``.venv/bin/python``); later versions (1.5.1) find the wheel's binary themselves."""
+    ``.venv/bin/python``); later versions (1.5.1) find the wheel's binary themselves. It sets a
+    process-wide environment variable while lowering: not for threads that lower at the same time."""
     import importlib.resources
 
-    flatc = importlib.resources.files("executorch.data.bin") / "flatc"
-    if "FLATC_EXECUTABLE" in os.environ or not flatc.is_file():
+    try:
+        flatc = importlib.resources.files("executorch.data.bin") / "flatc"
+    except ModuleNotFoundError:  # an ExecuTorch without the bundled binary: its own lookup decides
+        flatc = None
+    if "FLATC_EXECUTABLE" in os.environ or flatc is None or not flatc.is_file():
         yield
         return
     os.environ["FLATC_EXECUTABLE"] = str(flatc)
     try:
         yield
     finally:
-        del os.environ["FLATC_EXECUTABLE"]
+        os.environ.pop("FLATC_EXECUTABLE", None)
 
 
 _executorch_threadpool: dict[str, int] = {}  # the size this module last gave ExecuTorch's thread pool
@@ -452,6 +457,14 @@ def deploy(
     return _deploy(model, (route,), example, calibration, threads)[route]
 
 
+def _build_order(route: str) -> tuple[bool, bool]:
+    """Where ``route`` goes in the build order: the ``torch.compile`` routes after the others, and
+    ``compile`` after ``pt2e_int8``. ExecuTorch's partitioner and PT2E's strict export reset
+    TorchDynamo, which empties the code compiled before them: that route would compile again at its
+    first call, outside the freezing this module compiles it with (slower, and another graph)."""
+    return route in _COMPILED_ROUTES, route == "compile"
+
+
 def deploy_routes(
     model: nn.Module,
     routes: Iterable[str],
@@ -483,7 +496,7 @@ def deploy_routes(
         raise ValueError(f"expected each route once, got {list(routes)}")
     onnx = tuple(r for r in routes if r in _ONNX_ROUTES)
     deployments: dict[str, Deployment] = {}
-    for route in sorted(routes, key=lambda r: r in _COMPILED_ROUTES):  # stable: otherwise in order
+    for route in sorted(routes, key=_build_order):  # stable: otherwise in order
         if route not in deployments:
             deployments.update(_deploy(model, onnx if route in onnx else (route,), example, calibration, threads))
     return {route: deployments[route] for route in routes}
