@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, KeypointRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator

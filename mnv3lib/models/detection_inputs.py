@@ -92,8 +92,10 @@ def check_detection_inputs(
 class CheckedInputs:
     """Mixin for a TorchVision detector: ``forward`` checks ``images`` and ``targets`` first.
 
-    The check is skipped while tracing or compiling: it reads values (``image.min()``), which a
-    traced or compiled graph cannot keep. Subclasses say what to check in :meth:`check_inputs`.
+    The check is skipped while tracing, exporting or compiling (``torch.compile``): it reads values
+    (``image.min()``), which would break the graph. A compiled or exported detector does not check
+    its inputs: check a batch yourself with :func:`check_detection_inputs` before. Subclasses say
+    what to check in :meth:`check_inputs`.
     """
 
     def check_inputs(self, images, targets) -> None:
