@@ -53,13 +53,13 @@ def measure(name: str, routes: list[str], repeats: int, log=print) -> pd.DataFra
     for route in sorted(routes, key=deployment._build_order):
         start = time.perf_counter()
         try:
-            deployment = deploy(model, route, example, calibration)
+            built = deploy(model, route, example, calibration)
         except (ValueError, ModuleNotFoundError) as error:  # a route that cannot take this model
             log(f"  {name} · {route}: skipped ({error})")
             continue
-        check = check_outputs(model, deployment, [example])
-        deployments[route] = deployment
-        rows[route] = {"file (MB)": deployment.file_bytes / 1e6, "max |Δ|": check.max_abs_diff}
+        check = check_outputs(model, built, [example])
+        deployments[route] = built
+        rows[route] = {"file (MB)": built.file_bytes / 1e6, "max |Δ|": check.max_abs_diff}
         log(f"  {name} · {route}: deployed in {time.perf_counter() - start:.0f} s")
     latency = compare_latency(deployments, inputs=example, repeats=repeats, warmup=5)
     table = pd.DataFrame(rows).T.reindex([r for r in routes if r in rows])
