@@ -7,6 +7,8 @@ is the route, and the chapter runs the real models."""
 from __future__ import annotations
 
 import gc
+import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -212,3 +214,16 @@ def test_latency_agreement_plot_draws_every_route() -> None:
     assert plot_latency_vs_agreement(table, ax=axis) is given
     with pytest.raises(ValueError, match="column 'int8'"):
         plot_latency_vs_agreement(table.drop(columns="int8"))
+
+
+def test_the_deployment_benchmark_builds_and_tables_the_routes_it_is_given() -> None:
+    """benchmarks/deployment.py, as Chapter 7's goals are measured: its table keeps the order of the
+    routes asked for, whatever order it builds them in."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "deployment.py"
+    spec = importlib.util.spec_from_file_location("deployment_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    table = benchmark.measure("small", ["eager_int8", "eager"], repeats=1, log=lambda *_: None)
+    assert list(table.index) == [("small", ROUTES["eager_int8"]), ("small", ROUTES["eager"])]
+    assert table.loc[("small", ROUTES["eager"]), "speed-up"] == 1
+    assert table["file (MB)"].iloc[0] < table["file (MB)"].iloc[1]  # int8 weights
