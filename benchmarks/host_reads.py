@@ -71,7 +71,8 @@ def counting_host_reads() -> Iterator[collections.Counter]:
         def read(*args: Any, **kwargs: Any) -> Any:
             frame = sys._getframe(1)
             if _in_training_step(frame):
-                counts[_origin(frame)] += 1
+                device = args[0].device.type if args and isinstance(args[0], torch.Tensor) else "?"
+                counts[f"{_origin(frame)} [{device}]"] += 1  # reads of CPU tensors do not wait for a GPU
             return original(*args, **kwargs)
 
         return read
