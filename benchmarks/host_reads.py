@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import inspect
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,7 +70,7 @@ def counting_host_reads() -> Iterator[collections.Counter]:
 
     def counted(original: Callable) -> Callable:
         def read(*args: Any, **kwargs: Any) -> Any:
-            frame = sys._getframe(1)
+            frame = inspect.currentframe().f_back  # the caller of the read
             if _in_training_step(frame):
                 device = args[0].device.type if args and isinstance(args[0], torch.Tensor) else "?"
                 counts[f"{_origin(frame)} [{device}]"] += 1  # reads of CPU tensors do not wait for a GPU

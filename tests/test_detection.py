@@ -133,3 +133,17 @@ def test_inference_settings_apply_inside_the_block_and_are_restored() -> None:
     assert (ssd.score_thresh, ssd.nms_thresh, ssd.detections_per_img) == (0.001, 0.55, 300)
     with pytest.raises(ValueError, match="unknown inference setting 'min_size' for MobileNetSSD"):
         configure_inference(ssd, min_size=320)
+
+
+def test_trainable_stages_is_torchvisions_rule() -> None:
+    """Chapter 4 explains TorchVision's trainable_backbone_layers with the library's public trainable_stages,
+    which must agree with TorchVision's private _validate_trainable_layers (compared here, in a test)."""
+    import warnings
+
+    from torchvision.models.detection.backbone_utils import _validate_trainable_layers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both warn that a value is ignored from scratch
+        for is_trained in (True, False):
+            for value in (None, 0, 3, 6):
+                assert detection.trainable_stages(is_trained, value) == _validate_trainable_layers(is_trained, value, 6, 3), (is_trained, value)
