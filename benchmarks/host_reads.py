@@ -117,25 +117,26 @@ def _setups() -> dict[str, Callable[[], tuple[Any, Any, Any]]]:
     return {"classification": classification, "keypoint_rcnn": keypoint_rcnn, "ssdlite": ssdlite, "segmentation": segmentation}
 
 
-def count(task: str) -> tuple[int, collections.Counter]:
-    """``(steps, reads by origin)`` of one epoch of ``task`` (no evaluation, nothing written)."""
+def count(task: str, device: str = "cpu") -> tuple[int, collections.Counter]:
+    """``(steps, reads by origin)`` of one epoch of ``task`` on ``device`` (no evaluation, nothing written)."""
     from mnv3lib.engine import fit
 
     config, train_set, val_set = _setups()[task]()
     with counting_host_reads() as counts:
-        fit(config, train_set, val_set, stop_after_epoch=1, eval_every=2, device="cpu")
+        fit(config, train_set, val_set, stop_after_epoch=1, eval_every=2, device=device)
     return len(train_set) // config.batch_size, counts
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list(_setups()), choices=list(_setups()))
+    parser.add_argument("--device", default="cpu", help="where to train: on a GPU, each read says whether it waited for it ([cuda])")
     args = parser.parse_args(argv)
     import mnv3lib
 
     print(f"mnv3lib from {Path(mnv3lib.__file__).parent}; torch {torch.__version__}")
     for task in args.tasks:
-        steps, counts = count(task)
+        steps, counts = count(task, args.device)
         ours = sum(n for origin, n in counts.items() if origin.startswith("mnv3lib"))
         print(f"{task}: {steps} steps, {sum(counts.values())} host reads ({sum(counts.values()) / steps:.2f} per step; "
               f"mnv3lib's {ours / steps:.2f}, torch's and TorchVision's {(sum(counts.values()) - ours) / steps:.2f})")  # fmt: skip
