@@ -58,8 +58,9 @@ $(BROWSER_MODELS_STAMP): $(STAMP) $(BROWSER_MODEL_SOURCES)
 	$(BIN)/python -m mnv3lib.book.browser export $(BROWSER_MODELS)
 	touch $@
 
+INSTALL_BROWSER_ASSETS := $(BIN)/python -m mnv3lib.book.browser install _build/html --models $(BROWSER_MODELS) --node-modules node_modules
 browser-assets: $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
-	$(BIN)/python -m mnv3lib.book.browser install _build/html --models $(BROWSER_MODELS) --node-modules node_modules
+	$(INSTALL_BROWSER_ASSETS)
 
 # The explorers in headless Chromium (Debian's chromium and chromium-driver; .ci/run installs them):
 # pages made from the explorer functions with small data, then the built book's chapter pages, so
@@ -127,7 +128,7 @@ test-colab: install-colab
 
 book: $(STAMP) $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
-	$(MAKE) --no-print-directory browser-assets
+	$(INSTALL_BROWSER_ASSETS)
 
 # What CI runs: every warning is an error, and every cross-reference must resolve.
 book-strict: BOOK_FLAGS := -W -n --keep-going

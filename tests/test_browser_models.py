@@ -217,6 +217,8 @@ BAD_INPUT_ROWS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         example_images=torch.zeros(1, 3, 64, 64)), ValueError, "56×56"),  # fmt: skip
     ("segmenter with shape preprocessing", lambda: export_browser_segmenter(_classifier(), "x.onnx", classes=CLASSES, preprocessing=SHAPES),
         ValueError, "segmentation preprocessing"),  # fmt: skip
+    ("export in training mode", lambda: export_browser_classifier(_classifier().train(), "x.onnx", classes=CLASSES, preprocessing=SHAPES,
+        example_images=_images(1)), ValueError, r"in eval mode .*call model.eval\(\) first"),  # fmt: skip
     ("channels out of range", lambda: ExplainedMobileNetV3(_classifier(), [[99]] * 13), ValueError, r"channels\[0\] to be indices in 0..15"),
     ("file in a folder", lambda: shape_drawing_explorer(_classifier(), CLASSES, model_file="models/a.onnx", starts=_starts(),
         preprocessing=SHAPES), ValueError, "name of an exported .onnx file"),  # fmt: skip

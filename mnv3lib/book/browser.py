@@ -133,7 +133,6 @@ def export_book_models(directory: str | Path, *, log: Callable[[str], None] = pr
     PyTorch's within :data:`FLOAT_TOLERANCE` on the book's images; the int8 file's top-1 agreement with
     the float model is logged."""
     directory = Path(directory)
-    torch.manual_seed(0)
     classifier, config, classes = load_book_classifier()
     shapes = shapes_preprocessing()
     train, val = book_splits("shapes", train_size=CALIBRATION_IMAGES, val_size=CHANNEL_IMAGES)

@@ -44,7 +44,7 @@ from ..checks import check_positive
 from ..models.mobilenetv3 import MobileNetV3
 from .browser_models import BrowserModel, Preprocessing, layer_summary
 from .drawing import PALETTE, png_data_uri
-from .widgets import Explorer
+from .widgets import PAYLOAD_BUDGET_BYTES, Explorer
 
 __all__ = [
     "ONNXRUNTIME_WEB_VERSION",
@@ -146,6 +146,15 @@ def install_models(models: Sequence[BrowserModel], destination: str | Path) -> l
 # ---------------------------------------------------------------------------------------------------
 
 
+def _within_budget(explorer: BrowserExplorer) -> BrowserExplorer:
+    if explorer.payload_bytes > PAYLOAD_BUDGET_BYTES:
+        raise ValueError(
+            f"the {explorer.kind} explorer's data weighs {explorer.payload_bytes / 1e6:.1f} MB, over the "
+            f"{PAYLOAD_BUDGET_BYTES / 1e6:.0f} MB an explorer may add to a page: pass fewer or smaller images"
+        )
+    return explorer
+
+
 def _check_file(name: object, argument: str) -> str:
     if not isinstance(name, str) or not name.endswith(".onnx") or "/" in name or "\\" in name:
         raise ValueError(f"expected {argument} to be the name of an exported .onnx file (no folder), got {name!r}")
@@ -241,7 +250,7 @@ def shape_drawing_explorer(
     """
     files = [("float32", _check_file(model_file, "model_file"))]
     payload = _drawing_payload("draw", model, classes, files, starts, preprocessing, assets_url, runtime_url, scale)
-    return BrowserExplorer(payload)
+    return _within_budget(BrowserExplorer(payload))
 
 
 def quantized_drawing_explorer(
@@ -262,7 +271,7 @@ def quantized_drawing_explorer(
     (``int8_file`` from :func:`~mnv3lib.viz.browser_models.quantize_browser_model`)."""
     files = [("float32", _check_file(float_file, "float_file")), ("int8", _check_file(int8_file, "int8_file"))]
     payload = _drawing_payload("compare", model, classes, files, starts, preprocessing, assets_url, runtime_url, scale)
-    return BrowserExplorer(payload)
+    return _within_budget(BrowserExplorer(payload))
 
 
 def scene_painting_explorer(
@@ -311,4 +320,4 @@ def scene_painting_explorer(
         "runtime": _runtime(runtime_url),
         "scale": scale,
     }
-    return BrowserExplorer(payload)
+    return _within_budget(BrowserExplorer(payload))

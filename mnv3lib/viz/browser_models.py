@@ -137,6 +137,13 @@ def _check_classifier(model: object) -> MobileNetV3:
     return model
 
 
+def _check_eval_mode(model: nn.Module) -> nn.Module:
+    """Exports and channel choices describe inference: BatchNorm's running statistics, no dropout."""
+    if model.training:
+        raise ValueError(f"expected the {type(model).__name__} in eval mode (its BatchNorm statistics are exported): call model.eval() first")
+    return model
+
+
 def layer_summary(model: MobileNetV3) -> list[dict[str, Any]]:
     """One entry per layer of ``model.features``, as the explorers' strip shows it.
 
@@ -222,11 +229,11 @@ class ExplainedMobileNetV3(nn.Module):
 def most_varied_channels(model: MobileNetV3, images: torch.Tensor, count: int = 4) -> list[list[int]]:
     """For each layer of ``model.features``, the ``count`` channels whose outputs vary most over ``images``
     (standard deviation over the images and positions), in channel order: the maps worth drawing."""
-    _check_classifier(model)
+    _check_eval_mode(_check_classifier(model))
     check_image_batch(images)
     check_positive(count, "count", integer=True)
     chosen, x = [], images
-    for layer in model.eval().features:
+    for layer in model.features:
         x = layer(x)
         spread = x.transpose(0, 1).flatten(1).std(dim=1)  # (C,)
         order = sorted(range(len(spread)), key=lambda c: (-float(spread[c]), c))  # ties: the lower index
@@ -326,6 +333,28 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, output_names: list[st
     return _float16_storage(onnx_ir.serde.serialize_model(program.model))
 
 
+def _float_manifest(
+    kind: str, model: nn.Module, preprocessing: Preprocessing, outputs: dict[str, Any], classes: list[str], **extra: Any
+) -> dict[str, Any]:
+    """What a float file's manifest says besides the file itself (:func:`_write` adds its size and digest)."""
+    size = preprocessing.crop_size
+    return {
+        "kind": kind, "architecture": type(model).__name__, "precision": "float32", "input": {"name": INPUT_NAME, "shape": [1, 3, size, size]},
+        "preprocessing": preprocessing.to_dict(), "outputs": outputs, "classes": classes, **extra,
+    }  # fmt: skip
+
+
+class _SegmentationLogits(nn.Module):
+    """A segmentation model's ``out`` logits alone (the models return a dict)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)["out"]
+
+
 def _check_classes(classes: object, count: int) -> list[str]:
     if isinstance(classes, str) or not isinstance(classes, Sequence) or not all(isinstance(c, str) for c in classes):
         raise TypeError(f"expected classes to be a sequence of names, got {classes!r}")
@@ -351,7 +380,7 @@ def export_browser_classifier(
     block (:class:`ExplainedMobileNetV3`). Batch size 1, at ``preprocessing.crop_size``.
 
     Args:
-        model: The float classifier (put in eval mode).
+        model: The float classifier, in eval mode.
         path: Where to write the ``.onnx`` file (its manifest goes beside it, ``.json``).
         classes: Class names, in the order of the logits.
         preprocessing: How the page prepares the pixels (the manifest records it).
@@ -362,7 +391,7 @@ def export_browser_classifier(
     Returns:
         The written :class:`BrowserModel`.
     """
-    model = _check_classifier(model).eval()
+    _check_eval_mode(_check_classifier(model))
     classes = _check_classes(classes, model.classifier[-1].out_features)
     check_image_batch(example_images, name="example_images")
     size = preprocessing.crop_size
@@ -383,17 +412,8 @@ def export_browser_classifier(
     gates = [{"name": f"gate_{index:02d}", "layer": index, "channels": layers[index]["expanded_channels"]} for index in se_layers]
     names = ["logits", *(m["name"] for m in maps), *(g["name"] for g in gates)]
     onnx_model = _export_onnx(explained, example_images[:1].contiguous(), names)
-    manifest = {
-        "kind": "classifier",
-        "architecture": type(model).__name__,
-        "precision": "float32",
-        "input": {"name": INPUT_NAME, "shape": [1, 3, size, size]},
-        "preprocessing": preprocessing.to_dict(),
-        "outputs": {"logits": "logits", "maps": maps, "gates": gates},
-        "classes": classes,
-        "layers": layers,
-    }
-    return _write(onnx_model, path, manifest)
+    outputs = {"logits": "logits", "maps": maps, "gates": gates}
+    return _write(onnx_model, path, _float_manifest("classifier", model, preprocessing, outputs, classes, layers=layers))
 
 
 def export_browser_segmenter(model: nn.Module, path: str | Path, *, classes: Sequence[str], preprocessing: Preprocessing) -> BrowserModel:
@@ -401,7 +421,7 @@ def export_browser_segmenter(model: nn.Module, path: str | Path, *, classes: Seq
     ``(1, classes, H, W)`` at the input's size ``preprocessing.crop_size``; the page takes their arg-max.
 
     Args:
-        model: The float segmentation model (put in eval mode), e.g. ``lraspp_mobilenet_v3_large``.
+        model: The float segmentation model, in eval mode, e.g. ``lraspp_mobilenet_v3_large``.
         path: Where to write the ``.onnx`` file (its manifest goes beside it, ``.json``).
         classes: Class names, index 0 = the background.
         preprocessing: How the page prepares the pixels (``task="segmentation"``).
@@ -412,30 +432,13 @@ def export_browser_segmenter(model: nn.Module, path: str | Path, *, classes: Seq
         raise ValueError(f"expected segmentation preprocessing, got task {preprocessing.task!r}")
     size = preprocessing.crop_size
     example = torch.zeros(1, 3, size, size)
-    model = model.eval()
+    _check_eval_mode(model)
     with torch.no_grad():
         logits = model(example)["out"]
     classes = _check_classes(classes, logits.shape[1])
 
-    class Logits(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            return self.model(images)["out"]
-
-    onnx_model = _export_onnx(Logits().eval(), example, ["logits"])
-    manifest = {
-        "kind": "segmenter",
-        "architecture": type(model).__name__,
-        "precision": "float32",
-        "input": {"name": INPUT_NAME, "shape": [1, 3, size, size]},
-        "preprocessing": preprocessing.to_dict(),
-        "outputs": {"logits": "logits"},
-        "classes": classes,
-    }
-    return _write(onnx_model, Path(path), manifest)
+    onnx_model = _export_onnx(_SegmentationLogits(model).eval(), example, ["logits"])
+    return _write(onnx_model, Path(path), _float_manifest("segmenter", model, preprocessing, {"logits": "logits"}, classes))
 
 
 def quantize_browser_model(source: BrowserModel, path: str | Path, calibration: torch.Tensor) -> BrowserModel:

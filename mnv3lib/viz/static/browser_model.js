@@ -421,7 +421,7 @@ var MNV3BrowserModels = (function () {
         node: el("div", { style: "min-width:260px" }, [el("div", { style: "font-weight:bold", text: compare ? m.label : "top-5 classes" }), bars, timing]) };
     });
     var verdict = el("div", { "data-panel": "agreement", style: "margin-top:6px" });
-    var tally = { drawings: 0, agree: 0 };
+    var tally = { runs: 0, agree: 0 };
     var right = el("div", { style: "display:flex; flex-direction:column; gap:8px" }, panels.map(function (p) { return p.node; }).concat(compare ? [verdict] : []));
     root.appendChild(status);
     root.appendChild(el("div", { style: "display:flex; flex-wrap:wrap; gap:16px; align-items:flex-start" }, [left, right]));
@@ -459,14 +459,14 @@ var MNV3BrowserModels = (function () {
     var largest = 0, where = 0;
     for (var i = 0; i < a.length; i++) { var d = Math.abs(a[i] - b[i]); if (d > largest) { largest = d; where = i; } }
     var agree = tops[0] === tops[1];
-    tally.drawings++;
+    tally.runs++;
     tally.agree += agree ? 1 : 0;
     verdict.textContent = "";
     verdict.appendChild(el("div", { style: "font-weight:bold; color:" + (agree ? "#2ca02c" : "#d62728"), text: agree
       ? "top-1 agrees: both say " + classes[tops[0]]
       : "top-1 differs: float32 says " + classes[tops[0]] + ", int8 says " + classes[tops[1]] }));
     verdict.appendChild(el("div", { text: "largest logit difference: " + largest.toFixed(3) + " (" + classes[where] + ")" }));
-    verdict.appendChild(el("div", { style: "font-size:90%; color:#555", text: "top-1 agreement over the drawings so far: " + tally.agree + " of " + tally.drawings }));
+    verdict.appendChild(el("div", { style: "font-size:90%; color:#555", text: "top-1 agreement so far: " + tally.agree + " of " + tally.runs + " inferences" }));
     verdict.setAttribute("data-largest-difference", String(largest));
   }
 
