@@ -306,7 +306,7 @@ var MNV3BrowserModels = (function () {
   // An explorer's life: first paint, loading on the first interaction, one inference at a time
   // ---------------------------------------------------------------------------------------------
 
-  function lifecycle(root, data, status, onReady) {
+  function lifecycle(root, data, status) {
     var life = { models: null, ort: null, runs: 0, pending: false, busy: false, run: null };
     var where = locate(data);
 
@@ -331,7 +331,6 @@ var MNV3BrowserModels = (function () {
         var kb = models.reduce(function (sum, m) { return sum + m.manifest.bytes; }, 0) / 1e6;
         setState("ready", "ready: loaded in " + ((performance.now() - started) / 1000).toFixed(1) + " s (models " + kb.toFixed(1) +
           " MB" + (where.inBook ? "" : ", from " + where.models) + "); ONNX Runtime Web " + data.runtime.version + ", WebAssembly, one thread");
-        onReady();
         life.schedule();
       }).catch(function (error) { setState("error", String(error.message || error)); });
     };
@@ -394,7 +393,7 @@ var MNV3BrowserModels = (function () {
       ? "Draw a shape: the float32 and int8 networks answer side by side, in your browser"
       : "Draw a shape: MobileNetV3-Small (Chapter 2's network) answers in your browser");
     var status = el("div", { "data-panel": "status", style: "font-size:90%; margin:2px 0 6px" });
-    var life = lifecycle(root, data, status, function () {});
+    var life = lifecycle(root, data, status);
     var pad = makePad(size, scale, function () { life.schedule(); }, life.start);
     var starts = [];
     var padBox = el("div", { style: "position:relative; width:" + size * scale + "px; height:" + size * scale + "px; border:1px solid #999" }, [pad.canvas, cropFrame(size, data.preprocessing.crop_size, scale)]);
@@ -572,7 +571,7 @@ var MNV3BrowserModels = (function () {
     var size = data.preprocessing.resize_size, scale = data.scale;
     header(root, "Paint over a scene: LR-ASPP segments it in your browser");
     var status = el("div", { "data-panel": "status", style: "font-size:90%; margin:2px 0 6px" });
-    var life = lifecycle(root, data, status, function () {});
+    var life = lifecycle(root, data, status);
     var pad = makePad(size, scale, function () { life.schedule(); }, life.start);
     pad.tool = "stamp";
     pad.colour = "#e377c2";
@@ -668,5 +667,5 @@ var MNV3BrowserModels = (function () {
     else mountDrawing(root, data);
   }
 
-  return { mount: mount, preprocess: preprocess, locate: locate };
+  return { mount: mount, preprocess: preprocess };
 })();
