@@ -48,7 +48,7 @@ $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
 	touch $(BROWSER_STAMP)
 
 test-browser: $(BROWSER_STAMP)
-	@for page in 01_anatomy 03_quantization 04_detection 05_segmentation; do \
+	@for page in 01_anatomy 03_quantization 04_detection 05_ssdlite 06_segmentation; do \
 		test -f $(BOOK_HTML)/notebooks/$$page.html || { echo "test-browser: $(BOOK_HTML)/notebooks/$$page.html is missing: build the book first (make book)"; exit 1; }; \
 	done
 	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) $(BIN)/pytest -m browser -s tests/test_explorers_browser.py tests/test_book_pages.py
@@ -71,7 +71,7 @@ test-browser: $(BROWSER_STAMP)
 COLAB_VENV := .venv-colab
 COLAB_BIN := $(COLAB_VENV)/bin
 COLAB_STAMP := $(COLAB_VENV)/.installed
-COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb 04_detection.ipynb 05_segmentation.ipynb 06_model_zoo.ipynb
+COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb 04_detection.ipynb 05_ssdlite.ipynb 06_segmentation.ipynb 80_model_zoo.ipynb
 COLAB_STRICT := $(filter $(addprefix notebooks/,$(COLAB_STRICT_CHAPTERS)),$(NOTEBOOKS))
 COLAB_LAX := $(filter-out $(COLAB_STRICT),$(NOTEBOOKS))
 COLAB_PYTEST := $(COLAB_BIN)/pytest --import-mode=importlib

@@ -150,7 +150,7 @@ def eps_study_summary(runs: dict[str, Any]) -> list[dict[str, Any]]:
 def book_splits(data: str = "shapes", train_size: int | None = None, val_size: int | None = None) -> tuple[Any, Any]:
     """The train and validation sets of the book's ``data``: ``"shapes"`` (:data:`BOOK_DATA`, Chapters 2
     and 3), ``"scenes"`` (:data:`BOOK_SCENES`, Chapter 4) or ``"semantic_scenes"``
-    (:data:`BOOK_SEGMENTATION_SCENES`, Chapter 5); optionally fewer images, for quick demonstrations."""
+    (:data:`BOOK_SEGMENTATION_SCENES`, Chapter 6); optionally fewer images, for quick demonstrations."""
     settings = {"shapes": BOOK_DATA, "scenes": BOOK_SCENES, "semantic_scenes": BOOK_SEGMENTATION_SCENES}
     if data not in settings:
         raise ValueError(f"unknown book data {data!r}: expected one of {', '.join(map(repr, settings))}")
@@ -337,7 +337,7 @@ def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], N
 
 
 # --------------------------------------------------------------------------------------------------
-# Chapter 5: the book's segmentation models, trained on mini-COCO's semantic masks
+# Chapter 6: the book's segmentation models, trained on mini-COCO's semantic masks
 # --------------------------------------------------------------------------------------------------
 # Mini-COCO drawn at 128 px: our "520". The article's low-resolution inference at 320 (0.615 × 520)
 # becomes 80 px here. Each model trains for 5 epochs (1,000 steps of 8 scenes), its backbone starting
@@ -380,7 +380,7 @@ def run_segmentation(
         result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log,
                      device=device)
         runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
-        # the article's low-resolution inference: the same weights, fed smaller images (Chapter 5's table)
+        # the article's low-resolution inference: the same weights, fed smaller images (Chapter 6's table)
         _, val_transformed = SegmentationTask(config).datasets(train, val)  # the transforms training evaluated with
         low = evaluate_segmentation(result.model, val_transformed, image_size=LOW_RES_SEGMENTATION_SIZE)
         runs[name]["low_res"] = {"image_size": LOW_RES_SEGMENTATION_SIZE, "miou": low["miou"], "pixel_accuracy": low["pixel_accuracy"]}
