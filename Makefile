@@ -51,7 +51,7 @@ test-browser: $(BROWSER_STAMP)
 	@for page in 01_anatomy 03_quantization 04_detection 05_ssdlite 06_segmentation; do \
 		test -f $(BOOK_HTML)/notebooks/$$page.html || { echo "test-browser: $(BOOK_HTML)/notebooks/$$page.html is missing: build the book first (make book)"; exit 1; }; \
 	done
-	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) $(BIN)/pytest -m browser -s tests/test_explorers_browser.py tests/test_book_pages.py
+	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) $(BIN)/pytest -m browser -s tests/test_explorers_browser.py tests/test_book_pages.py tests/test_book_layout.py
 
 # Colab's stack. .venv-colab gets Colab's versions (constraints-colab.txt, also the lower bounds that
 # requirements.txt and pyproject.toml claim), then mnv3lib the way the chapters' Colab cell installs it:
