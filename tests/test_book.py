@@ -139,7 +139,7 @@ def test_every_citation_resolves() -> None:
 # One numbering: a chapter's number is its file's prefix, which is its place among the numbered parts of
 # _toc.yml. Files numbered 80 and above (the zoo, the appendices) are unnumbered.
 UNNUMBERED_FROM = 80
-CHAPTER_MENTION = re.compile(r"\bChapters? (\d+)\b")
+CHAPTER_MENTION = re.compile(r"\bChapters?\s+(\d+)\b")
 CHAPTER_LINK = re.compile(r"\{doc\}`(?:Chapter )?(\d+)[.\s][^<`]*<([^>`]+)>`")
 CHAPTER_TITLE = re.compile(r"\bChapter (\d+) \(\"([^\"]+)\"\)")
 
