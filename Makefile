@@ -72,12 +72,12 @@ $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
 	touch $(BROWSER_STAMP)
 
 test-browser: $(BROWSER_STAMP) $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
-	@for page in 01_anatomy 03_quantization 04_detection 05_segmentation; do \
+	@for page in 01_anatomy 02_training 03_quantization 04_detection 05_ssdlite 06_segmentation; do \
 		test -f $(BOOK_HTML)/notebooks/$$page.html || { echo "test-browser: $(BOOK_HTML)/notebooks/$$page.html is missing: build the book first (make book)"; exit 1; }; \
 	done
 	@test -f $(BOOK_HTML)/_static/mnv3-browser/ort/ort.wasm.min.mjs || { echo "test-browser: the book has no ONNX Runtime Web: build it with make book"; exit 1; }
 	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) MNV3_BROWSER_MODELS=$(BROWSER_MODELS) $(BIN)/pytest -m browser -s \
-		tests/test_explorers_browser.py tests/test_book_pages.py tests/test_browser_models_in_browser.py
+		tests/test_explorers_browser.py tests/test_book_pages.py tests/test_book_layout.py tests/test_browser_models_in_browser.py
 
 # Colab's stack. .venv-colab gets Colab's versions (constraints-colab.txt, also the lower bounds that
 # requirements.txt and pyproject.toml claim), then mnv3lib the way the chapters' Colab cell installs it:
@@ -97,7 +97,7 @@ test-browser: $(BROWSER_STAMP) $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
 COLAB_VENV := .venv-colab
 COLAB_BIN := $(COLAB_VENV)/bin
 COLAB_STAMP := $(COLAB_VENV)/.installed
-COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb 04_detection.ipynb 05_segmentation.ipynb 06_model_zoo.ipynb
+COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb 04_detection.ipynb 05_ssdlite.ipynb 06_segmentation.ipynb 80_model_zoo.ipynb
 COLAB_STRICT := $(filter $(addprefix notebooks/,$(COLAB_STRICT_CHAPTERS)),$(NOTEBOOKS))
 COLAB_LAX := $(filter-out $(COLAB_STRICT),$(NOTEBOOKS))
 COLAB_PYTEST := $(COLAB_BIN)/pytest --import-mode=importlib

@@ -3,7 +3,7 @@
 SGD with momentum, a linear warm-up over the first iterations, a multi-step or cosine learning-rate decay,
 TorchVision's detection augmentations (``hflip``, ``ssd``, ``ssdlite``) through ``transforms.v2``, atomic checkpoints after every epoch and exact resume. Evaluation is pycocotools' ``COCOeval``
 (box AP, and keypoint AP for keypoint models). Chapter 4 ("Detection and keypoints") trains the book's
-detector with it (``python -m mnv3lib.book chapter4``).
+detector with it (``python -m mnv3lib.book detection``).
 """
 
 from __future__ import annotations
