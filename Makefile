@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (Python >= 3.10):
 #   make test   install into .venv, then `pytest --nbval`: the unit tests and every chapter, strictly
-#   make book   build the HTML book into _build/html from the stored notebook outputs (offline)
+#   make book   build the HTML book into _build/html from the stored notebook outputs (offline, once
+#               npm ci has installed ONNX Runtime Web from the npm registry: the book needs npm)
 # and one more for the Colab path:
 #   make test-colab   the same tests on Colab's stack (constraints-colab.txt), in .venv-colab
 PYTHON ?= python3
@@ -13,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
 
-.PHONY: install test unit nbval test-browser test-colab install-colab book book-strict execute constraints sync-repository-url vendor-widgets clean
+.PHONY: install test unit nbval test-browser test-colab install-colab book book-strict browser-assets execute constraints sync-repository-url vendor-widgets clean
 
 $(STAMP): requirements.txt requirements-deploy.txt constraints.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mnv3lib needs Python >= 3.10, found " + sys.version'
@@ -38,6 +39,29 @@ nbval: $(STAMP)
 	@test -n "$(NOTEBOOKS)" || { echo "no chapters found in notebooks/"; exit 1; }
 	$(BIN)/pytest --nbval $(NOTEBOOKS)
 
+# The in-browser explorers (mnv3lib/viz/browser_explorers.py) need ONNX Runtime Web, from the npm
+# registry (package.json, package-lock.json), and the book's models as ONNX files, exported from the
+# committed checkpoints by mnv3lib/book/browser.py (about 40 s, again only when a checkpoint or the
+# exporter changes). Both go into the built book's _static/mnv3-browser/ after the build.
+NODE_STAMP := node_modules/.package-lock.json
+BROWSER_MODELS := _build/browser-models
+BROWSER_MODELS_STAMP := $(BROWSER_MODELS)/.exported
+BROWSER_MODEL_SOURCES := mnv3lib/book/artifacts/shapes_mobilenet_v3_small.pt mnv3lib/book/artifacts/minicoco_lraspp_mobilenet_v3_large.pt \
+	mnv3lib/viz/browser_models.py mnv3lib/book/browser.py
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm > /dev/null || { echo "make: npm is missing. The book's in-browser explorers need ONNX Runtime Web (onnxruntime-web," \
+		"pinned in package.json) from the npm registry: install Node.js with npm (Debian: apt-get install npm), then run make again."; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
+
+$(BROWSER_MODELS_STAMP): $(STAMP) $(BROWSER_MODEL_SOURCES)
+	$(BIN)/python -m mnv3lib.book.browser export $(BROWSER_MODELS)
+	touch $@
+
+INSTALL_BROWSER_ASSETS := $(BIN)/python -m mnv3lib.book.browser install _build/html --models $(BROWSER_MODELS) --node-modules node_modules
+browser-assets: $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
+	$(INSTALL_BROWSER_ASSETS)
+
 # The explorers in headless Chromium (Debian's chromium and chromium-driver; .ci/run installs them):
 # pages made from the explorer functions with small data, then the built book's chapter pages, so
 # build the book first (make book). A missing browser or book is a failure here, not a skip.
@@ -47,11 +71,13 @@ $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
 	$(BIN)/python -m pip install --quiet -r requirements-browser.txt -c constraints.txt
 	touch $(BROWSER_STAMP)
 
-test-browser: $(BROWSER_STAMP)
-	@for page in 01_anatomy 03_quantization 04_detection 05_segmentation; do \
+test-browser: $(BROWSER_STAMP) $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
+	@for page in 01_anatomy 02_training 03_quantization 04_detection 05_ssdlite 06_segmentation; do \
 		test -f $(BOOK_HTML)/notebooks/$$page.html || { echo "test-browser: $(BOOK_HTML)/notebooks/$$page.html is missing: build the book first (make book)"; exit 1; }; \
 	done
-	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) $(BIN)/pytest -m browser -s tests/test_explorers_browser.py tests/test_book_pages.py
+	@test -f $(BOOK_HTML)/_static/mnv3-browser/ort/ort.wasm.min.mjs || { echo "test-browser: the book has no ONNX Runtime Web: build it with make book"; exit 1; }
+	MNV3_REQUIRE_BROWSER=1 MNV3_BOOK_HTML=$(BOOK_HTML) MNV3_BROWSER_MODELS=$(BROWSER_MODELS) $(BIN)/pytest -m browser -s \
+		tests/test_explorers_browser.py tests/test_book_pages.py tests/test_book_layout.py tests/test_browser_models_in_browser.py
 
 # Colab's stack. .venv-colab gets Colab's versions (constraints-colab.txt, also the lower bounds that
 # requirements.txt and pyproject.toml claim), then mnv3lib the way the chapters' Colab cell installs it:
@@ -71,7 +97,7 @@ test-browser: $(BROWSER_STAMP)
 COLAB_VENV := .venv-colab
 COLAB_BIN := $(COLAB_VENV)/bin
 COLAB_STAMP := $(COLAB_VENV)/.installed
-COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb 04_detection.ipynb 05_segmentation.ipynb 06_model_zoo.ipynb
+COLAB_STRICT_CHAPTERS := 01_anatomy.ipynb 02_training.ipynb 04_detection.ipynb 05_ssdlite.ipynb 06_segmentation.ipynb 80_model_zoo.ipynb
 COLAB_STRICT := $(filter $(addprefix notebooks/,$(COLAB_STRICT_CHAPTERS)),$(NOTEBOOKS))
 COLAB_LAX := $(filter-out $(COLAB_STRICT),$(NOTEBOOKS))
 COLAB_PYTEST := $(COLAB_BIN)/pytest --import-mode=importlib
@@ -100,8 +126,9 @@ test-colab: install-colab
 	$(COLAB_PYTEST) --nbval tests $(COLAB_STRICT)
 	$(if $(COLAB_LAX),$(COLAB_PYTEST) --nbval-lax $(COLAB_LAX))
 
-book: $(STAMP)
+book: $(STAMP) $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
+	$(INSTALL_BROWSER_ASSETS)
 
 # What CI runs: every warning is an error, and every cross-reference must resolve.
 book-strict: BOOK_FLAGS := -W -n --keep-going

@@ -8,8 +8,8 @@ ImageNet-style folder::
         --auto-augment imagenet --random-erase 0.2 --epochs 600 --batch-size 128 --output-dir runs/large
 
 Add ``--resume runs/large/checkpoint.pt`` to continue an interrupted run. ``--dataset shapes`` trains on
-the book's procedural data instead of ``--data-path``. (``python -m mnv3lib.book chapter2`` re-creates the
-results and the checkpoint that Chapter 2 loads; ``chapter4`` and ``chapter5`` likewise.)
+the book's procedural data instead of ``--data-path``. (``python -m mnv3lib.book classification`` re-creates the
+results and the checkpoint that Chapter 2 loads; ``detection`` and ``segmentation`` likewise.)
 
 Detection, with the flags of TorchVision's ``references/detection/train.py``, on a COCO folder (or, without
 ``--data-path``, the book's mini-COCO)::

@@ -14,28 +14,34 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTALL = re.compile(r'"mnv3lib @ git\+[^"@]+@[^"]+"')
+# The Colab cell names the repository on one line and installs from it on the next (two short lines, so
+# that the code fits the page's 79 characters):
+#     repo = "https://github.com/OWNER/NAME"
+#     %pip install -q "mnv3lib @ git+{repo}@BRANCH"
+REPOSITORY = re.compile(r'repo = "[^"]*"')
+PIP_INSTALL = re.compile(r'%pip install -q "mnv3lib @ git\+\{repo\}@[^"]*"')
 
 
-def install_spec(root: Path = ROOT) -> str:
-    """The pip requirement that installs mnv3lib from the configured repository and branch."""
+def install_lines(root: Path = ROOT) -> tuple[str, str]:
+    """The Colab cell's two lines that install mnv3lib from the configured repository and branch."""
     config = yaml.safe_load((root / "_config.yml").read_text())["repository"]
-    return f'"mnv3lib @ git+{config["url"].rstrip("/")}@{config.get("branch", "main")}"'
+    url, branch = config["url"].rstrip("/"), config.get("branch", "main")
+    return f'repo = "{url}"', f'%pip install -q "mnv3lib @ git+{{repo}}@{branch}"'
 
 
 def main() -> int:
-    spec = install_spec()
+    repository, pip_install = install_lines()
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         cell = next(c for c in notebook.cells if c.cell_type == "code")
-        updated = INSTALL.sub(spec, cell.source)
-        if updated == cell.source and spec not in cell.source:
+        if not (REPOSITORY.search(cell.source) and PIP_INSTALL.search(cell.source)):
             print(f"{path.name}: no Colab install cell found in the first code cell", file=sys.stderr)
             return 1
+        updated = PIP_INSTALL.sub(lambda _: pip_install, REPOSITORY.sub(lambda _: repository, cell.source))
         if updated != cell.source:
             cell.source = updated
             nbformat.write(notebook, path)
-            print(f"{path.name}: now installs {spec}")
+            print(f"{path.name}: now installs from {repository}, {pip_install}")
     return 0
 
 

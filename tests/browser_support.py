@@ -252,3 +252,33 @@ def exercise_every_control(driver: object, root: object) -> dict[str, bool]:
         if "image" in names:
             _set_value(driver, control(root, "image"), "0")
     return changed
+
+
+# What scrolls sideways on a built chapter page: code blocks, and outputs (a printed line too long for the
+# column, a wide table). An element scrolls when its content is wider than its box and its overflow lets
+# the reader scroll; an explorer (it draws to fit) and images (scaled to the column) do not count.
+SIDEWAYS_SCRIPT = """
+const scrolls = (el) => {
+  const all = [el, ...el.querySelectorAll('*')];
+  return all.some((e) => {
+    const style = getComputedStyle(e);
+    return ['auto', 'scroll'].includes(style.overflowX) && e.scrollWidth > e.clientWidth + 1;
+  });
+};
+const code = [...document.querySelectorAll('div.cell_input')];
+const outputs = [...document.querySelectorAll('div.cell_output > *')].filter(
+  (o) => !o.querySelector('.mnv3-explorer') && o.textContent.trim() !== '' || o.querySelector('table'));
+const label = (el) => (el.textContent || '').trim().split('\\n')[0].slice(0, 60);
+return {
+  code: code.length, code_scrolling: code.filter(scrolls).map(label),
+  outputs: outputs.length, outputs_scrolling: outputs.filter(scrolls).map(label),
+  column: document.querySelector('main') ? document.querySelector('main').clientWidth : null,
+};
+"""
+
+
+def sideways_scrolling(driver: object, url: str, width: int = 1280, height: int = 800) -> dict:
+    """Code blocks and outputs that scroll sideways on the page at ``url`` in a ``width`` × ``height`` window."""
+    driver.set_window_size(width, height)
+    driver.get(url)
+    return driver.execute_script(SIDEWAYS_SCRIPT)

@@ -23,7 +23,8 @@ CHAPTER_PAGES = {
     "notebooks/01_anatomy.html": "architecture",
     "notebooks/03_quantization.html": "calibration",
     "notebooks/04_detection.html": "detection",
-    "notebooks/05_segmentation.html": "segmentation",
+    "notebooks/05_ssdlite.html": "detection",
+    "notebooks/06_segmentation.html": "segmentation",
 }
 PAGE_BUDGET_BYTES = 8_000_000
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mnv3lib.book.artifacts import ARTIFACTS, load_book_classifier, load_chapter2_results
+from mnv3lib.book.artifacts import ARTIFACTS, load_book_classifier, load_classification_results
 from mnv3lib.book.runs import EPS_STUDY_RUNS, OPTIMIZER_RUNS, RECIPE_ROWS, RUNS
 from mnv3lib.engine.classification import ClassificationConfig
 
@@ -32,15 +32,15 @@ def test_recipe_rows_change_what_the_article_changes() -> None:
 
 
 def test_missing_artifacts_say_which_command_makes_them(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.book chapter2"):
-        load_chapter2_results(tmp_path / "nothing.json")
+    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.book classification"):
+        load_classification_results(tmp_path / "nothing.json")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_book_classifier(tmp_path / "nothing.pt")
 
 
-@pytest.mark.skipif(not (ARTIFACTS / "chapter2_results.json").is_file(), reason="run `python -m mnv3lib.book chapter2`")
+@pytest.mark.skipif(not (ARTIFACTS / "classification_results.json").is_file(), reason="run `python -m mnv3lib.book classification`")
 def test_saved_results_match_the_current_definitions() -> None:
-    results = load_chapter2_results()
+    results = load_classification_results()
     for name, config in {**RUNS, **EPS_STUDY_RUNS}.items():
         saved = ClassificationConfig.from_dict(results["runs"][name]["config"])
         assert saved == config, f"{name} was saved with another config: re-run the command"
@@ -71,30 +71,30 @@ def test_quantizable_classifier_is_the_book_classifier_and_ptq_experiment_checks
         ptq_experiment(quantizable, batches, batches, "minmax", 2)
 
 
-def test_chapter4_detector_definition_and_missing_artifacts(tmp_path: Path) -> None:
+def test_book_detector_definition_and_missing_artifacts(tmp_path: Path) -> None:
     from mnv3lib.book.runs import BOOK_DETECTOR
-    from mnv3lib.book.artifacts import load_book_detector, load_chapter4_results
+    from mnv3lib.book.artifacts import load_book_detector, load_detection_results
     from mnv3lib.engine.detection import DetectionConfig
 
     assert DetectionConfig.from_dict(BOOK_DETECTOR.to_dict()) == BOOK_DETECTOR
     assert BOOK_DETECTOR.model == "keypointrcnn_mobilenet_v3_large_fpn" and BOOK_DETECTOR.light_heads
-    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.book chapter4"):
-        load_chapter4_results(tmp_path / "nothing.json")
+    with pytest.raises(FileNotFoundError, match="python -m mnv3lib.book detection"):
+        load_detection_results(tmp_path / "nothing.json")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_book_detector(path=tmp_path / "nothing.pt")
     with pytest.raises(ValueError, match="unknown book detector"):
         load_book_detector("huge")
 
 
-@pytest.mark.skipif(not (ARTIFACTS / "chapter4_results.json").is_file(), reason="run `python -m mnv3lib.book chapter4`")
+@pytest.mark.skipif(not (ARTIFACTS / "detection_results.json").is_file(), reason="run `python -m mnv3lib.book detection`")
 def test_saved_detectors_match_the_current_definitions() -> None:
     import dataclasses
 
     from mnv3lib.book.runs import BOOK_BACKBONE, BOOK_DETECTORS
-    from mnv3lib.book.artifacts import DETECTOR_FILES, load_book_detector, load_chapter4_results
+    from mnv3lib.book.artifacts import DETECTOR_FILES, load_book_detector, load_detection_results
     from mnv3lib.engine.detection import DetectionConfig
 
-    results = load_chapter4_results()
+    results = load_detection_results()
     assert ClassificationConfig.from_dict(results["runs"]["backbone"]["config"]) == BOOK_BACKBONE
     for name, config in BOOK_DETECTORS.items():
         saved = DetectionConfig.from_dict(results["runs"][name]["config"])
@@ -105,8 +105,8 @@ def test_saved_detectors_match_the_current_definitions() -> None:
     assert (ARTIFACTS / DETECTOR_FILES["ssdlite"]).stat().st_size < 10e6  # the issue's promise for the mobile detector
 
 
-def test_a_chapter4_sub_run_keeps_the_other_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``python -m mnv3lib.book chapter4 --runs ssdlite`` trains one run and keeps the others' records."""
+def test_a_detection_sub_run_keeps_the_other_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m mnv3lib.book detection --runs ssdlite`` trains one run and keeps the others' records."""
     import dataclasses
     import json
 
@@ -124,25 +124,25 @@ def test_a_chapter4_sub_run_keeps_the_other_runs(tmp_path: Path, monkeypatch: py
     out = tmp_path / "out"
     out.mkdir()
     earlier = {"runs": {"main": {"kept": True}, "backbone": {"old": True}}, "machine": {"torch": "earlier"}}
-    (out / artifacts.CHAPTER4_RESULTS).write_text(json.dumps(earlier))
+    (out / artifacts.DETECTION_RESULTS).write_text(json.dumps(earlier))
     with pytest.raises(ValueError, match="unknown Chapter 4 runs"):
-        runs.run_chapter4(out, tmp_path / "work", only=["huge"], log=lambda line: None)
-    results = runs.run_chapter4(out, tmp_path / "work", only=["ssdlite"], log=lambda line: None)
+        runs.run_detection(out, tmp_path / "work", only=["huge"], log=lambda line: None)
+    results = runs.run_detection(out, tmp_path / "work", only=["ssdlite"], log=lambda line: None)
     assert list(results["runs"]) == ["main", "ssdlite", "backbone"] and results["runs"]["main"] == {"kept": True}
-    assert results["runs"]["ssdlite"]["num_params"] > 3e6 and results["runs"]["ssdlite"]["command"].endswith("chapter4 --runs ssdlite")
-    assert results["command"] == "python -m mnv3lib.book chapter4" and results["machine"] == {"torch": "earlier"}
+    assert results["runs"]["ssdlite"]["num_params"] > 3e6 and results["runs"]["ssdlite"]["command"].endswith("detection --runs ssdlite")
+    assert results["command"] == "python -m mnv3lib.book detection" and results["machine"] == {"torch": "earlier"}
     assert (out / "ssdlite.pt").is_file() and (tmp_path / "work" / "ssdlite" / "checkpoint.pt").is_file()
 
 
-@pytest.mark.skipif(not (ARTIFACTS / "chapter5_results.json").is_file(), reason="run `python -m mnv3lib.book chapter5`")
+@pytest.mark.skipif(not (ARTIFACTS / "segmentation_results.json").is_file(), reason="run `python -m mnv3lib.book segmentation`")
 def test_saved_segmenters_match_the_current_definitions() -> None:
     import dataclasses
 
     from mnv3lib.book.runs import BOOK_SEGMENTERS
-    from mnv3lib.book.artifacts import SEGMENTER_FILES, load_book_segmenter, load_chapter5_results
+    from mnv3lib.book.artifacts import SEGMENTER_FILES, load_book_segmenter, load_segmentation_results
     from mnv3lib.engine.segmentation import SegmentationConfig
 
-    results = load_chapter5_results()
+    results = load_segmentation_results()
     assert set(results["runs"]) == set(BOOK_SEGMENTERS)
     for name, config in BOOK_SEGMENTERS.items():
         saved = SegmentationConfig.from_dict(results["runs"][name]["config"])

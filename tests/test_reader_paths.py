@@ -112,7 +112,7 @@ def test_the_colab_cell_and_the_colab_job_install_the_same_deploy_requirements()
     installed mnv3lib, after mnv3lib."""
     chapter = json.loads((ROOT / "notebooks" / "07_deployment.ipynb").read_text())
     cell = "".join(next(c for c in chapter["cells"] if c["cell_type"] == "code")["source"])
-    assert cell.index('%pip install -q "{pkg}"') < cell.index('%pip install -q {" ".join(deploy_requirements())}')
+    assert cell.index('%pip install -q "mnv3lib @ git+{repo}@') < cell.index('%pip install -q {" ".join(deploy_requirements())}')
     assert "from mnv3lib.deploy import deploy_requirements" in cell
     makefile = (ROOT / "Makefile").read_text()
     command = re.search(r"^COLAB_DEPLOY_REQUIREMENTS := (.*)$", makefile, re.MULTILINE).group(1)

@@ -2,7 +2,7 @@
 saved results and checkpoints (:mod:`.artifacts`), the articles' published figures (:mod:`.published`)
 and the model zoo (:mod:`.zoo`). Nothing outside this package imports it.
 
-``python -m mnv3lib.book chapter2`` (``chapter4``, ``chapter5``) re-creates the saved results.
+``python -m mnv3lib.book classification`` (``detection``, ``segmentation``) re-creates the saved results.
 """
 
 from .artifacts import (
@@ -10,9 +10,9 @@ from .artifacts import (
     load_book_detector,
     load_book_quantizable_classifier,
     load_book_segmenter,
-    load_chapter2_results,
-    load_chapter4_results,
-    load_chapter5_results,
+    load_classification_results,
+    load_detection_results,
+    load_segmentation_results,
 )
 from .runs import (
     BOOK_DATA,
@@ -46,7 +46,7 @@ __all__ = [
     "load_book_detector",
     "load_book_quantizable_classifier",
     "load_book_segmenter",
-    "load_chapter2_results",
-    "load_chapter4_results",
-    "load_chapter5_results",
+    "load_classification_results",
+    "load_detection_results",
+    "load_segmentation_results",
 ]

@@ -1,7 +1,7 @@
-"""Re-create the book's saved results: ``python -m mnv3lib.book chapter2|chapter4|chapter5``.
+"""Re-create the book's saved results: ``python -m mnv3lib.book classification|detection|segmentation``.
 
 Each command trains the runs of :mod:`mnv3lib.book.runs` and writes their results file and float16
-checkpoints into ``--output-dir`` (default: the package's ``artifacts/``). ``chapter4`` and ``chapter5``
+checkpoints into ``--output-dir`` (default: the package's ``artifacts/``). ``detection`` and ``segmentation``
 keep per-epoch checkpoints in ``--work-dir``, from which an interrupted run resumes.
 """
 
@@ -13,32 +13,33 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .artifacts import ARTIFACTS
-from .runs import run_chapter2, run_chapter4, run_chapter5
+from .runs import run_classification, run_detection, run_segmentation
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnv3lib.book", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="chapter", required=True)
-    for chapter, text in (("chapter2", "Chapter 2's six recipe runs and its checkpoint"), ("chapter4", "Chapter 4's mini-COCO detectors"),
-                          ("chapter5", "Chapter 5's mini-COCO segmentation models")):  # fmt: skip
-        command = commands.add_parser(chapter, help=f"re-create {text}")
+    commands = parser.add_subparsers(dest="topic", required=True)
+    for topic, text in (("classification", "the training chapter's recipe runs and its checkpoint"),
+                        ("detection", "the detection chapters' mini-COCO detectors"),
+                        ("segmentation", "the segmentation chapter's mini-COCO models")):  # fmt: skip
+        command = commands.add_parser(topic, help=f"re-create {text}")
         command.add_argument("--output-dir", type=Path, default=ARTIFACTS)
-        if chapter != "chapter2":
-            command.add_argument("--work-dir", type=Path, default=Path(f"runs/book-{chapter}"), help="per-epoch checkpoints; an interrupted run resumes from them")
+        if topic != "classification":
+            command.add_argument("--work-dir", type=Path, default=Path(f"runs/book-{topic}"), help="per-epoch checkpoints; an interrupted run resumes from them")
         command.add_argument("--progress", action="store_true", help="show progress bars")
-        if chapter == "chapter4":
+        if topic == "detection":
             command.add_argument("--runs", nargs="+", default=None, help="train only these runs (main, low_res, ssdlite, fasterrcnn_320); the others' records are kept")
-        if chapter == "chapter2":
+        if topic == "classification":
             command.add_argument("--reuse", action="store_true", help="take runs whose config is unchanged from the existing results file instead of training them again")
         command.add_argument("--device", default=None, help="cpu, cuda or mps (default: cuda if present, else cpu; the shipped results were made on the CPU)")
     args = parser.parse_args(argv)
     options = {"progress": args.progress, "device": args.device}
-    if args.chapter == "chapter2":
-        run_chapter2(args.output_dir, reuse=args.reuse, **options)
-    elif args.chapter == "chapter4":
-        run_chapter4(args.output_dir, args.work_dir, only=args.runs, **options)
+    if args.topic == "classification":
+        run_classification(args.output_dir, reuse=args.reuse, **options)
+    elif args.topic == "detection":
+        run_detection(args.output_dir, args.work_dir, only=args.runs, **options)
     else:
-        run_chapter5(args.output_dir, args.work_dir, **options)
+        run_segmentation(args.output_dir, args.work_dir, **options)
     return 0
 
 

@@ -1,6 +1,6 @@
 """The book's saved results and small checkpoints (``mnv3lib/book/artifacts/``), and their loaders.
 
-``python -m mnv3lib.book chapter2`` (``chapter4``, ``chapter5``) writes them: :mod:`mnv3lib.book.runs`.
+``python -m mnv3lib.book classification`` (``detection``, ``segmentation``) writes them: :mod:`mnv3lib.book.runs`.
 The checkpoints hold float16 weights with their config and class names; the loaders return float32
 models in eval mode.
 """
@@ -26,9 +26,9 @@ __all__ = [
     "ARTIFACTS",
     "DETECTOR_FILES",
     "SEGMENTER_FILES",
-    "load_chapter2_results",
-    "load_chapter4_results",
-    "load_chapter5_results",
+    "load_classification_results",
+    "load_detection_results",
+    "load_segmentation_results",
     "load_book_classifier",
     "load_book_quantizable_classifier",
     "load_book_detector",
@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHAPTER2_RESULTS = "chapter2_results.json"
-CHAPTER4_RESULTS = "chapter4_results.json"
-CHAPTER5_RESULTS = "chapter5_results.json"
+CLASSIFICATION_RESULTS = "classification_results.json"
+DETECTION_RESULTS = "detection_results.json"
+SEGMENTATION_RESULTS = "segmentation_results.json"
 CLASSIFIER_FILE = "shapes_mobilenet_v3_small.pt"
 DETECTOR_FILES = {
     "main": "minicoco_keypointrcnn_mobilenet_v3_large_fpn.pt", "low_res": "minicoco_keypointrcnn_mobilenet_v3_large_fpn_128.pt",
@@ -51,26 +51,26 @@ DETECTOR_FILES = {
 SEGMENTER_FILES = {"lraspp": "minicoco_lraspp_mobilenet_v3_large.pt", "lraspp_undilated": "minicoco_lraspp_mobilenet_v3_large_undilated.pt"}
 
 
-def _load_results(name: str, path: Path | None, chapter: int) -> dict[str, Any]:
+def _load_results(name: str, path: Path | None, topic: str) -> dict[str, Any]:
     path = path or ARTIFACTS / name
     if not path.is_file():
-        raise FileNotFoundError(f"no saved results at {path}: run `python -m mnv3lib.book chapter{chapter}` first")
+        raise FileNotFoundError(f"no saved results at {path}: run `python -m mnv3lib.book {topic}` first")
     return json.loads(path.read_text())
 
 
-def load_chapter2_results(path: Path | None = None) -> dict[str, Any]:
-    """The saved results of :func:`mnv3lib.book.runs.run_chapter2`."""
-    return _load_results(CHAPTER2_RESULTS, path, 2)
+def load_classification_results(path: Path | None = None) -> dict[str, Any]:
+    """The saved results of :func:`mnv3lib.book.runs.run_classification`."""
+    return _load_results(CLASSIFICATION_RESULTS, path, "classification")
 
 
-def load_chapter4_results(path: Path | None = None) -> dict[str, Any]:
-    """The saved results of :func:`mnv3lib.book.runs.run_chapter4`."""
-    return _load_results(CHAPTER4_RESULTS, path, 4)
+def load_detection_results(path: Path | None = None) -> dict[str, Any]:
+    """The saved results of :func:`mnv3lib.book.runs.run_detection`."""
+    return _load_results(DETECTION_RESULTS, path, "detection")
 
 
-def load_chapter5_results(path: Path | None = None) -> dict[str, Any]:
-    """The saved results of :func:`mnv3lib.book.runs.run_chapter5`."""
-    return _load_results(CHAPTER5_RESULTS, path, 5)
+def load_segmentation_results(path: Path | None = None) -> dict[str, Any]:
+    """The saved results of :func:`mnv3lib.book.runs.run_segmentation`."""
+    return _load_results(SEGMENTATION_RESULTS, path, "segmentation")
 
 
 def _load_saved_model(path: Path, config_type: type, build: Callable[[Any, list[str]], torch.nn.Module]) -> tuple[torch.nn.Module, Any, list[str]]:

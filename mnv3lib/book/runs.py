@@ -1,13 +1,13 @@
 """The book's longer training runs: their definitions, and the command that re-creates their results.
 
 Chapter 2 cannot train six models in its five-minute budget on a laptop CPU, so these runs live here.
-``python -m mnv3lib.book chapter2`` trains them (about half an hour on 2 CPU cores) and writes
+``python -m mnv3lib.book classification`` trains them (about half an hour on 2 CPU cores) and writes
 
-* ``artifacts/chapter2_results.json``: every run's config and per-epoch history, and the recipe table;
+* ``artifacts/classification_results.json``: every run's config and per-epoch history, and the recipe table;
 * ``artifacts/shapes_mobilenet_v3_small.pt``: the best run's weights (float16, ~3 MB), which Chapter 2
   re-evaluates live and Chapter 3 (quantization) starts from.
 
-``chapter4`` and ``chapter5`` train the detectors and segmentation models likewise
+``detection`` and ``segmentation`` train the detectors and segmentation models likewise
 (:mod:`mnv3lib.book.artifacts` loads what they write).
 
 Scaling the recipe down: learning rates follow the linear scaling rule from the recipe's global batch
@@ -40,7 +40,7 @@ from ..engine import fit
 from ..engine.classification import ClassificationConfig
 from ..engine.detection import DetectionConfig
 from ..engine.segmentation import SegmentationConfig, SegmentationTask, evaluate_segmentation
-from .artifacts import ARTIFACTS, CHAPTER2_RESULTS, CHAPTER4_RESULTS, CHAPTER5_RESULTS, CLASSIFIER_FILE, DETECTOR_FILES, SEGMENTER_FILES
+from .artifacts import ARTIFACTS, CLASSIFICATION_RESULTS, DETECTION_RESULTS, SEGMENTATION_RESULTS, CLASSIFIER_FILE, DETECTOR_FILES, SEGMENTER_FILES
 from .artifacts import machine, save_half, write_results
 
 __all__ = [
@@ -67,9 +67,9 @@ __all__ = [
     "BOOK_SEGMENTERS",
     "LOW_RES_SEGMENTATION_SIZE",
     "book_splits",
-    "run_chapter2",
-    "run_chapter4",
-    "run_chapter5",
+    "run_classification",
+    "run_detection",
+    "run_segmentation",
 ]
 
 # The book's classification data: 10 classes, 64×64 images, up to two distractor shapes each.
@@ -150,7 +150,7 @@ def eps_study_summary(runs: dict[str, Any]) -> list[dict[str, Any]]:
 def book_splits(data: str = "shapes", train_size: int | None = None, val_size: int | None = None) -> tuple[Any, Any]:
     """The train and validation sets of the book's ``data``: ``"shapes"`` (:data:`BOOK_DATA`, Chapters 2
     and 3), ``"scenes"`` (:data:`BOOK_SCENES`, Chapter 4) or ``"semantic_scenes"``
-    (:data:`BOOK_SEGMENTATION_SCENES`, Chapter 5); optionally fewer images, for quick demonstrations."""
+    (:data:`BOOK_SEGMENTATION_SCENES`, Chapter 6); optionally fewer images, for quick demonstrations."""
     settings = {"shapes": BOOK_DATA, "scenes": BOOK_SCENES, "semantic_scenes": BOOK_SEGMENTATION_SCENES}
     if data not in settings:
         raise ValueError(f"unknown book data {data!r}: expected one of {', '.join(map(repr, settings))}")
@@ -160,7 +160,7 @@ def book_splits(data: str = "shapes", train_size: int | None = None, val_size: i
     return minicoco_splits(**sizes, semantic=data == "semantic_scenes")
 
 
-def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: Callable[[str], None] = print, device: str | None = None,
+def run_classification(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: Callable[[str], None] = print, device: str | None = None,
                  reuse: bool = False) -> dict[str, Any]:  # fmt: skip
     """Train every run of :data:`RUNS` and :data:`EPS_STUDY_RUNS`, write the results JSON and the best
     recipe run's checkpoint.
@@ -171,7 +171,7 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     train, val = book_splits("shapes")
-    previous = json.loads((output_dir / CHAPTER2_RESULTS).read_text())["runs"] if reuse and (output_dir / CHAPTER2_RESULTS).is_file() else {}
+    previous = json.loads((output_dir / CLASSIFICATION_RESULTS).read_text())["runs"] if reuse and (output_dir / CLASSIFICATION_RESULTS).is_file() else {}
     runs: dict[str, Any] = {}
     models: dict[str, torch.nn.Module] = {}
     for name, config in {**RUNS, **EPS_STUDY_RUNS}.items():
@@ -214,8 +214,8 @@ def run_chapter2(output_dir: Path = ARTIFACTS, *, progress: bool = False, log: C
         saved = load_checkpoint(output_dir / CLASSIFIER_FILE) if (output_dir / CLASSIFIER_FILE).is_file() else {}
         if saved.get("run") != best_run or ClassificationConfig.from_dict(saved["config"]) != RUNS[best_run]:
             raise RuntimeError(f"the best run, {best_run}, was reused, but {output_dir / CLASSIFIER_FILE} is not its checkpoint: run without reuse")
-    command = "python -m mnv3lib.book chapter2" + (" --reuse" if reuse else "")
-    return write_results(output_dir / CHAPTER2_RESULTS, BOOK_DATA, runs, command, recipe_table=table, checkpoint_run=best_run,
+    command = "python -m mnv3lib.book classification" + (" --reuse" if reuse else "")
+    return write_results(output_dir / CLASSIFICATION_RESULTS, BOOK_DATA, runs, command, recipe_table=table, checkpoint_run=best_run,
                          eps_study=eps_study_summary(runs))  # fmt: skip
 
 
@@ -281,8 +281,8 @@ BOOK_DETECTORS = {"main": BOOK_DETECTOR, "low_res": BOOK_DETECTOR_LOW_RES, "ssdl
 BOOK_BACKBONE = dataclasses.replace(RUNS["rmsproptf_eps_1e-3"], model="mobilenet_v3_large", epochs=12, lr_gamma=0.73)
 
 
-def run_chapter4(
-    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-chapter4"), *, progress: bool = False, log: Callable[[str], None] = print,
+def run_detection(
+    output_dir: Path = ARTIFACTS, work_dir: Path = Path("runs/book-detection"), *, progress: bool = False, log: Callable[[str], None] = print,
     device: str | None = None, only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train the :data:`BOOK_DETECTORS` (each resuming from its folder under ``work_dir`` if a checkpoint is
@@ -295,7 +295,7 @@ def run_chapter4(
     unknown = [name for name in names if name not in BOOK_DETECTORS]
     if unknown or not names:
         raise ValueError(f"unknown Chapter 4 runs {unknown or names}: expected some of {', '.join(BOOK_DETECTORS)}")
-    results_file = output_dir / CHAPTER4_RESULTS
+    results_file = output_dir / DETECTION_RESULTS
     runs: dict[str, Any] = {}
     output_dir.mkdir(parents=True, exist_ok=True)
     backbone, backbone_record = _pretrain_backbone(work_dir / "backbone", progress=progress, log=log, device=device)
@@ -312,7 +312,7 @@ def run_chapter4(
         runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
         save_half(result.model, config, list(MINICOCO_CLASSES), output_dir / DETECTOR_FILES[name])
     runs["backbone"] = backbone_record
-    command, made_on = "python -m mnv3lib.book chapter4", None
+    command, made_on = "python -m mnv3lib.book detection", None
     if only is not None:  # a sub-run: its runs say how they were made; the file keeps the full command and the others' records
         for name in names:
             runs[name] |= {"command": f"{command} --runs {' '.join(names)}", "machine": machine()}
@@ -337,7 +337,7 @@ def _pretrain_backbone(work_dir: Path, *, progress: bool, log: Callable[[str], N
 
 
 # --------------------------------------------------------------------------------------------------
-# Chapter 5: the book's segmentation models, trained on mini-COCO's semantic masks
+# Chapter 6: the book's segmentation models, trained on mini-COCO's semantic masks
 # --------------------------------------------------------------------------------------------------
 # Mini-COCO drawn at 128 px: our "520". The article's low-resolution inference at 320 (0.615 × 520)
 # becomes 80 px here. Each model trains for 5 epochs (1,000 steps of 8 scenes), its backbone starting
@@ -354,10 +354,10 @@ BOOK_SEGMENTERS = {
 }
 
 
-def run_chapter5(
+def run_segmentation(
     output_dir: Path = ARTIFACTS,
-    work_dir: Path = Path("runs/book-chapter5"),
-    backbone_dir: Path = Path("runs/book-chapter4/backbone"),
+    work_dir: Path = Path("runs/book-segmentation"),
+    backbone_dir: Path = Path("runs/book-detection/backbone"),
     *,
     progress: bool = False,
     log: Callable[[str], None] = print,
@@ -380,12 +380,12 @@ def run_chapter5(
         result = fit(config, train, val, output_dir=run_dir, resume=resume, eval_every=2, progress=progress, log=log,
                      device=device)
         runs[name] = _run_record(result, started) | {"num_params": count_parameters(result.model)}
-        # the article's low-resolution inference: the same weights, fed smaller images (Chapter 5's table)
+        # the article's low-resolution inference: the same weights, fed smaller images (Chapter 6's table)
         _, val_transformed = SegmentationTask(config).datasets(train, val)  # the transforms training evaluated with
         low = evaluate_segmentation(result.model, val_transformed, image_size=LOW_RES_SEGMENTATION_SIZE)
         runs[name]["low_res"] = {"image_size": LOW_RES_SEGMENTATION_SIZE, "miou": low["miou"], "pixel_accuracy": low["pixel_accuracy"]}
         if name in SEGMENTER_FILES:
             save_half(result.model, config, ["background", *MINICOCO_CLASSES], output_dir / SEGMENTER_FILES[name])
-    return write_results(output_dir / CHAPTER5_RESULTS, BOOK_SEGMENTATION_SCENES, runs, "python -m mnv3lib.book chapter5")
+    return write_results(output_dir / SEGMENTATION_RESULTS, BOOK_SEGMENTATION_SCENES, runs, "python -m mnv3lib.book segmentation")
 
 

@@ -24,7 +24,7 @@ from ..models import segmentation
 from ..analysis.benchmark import compare_latency
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
 from ..engine.detection import DetectionConfig, build_detector
-from .artifacts import load_chapter2_results, load_chapter4_results, load_chapter5_results
+from .artifacts import load_classification_results, load_detection_results, load_segmentation_results
 from .runs import BOOK_DETECTORS
 from ..analysis.introspection import count_parameters, forward_macs
 from ..models import mobilenet_v3_large, mobilenet_v3_small
@@ -61,13 +61,13 @@ class ZooEntry:
 
 
 def _classifier_metric() -> str:
-    results = load_chapter2_results()
+    results = load_classification_results()
     return f"shapes Acc@1 {results['runs'][results['checkpoint_run']]['final']['val_acc1']:.2f}"
 
 
 def _detector_metric(name: str) -> Callable[[], str]:
     def metric() -> str:
-        final = load_chapter4_results()["runs"][name]["final"]
+        final = load_detection_results()["runs"][name]["final"]
         keypoints = final.get("keypoints_ap")
         boxes = f"mini-COCO box AP {100 * final['bbox_ap']:.1f}"
         return boxes if keypoints is None or keypoints != keypoints else f"{boxes}, keypoint AP {100 * keypoints:.1f}"
@@ -77,7 +77,7 @@ def _detector_metric(name: str) -> Callable[[], str]:
 
 def _segmenter_metric(name: str) -> Callable[[], str]:
     def metric() -> str:
-        return f"mini-COCO mIoU {load_chapter5_results()['runs'][name]['final']['miou']:.1f}"
+        return f"mini-COCO mIoU {load_segmentation_results()['runs'][name]['final']['miou']:.1f}"
 
     return metric
 
@@ -91,7 +91,7 @@ def _book_detector(name: str) -> Callable[[], nn.Module]:
     decides SSDlite's tail (the full one of the shapes-trained backbone, not the reduced one from scratch)."""
 
     def build() -> nn.Module:
-        config = DetectionConfig.from_dict(load_chapter4_results()["runs"][name]["config"])
+        config = DetectionConfig.from_dict(load_detection_results()["runs"][name]["config"])
         return build_detector(config, len(MINICOCO_CLASSES) + 1, len(PERSON_KEYPOINTS))
 
     return build

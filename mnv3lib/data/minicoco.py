@@ -8,7 +8,7 @@ that mask, and for a person each keypoint's COCO visibility (2 visible, 1 hidden
 Scene ``i`` of a split is a pure function of ``(seed, split, i)``. Nothing is stored: items are drawn
 on access (a few milliseconds each). :func:`coco_dict` / :func:`export_coco` write genuine COCO JSON
 (``instances_*.json`` and ``person_keypoints_*.json``) that ``pycocotools`` and
-``torchvision.datasets.CocoDetection`` read. Chapter 4 (detection and keypoints) and Chapter 5
+``torchvision.datasets.CocoDetection`` read. Chapter 4 (detection and keypoints) and Chapter 6
 (segmentation, through :func:`semantic_mask`) use this data.
 """
 
@@ -338,7 +338,7 @@ def semantic_mask(target: dict[str, Any], num_classes: int | None = None) -> tor
 
 
 class SemanticScenes(Dataset):
-    """Mini-COCO scenes as ``(image, semantic mask)`` pairs, for segmentation (Chapter 5).
+    """Mini-COCO scenes as ``(image, semantic mask)`` pairs, for segmentation (Chapter 6).
 
     Args:
         scenes: The scenes (their own ``transforms`` must be None).

@@ -39,6 +39,6 @@ def shapes_splits(
 def minicoco_splits(
     train_size: int = 1_600, val_size: int = 200, *, image_size: int = 256, seed: int = 0, semantic: bool = False
 ) -> tuple[MiniCocoScenes, MiniCocoScenes] | tuple[SemanticScenes, SemanticScenes]:
-    """Mini-COCO train and validation scenes (Chapter 4); with ``semantic``, as semantic masks (Chapter 5)."""
+    """Mini-COCO train and validation scenes (Chapter 4); with ``semantic``, as semantic masks (Chapter 6)."""
     train, val = train_val_splits(MiniCocoScenes, train_size, val_size, image_size=image_size, seed=seed)
     return (SemanticScenes(train), SemanticScenes(val)) if semantic else (train, val)

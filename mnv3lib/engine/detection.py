@@ -5,7 +5,7 @@ TorchVision's detection augmentations (``hflip``, ``ssd``, ``ssdlite``:
 :func:`~mnv3lib.data.transforms.detection_transforms`), each batch checked once as it is collated
 (:func:`checked_collate`), atomic checkpoints after every epoch and exact resume. Evaluation is
 pycocotools' ``COCOeval`` (box AP, and keypoint AP for keypoint models). Chapter 4 ("Detection and keypoints") trains the book's
-detector with it (``python -m mnv3lib.book chapter4``).
+detector with it (``python -m mnv3lib.book detection``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 SGD with momentum and a polynomial learning-rate decay per iteration (``(1 - it / total) ** 0.9``),
 cross-entropy that ignores label 255, plus 0.5 × the auxiliary head's loss for DeepLabV3 / FCN with
 ``aux_loss``; atomic checkpoints after every epoch and exact resume. Metrics are global pixel accuracy
-and mIoU from a confusion matrix (:mod:`mnv3lib.engine.metrics`). Chapter 5 ("Semantic
-segmentation") trains the book's models with it (``python -m mnv3lib.book chapter5``).
+and mIoU from a confusion matrix (:mod:`mnv3lib.engine.metrics`). Chapter 6 ("Semantic
+segmentation") trains the book's models with it (``python -m mnv3lib.book segmentation``).
 """
 
 from __future__ import annotations

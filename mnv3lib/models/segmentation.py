@@ -5,7 +5,7 @@ instead of strided), so the "high" features are at output stride 16; the "low" f
 end of the stride-8 stage. With the same weights, ``lraspp_mobilenet_v3_large`` and
 ``deeplabv3_mobilenet_v3_large`` are drop-in equal to TorchVision's (same state-dict keys, same
 outputs). ``fcn_mobilenet_v3_large`` is the article's unreleased variant. DeepLabV3 and FCN reuse
-TorchVision's heads; Chapter 5 ("Semantic segmentation") explains them. ``dilated=False`` (ours only)
+TorchVision's heads; Chapter 6 ("Semantic segmentation") explains them. ``dilated=False`` (ours only)
 builds them on the undilated classification backbone, for the chapter's comparison.
 """
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 import textwrap
+from typing import Any
 
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
-__all__ = ["show_source", "for_display"]
+__all__ = ["show_source", "for_display", "glue", "GLUE_PREFIX"]
+
+# myst-nb's record format: a display output whose MIME types carry this prefix, named in its metadata.
+GLUE_PREFIX = "application/papermill.record/"
 
 
 def show_source(obj: object) -> Markdown:
@@ -28,3 +33,33 @@ def show_source(obj: object) -> Markdown:
 def for_display(table: pd.DataFrame, missing: str = "–") -> pd.DataFrame:
     """A copy of ``table`` for people: "not applicable" cells (``<NA>``) shown as ``missing``."""
     return table.astype(object).where(table.notna(), missing)
+
+
+def glue(name: str, value: Any, fmt: str = "") -> str:
+    """Record ``value`` under ``name`` for the book's prose, and return it as text.
+
+    The chapters' markdown quotes a measured number as ``{glue:text}`name```: the book build pastes the
+    text recorded here, so the prose shows exactly what the code computed and cannot drift from it.
+    The record is myst-nb's glue output (a hidden display with the ``application/papermill.record/``
+    MIME prefix), written without importing myst-nb, so the chapters also run in Colab and Jupyter,
+    where the role does not render: there the returned text, printed by the computing cell, shows the
+    value. NumPy and torch scalars are converted to Python numbers first, so ``fmt`` works on them.
+
+    Args:
+        name: The key the prose uses; unique within a chapter.
+        value: A number, or anything :func:`format` accepts with ``fmt``.
+        fmt: A format specification, such as ``".2f"`` or ``",d"``, applied before recording, so the
+            stored text is the rounded value the chapter prints (stable across machines).
+
+    Returns:
+        The recorded text, for the computing cell to print.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a glue name must be an identifier such as 'ssd_speedup', got {name!r}")
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()  # a NumPy or torch scalar
+    if fmt and isinstance(value, numbers.Integral) and fmt[-1:] in "eEfFgG%":
+        value = float(value)
+    text = format(value, fmt)
+    display({GLUE_PREFIX + "text/plain": text}, raw=True, metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+    return text

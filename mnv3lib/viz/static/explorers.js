@@ -284,7 +284,7 @@ var MNV3Explorers = (function () {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Chapter 5: segmentation explorer
+  // Chapter 6: segmentation explorer
   // ---------------------------------------------------------------------------------------------
 
   // Run-length code: [value, count, value, count, ...] over the pixels in row-major order.
