@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import io
 
+import ipywidgets
 import numpy as np
 import pytest
 import torch
@@ -33,6 +34,19 @@ def expected_detections(entry: PlaygroundModel, model: torch.nn.Module, picture:
     found = filter_predictions(detect(model, [picture], size=size)[0], threshold)
     width = max(2, round(max(picture.shape[-2:]) / 300))
     return draw_detections(picture, found, entry.classes, keypoint_label=entry.keypoint_label, skeleton=entry.skeleton, width=width)
+
+
+def upload(playground: Playground, name: str, content: bytes) -> None:
+    """What the browser does when the reader picks a file: in ipywidgets 8 it sets the value (a tuple of
+    dicts); in 7 (Colab's) it sets ``metadata`` and ``data`` and bumps a counter, and the widget then
+    sets its read-only value (a dict of file name → dict)."""
+    if int(ipywidgets.__version__.split(".")[0]) >= 8:
+        item = {"name": name, "type": "image/png", "size": len(content), "content": memoryview(content), "last_modified": datetime.datetime.now()}
+        playground.upload.value = (item,)
+    else:
+        playground.upload.metadata = [{"name": name, "type": "image/png", "size": len(content), "lastModified": 0}]
+        playground.upload.data = [content]
+        playground.upload._counter += 1
 
 
 def counting(entry: PlaygroundModel, calls: list[tuple[int, int]]) -> PlaygroundModel:
@@ -77,18 +91,16 @@ def test_every_control_redraws_and_the_model_runs_only_when_it_must(photos) -> N
     assert "Playground: it runs the models in a live Python kernel" in repr(playground)
 
 
-def test_an_uploaded_picture_joins_the_menu_in_ipywidgets_8s_format(photos) -> None:
+def test_an_uploaded_picture_joins_the_menu(photos) -> None:
     playground = Playground({BOOK_SSDLITE: book_models("detection")[BOOK_SSDLITE]}, photos)
     big = torch.randint(0, 256, (3, 1500, 2000), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     buffer = io.BytesIO()
     Image.fromarray(big.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
     content = buffer.getvalue()
-    playground.upload.value = (
-        {"name": "mine.png", "type": "image/png", "size": len(content), "content": memoryview(content), "last_modified": datetime.datetime.now()},
-    )
+    upload(playground, "mine.png", content)
     assert playground.picture.value == "yours: mine.png" and "yours: mine.png" in playground.picture.options
     assert shown(playground).shape == (3, MAX_UPLOAD_SIDE * 3 // 4, MAX_UPLOAD_SIDE)  # shrunk to 1024 on its longest side
-    playground.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 5, "content": memoryview(b"hello"), "last_modified": datetime.datetime.now()},)
+    upload(playground, "notes.txt", b"hello")
     assert "notes.txt is not a picture this playground can read" in playground.status.value
     assert playground.picture.value == "yours: mine.png"
 

@@ -82,13 +82,16 @@ FIXTURE_CELLS = (
         "from mnv3lib.analysis.predict import classify, top_classes\n"
         "from mnv3lib.data.photos import load_photographs\n"
         "from mnv3lib.models.pretrained import load_pretrained\n\n"
-        "photos = load_photographs(['coffee', 'chelsea'])\n"
-        "models, note = load_pretrained({'Small': MobileNet_V3_Small_Weights.DEFAULT}, to_see='what MobileNetV3 names')",
+        "photos = load_photographs(['coffee', 'chelsea'])",
         [REAL_PHOTOS_TAG],
     ),
     (
-        "if note:\n    print(note)\n"
-        "else:\n"
+        "models, note = load_pretrained({'Small': MobileNet_V3_Small_Weights.DEFAULT}, to_see='what MobileNetV3 names')\n"
+        "if note:\n    print(note)",
+        [REAL_PHOTOS_TAG],
+    ),
+    (
+        "if models:\n"
         "    small = models['Small']\n"
         "    for name, top in zip(photos, top_classes(classify(small.model, photos.values(), small.transforms()), small.categories, k=1)):\n"
         "        print(name, top[0][0], small.categories.index(top[0][0]))",
@@ -118,9 +121,9 @@ def test_the_harness_runs_only_the_tagged_cells_and_their_online_path(tmp_path: 
 
 def test_offline_the_section_says_so_in_one_line_at_once(tmp_path: Path, empty_torch_home: Path) -> None:
     """The published book's path: no weights, no network. The note is the section's only output, and
-    the cell that prints it takes well under a second once the photographs are read."""
+    the cell that prints it (once the imports are done) answers within seconds, not a time-out."""
     executed = run_section(tagged_section(fixture_notebook()), tmp_path)
     assert printed(executed) == "Run this chapter in Colab to see what MobileNetV3 names: TorchVision's pretrained weights cannot be downloaded here.\n"
-    timing = executed.cells[0].metadata["execution"]
+    timing = executed.cells[1].metadata["execution"]
     seconds = (datetime.fromisoformat(timing["shell.execute_reply"]) - datetime.fromisoformat(timing["iopub.execute_input"])).total_seconds()
-    assert seconds < 10, f"the loading cell took {seconds:.1f} s offline"
+    assert seconds < 5, f"the loading cell took {seconds:.1f} s offline"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights
 
 from . import detection, quantization, segmentation
 from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
-from .weights import WeightsUnavailableError, fetch_state_dict
+from .weights import WeightsUnavailableError, cached_weights_path, fetch_state_dict
 
 __all__ = ["Pretrained", "PRETRAINED_BUILDERS", "pretrained_model", "load_pretrained", "offline_note"]
 
@@ -71,9 +72,8 @@ def _int8_large(member: WeightsEnum, progress: bool) -> nn.Module:
 
 
 def _torchvision_keypoint_rcnn(member: WeightsEnum, progress: bool) -> nn.Module:
-    """TorchVision's keypoint R-CNN on ResNet-50 (the book has no ResNet): the file is fetched with the
-    library's bounded download first, then TorchVision's builder reads it from torch.hub's cache."""
-    fetch_state_dict(member, progress=progress)
+    """TorchVision's keypoint R-CNN on ResNet-50 (the book has no ResNet), from the file that
+    :func:`pretrained_model` has put in torch.hub's cache."""
     return keypointrcnn_resnet50_fpn(weights=member, progress=False)
 
 
@@ -108,6 +108,8 @@ def pretrained_model(weights: WeightsEnum, *, progress: bool = True) -> nn.Modul
         TypeError, ValueError: for anything but a member of those enums.
     """
     member = _check_member(weights, "weights")
+    if not os.path.isfile(cached_weights_path(member)):  # download first: offline, fail before building anything
+        fetch_state_dict(member, progress=progress)
     return PRETRAINED_BUILDERS[type(member)](member, progress).eval()
 
 
