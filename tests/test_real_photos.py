@@ -3,8 +3,9 @@
 with a torch.hub cache of TorchVision's weight files holding random weights (``fake_torch_home``).
 
 The committed chapters show the offline path (one line: "Run this chapter in Colab to see ...");
-strict nbval checks it. This file checks the other path, which only Colab readers would otherwise
-run: that every cell of the section executes with weights present, and prints no offline note.
+strict nbval checks it on a machine without the weights, and this file checks it on any machine
+(with an empty cache and no network). It also checks the other path, which only Colab readers would
+otherwise run: that every cell of the section executes with weights present, and prints no note.
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ def test_the_real_photos_section_runs_with_weights(path: Path, fake_torch_home: 
     text = printed(executed)
     assert OFFLINE_NOTE not in text, f"the section took its offline path with the weights cached:\n{text}"
     assert any(cell.outputs for cell in executed.cells), "the section showed nothing"
+
+
+@pytest.mark.parametrize("path", _chapters_with_sections(), ids=lambda p: p.stem)
+def test_the_real_photos_section_says_so_in_one_line_offline(path: Path, empty_torch_home: Path) -> None:
+    """What the published page shows, whatever the machine's cache: one line, the note, and nothing else."""
+    executed = run_section(tagged_section(nbformat.read(path, as_version=4)), NOTEBOOKS)
+    lines = printed(executed).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(OFFLINE_NOTE), f"expected one line, the offline note; got {lines}"
+    assert not [o for cell in executed.cells for o in cell.outputs if o.output_type != "stream"], "offline, the section shows only its note"
 
 
 FIXTURE_CELLS = (
