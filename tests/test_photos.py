@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import tomllib
 
 from mnv3lib.analysis.predict import classify, detect, detection_size_settings, segment, segment_scores, segmentation_preprocess, top_classes
 from mnv3lib.data.photos import PHOTOGRAPHS, load_photograph, load_photographs, photograph_credits
@@ -20,6 +20,11 @@ from mnv3lib.viz.drawing import PALETTE, class_color, draw_semantic
 from mnv3lib.viz.plotting import plot_detections, plot_image_rows, plot_segmentation, plot_top_classes
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
 
 
 def test_every_photograph_is_in_the_wheel_and_equals_scikit_image() -> None:
