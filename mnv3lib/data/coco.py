@@ -22,7 +22,18 @@ from torchvision import tv_tensors
 from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
 from torchvision.transforms.v2 import functional as TF
 
-__all__ = ["CocoFolder"]
+__all__ = ["CocoFolder", "COCO_PERSON_KEYPOINTS", "COCO_PERSON_SKELETON"]
+
+# COCO's 17 person keypoints and the limbs that join them (1-based pairs), as in the "person" category
+# of COCO's keypoint annotation files; TorchVision's keypoint R-CNN predicts them in this order.
+COCO_PERSON_KEYPOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+COCO_PERSON_SKELETON = (
+    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9), (8, 10), (9, 11),
+    (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
+)  # fmt: skip
 
 
 def _check_coco_file(path: Path) -> None:

@@ -250,11 +250,15 @@ _INFERENCE_SETTINGS: dict[str, tuple[Callable, Callable, Callable]] = {
 }
 
 
-# The same for SSD (SSDlite): no RPN, and a fixed input size; its post-processing settings live on the model.
+# The same for SSD (SSDlite): no RPN, and a fixed, square input size (``size``: 320 for SSDlite320);
+# its post-processing settings live on the model.
 _SSD_SETTINGS: dict[str, tuple[Callable, Callable, Callable]] = {
-    name: (check, lambda m, name=name: getattr(m, name), lambda m, v, name=name: setattr(m, name, v))
-    for name, check in (("score_thresh", _check_fraction), ("nms_thresh", _check_fraction), ("detections_per_img", _check_count),
-                        ("topk_candidates", _check_count))
+    "size": (_check_count, lambda m: m.transform.fixed_size[0], lambda m, v: setattr(m.transform, "fixed_size", (v, v))),
+    **{
+        name: (check, lambda m, name=name: getattr(m, name), lambda m, v, name=name: setattr(m, name, v))
+        for name, check in (("score_thresh", _check_fraction), ("nms_thresh", _check_fraction), ("detections_per_img", _check_count),
+                            ("topk_candidates", _check_count))
+    },
 }  # fmt: skip
 
 
@@ -264,8 +268,9 @@ def configure_inference(model: nn.Module, **settings: float | int) -> dict[str, 
     Faster/Keypoint R-CNN settings (all optional): ``min_size``, ``max_size`` (the input resizing),
     ``score_thresh``, ``nms_thresh``, ``detections_per_img`` (the box head's post-processing),
     ``rpn_pre_nms_top_n``, ``rpn_post_nms_top_n`` (proposals kept at test time). SSD (SSDlite):
-    ``score_thresh``, ``nms_thresh``, ``detections_per_img`` and ``topk_candidates`` (boxes kept per
-    class before NMS). Every value is checked before any is set.
+    ``size`` (the square input it resizes every image to), ``score_thresh``, ``nms_thresh``,
+    ``detections_per_img`` and ``topk_candidates`` (boxes kept per class before NMS). Every value is
+    checked before any is set.
     """
     if isinstance(model, SSD):
         table = _SSD_SETTINGS

@@ -12,14 +12,19 @@ import io
 import os
 import pickle
 import socket
-from collections.abc import Mapping
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
 
 import torch
 from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, WeightsEnum
 from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights, SSDLite320_MobileNet_V3_Large_Weights
 from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, LRASPP_MobileNet_V3_Large_Weights
 
-__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path", "DOWNLOAD_TIMEOUT_S"]
+__all__ = [
+    "WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights",
+    "cached_weights_path", "available_weights", "DOWNLOAD_TIMEOUT_S",
+]  # fmt: skip
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_large": MobileNet_V3_Large_Weights,
@@ -89,6 +94,36 @@ def cached_weights_path(weights: WeightsEnum) -> str:
 # Seconds a download may wait on the network for each read before it gives up (a stalled proxy would
 # otherwise block for ever); MNV3LIB_DOWNLOAD_TIMEOUT overrides it.
 DOWNLOAD_TIMEOUT_S = float(os.environ.get("MNV3LIB_DOWNLOAD_TIMEOUT", "60"))
+
+
+def available_weights(members: Iterable[WeightsEnum], *, timeout: float = 5.0) -> list[WeightsEnum]:
+    """The weights of ``members`` that can be loaded now: those in torch.hub's cache, and, while the
+    download server answers, those it has.
+
+    One HEAD request per file not cached (no download), each waiting at most ``timeout`` seconds;
+    after the first that gets no answer, only cached files count, so an offline machine waits at most
+    ``timeout`` seconds once. For menus that offer TorchVision's models only when they can be had.
+
+    Raises:
+        ValueError: for a ``timeout`` that is not > 0.
+    """
+    if not timeout > 0:
+        raise ValueError(f"expected timeout > 0 seconds, got {timeout!r}")
+    available, online = [], True
+    for member in members:
+        if not isinstance(member, WeightsEnum):
+            raise TypeError(f"expected TorchVision weights enum members, got {member!r}")
+        if os.path.isfile(cached_weights_path(member)):
+            available.append(member)
+        elif online:
+            try:
+                with urllib.request.urlopen(urllib.request.Request(member.url, method="HEAD"), timeout=timeout):
+                    available.append(member)
+            except urllib.error.HTTPError:  # the server answered: it lacks this file
+                continue
+            except OSError:  # no network, or no answer in time
+                online = False
+    return available
 
 
 def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: float | None = None) -> Mapping[str, torch.Tensor]:
