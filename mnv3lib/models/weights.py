@@ -19,7 +19,10 @@ from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_We
 from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights, SSDLite320_MobileNet_V3_Large_Weights
 from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, LRASPP_MobileNet_V3_Large_Weights
 
-__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path", "DOWNLOAD_TIMEOUT_S"]
+__all__ = [
+    "WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path",
+    "check_no_weights", "DOWNLOAD_TIMEOUT_S",
+]  # fmt: skip
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_large": MobileNet_V3_Large_Weights,
@@ -129,6 +132,16 @@ def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: flo
         raise WeightsUnavailableError(f"the cached weights file {cached} is corrupt ({type(error).__name__}: {error}): delete it and load again") from error
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def check_no_weights(arch: str, weights: object) -> None:
+    """Refuse ``weights`` other than None for a model that TorchVision publishes no weights for, rather
+    than return a randomly initialised model that looks trained."""
+    if weights is not None:
+        raise ValueError(
+            f"{arch} has no published weights (TorchVision publishes none for it), got weights={weights!r}: use weights=None and "
+            "train it, starting from weights_backbone or a checkpoint of your own"
+        )
 
 
 def load_torchvision_weights(
