@@ -7,6 +7,8 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -103,7 +105,7 @@ def test_a_stalled_network_times_out(tmp_path, monkeypatch) -> None:
     from mnv3lib.models.weights import fetch_state_dict
 
     started = time.monotonic()
-    with stalled_proxy(tmp_path, monkeypatch), pytest.raises(WeightsUnavailableError, match="no answer within 1 s"):
+    with stalled_proxy(tmp_path, monkeypatch), pytest.raises(WeightsUnavailableError, match="not complete within 1 s"):
         fetch_state_dict(resolve_weights("mobilenet_v3_small", "DEFAULT"), progress=False, timeout=1)
     assert time.monotonic() - started < 30
     assert socket.getdefaulttimeout() is None  # the global default is restored
@@ -205,3 +207,97 @@ def test_available_weights_lists_cached_files_and_gives_up_once(fake_torch_home,
     assert time.monotonic() - started < 2.9, "one probe of 1 s, then only the cache"
     with pytest.raises(ValueError, match="expected timeout > 0 seconds"):
         available_weights([cached], timeout=0)
+
+
+class _LoopbackServer:
+    """An HTTP server on 127.0.0.1 for one test: it answers every request with ``body``, sending one byte
+    every ``interval`` seconds (0: all at once), and stops sending when the client goes or the test ends."""
+
+    def __init__(self, body: bytes, interval: float = 0.0) -> None:
+        self.body, self.interval, self.done = body, interval, threading.Event()
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.socket.settimeout(10)  # bounded: a test that never connects does not leave the thread waiting for ever
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}/{name}"
+
+    def _serve(self) -> None:
+        try:
+            connection, _ = self.socket.accept()
+        except OSError:
+            return
+        with connection:
+            connection.recv(65536)  # the request
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body))
+            try:
+                if not self.interval:
+                    connection.sendall(self.body)
+                    return
+                for byte in self.body:
+                    if self.done.wait(self.interval):
+                        break
+                    connection.sendall(bytes([byte]))
+            except OSError:  # the client hung up
+                pass
+
+    def close(self) -> None:
+        self.done.set()
+        self.socket.close()
+        self.thread.join(5)
+
+
+def test_the_deadline_covers_the_whole_download(tmp_path, monkeypatch) -> None:
+    """A server that trickles a byte every 0.2 s answers every read in time: the 1 s deadline still stops it."""
+    from mnv3lib.models.weights import download_file
+
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    server = _LoopbackServer(b"x" * 100, interval=0.2)  # 20 s in all
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="did not finish within 1 s"):
+            download_file(server.url("trickle.pth"), tmp_path / "trickle.pth", timeout=1)
+        assert time.monotonic() - started < 3
+        for _ in range(50):  # the abandoned download stops at its next read and removes its partial file
+            if not list(tmp_path.iterdir()):
+                break
+            time.sleep(0.1)
+        assert not list(tmp_path.iterdir())
+    finally:
+        server.close()
+
+
+def test_a_download_is_checked_against_its_hash(tmp_path, monkeypatch) -> None:
+    import hashlib
+
+    from mnv3lib.models.weights import download_file
+
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    body = b"weights" * 1000
+    name = f"model-{hashlib.sha256(body).hexdigest()[:8]}.pth"
+    for url_name, error in ((name, None), ("model-00000000.pth", "has sha256")):
+        server = _LoopbackServer(body)
+        try:
+            if error is None:
+                download_file(server.url(url_name), tmp_path / url_name, timeout=10)
+                assert (tmp_path / url_name).read_bytes() == body
+            else:
+                with pytest.raises(OSError, match=error):
+                    download_file(server.url(url_name), tmp_path / url_name, timeout=10)
+                assert not (tmp_path / url_name).exists()
+        finally:
+            server.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no partial file is left behind
+
+
+def test_a_bad_timeout_variable_fails_the_download_not_the_import(tmp_path) -> None:
+    code = "import mnv3lib, mnv3lib.models.detection\nfrom mnv3lib.models.weights import download_timeout\ntry:\n    download_timeout()\nexcept ValueError as e:\n    print(e)"
+    environment = {**os.environ, "MNV3LIB_DOWNLOAD_TIMEOUT": "abc"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "MNV3LIB_DOWNLOAD_TIMEOUT='abc' is not a number of seconds" in result.stdout
