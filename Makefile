@@ -13,6 +13,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # (conftest.py), so a bare `pytest --nbval` verifies them in it too.
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
+export MNV3LIB_OFFLINE := 1
 
 .PHONY: install test unit nbval test-browser test-colab install-colab book book-strict browser-assets execute constraints sync-repository-url clean
 

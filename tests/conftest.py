@@ -1,5 +1,6 @@
-"""Shared fixtures: every test starts from the same seed; a torch.hub cache of TorchVision's weight
-files (random weights, tests/fake_weights.py) makes the online path run offline."""
+"""Shared fixtures: every test starts from the same seed and without the chapters' MNV3LIB_OFFLINE (the
+tests choose their network and cache themselves); a torch.hub cache of TorchVision's weight files (random
+weights, tests/fake_weights.py) makes the online path run offline."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import pytest
 import torch
 
 from fake_weights import BOOK_WEIGHTS, FakeWeightsCache, refuse_network
+
+
+@pytest.fixture(autouse=True)
+def _natural_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MNV3LIB_OFFLINE", raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -301,3 +301,21 @@ def test_a_bad_timeout_variable_fails_the_download_not_the_import(tmp_path) -> N
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "MNV3LIB_DOWNLOAD_TIMEOUT='abc' is not a number of seconds" in result.stdout
+
+
+def test_offline_variable_hides_even_a_cached_file(fake_torch_home, monkeypatch) -> None:
+    """MNV3LIB_OFFLINE=1 (the chapters' verification) behaves as an offline machine with an empty cache."""
+    from mnv3lib.models.pretrained import load_pretrained
+    from mnv3lib.models.weights import available_weights, fetch_state_dict, offline
+
+    member = resolve_weights("mobilenet_v3_small", "DEFAULT")
+    assert Path(cached_weights_path(member)).is_file() and available_weights([member]) == [member]
+    monkeypatch.setenv("MNV3LIB_OFFLINE", "1")
+    assert offline() and available_weights([member]) == []
+    with pytest.raises(WeightsUnavailableError, match="MNV3LIB_OFFLINE is set"):
+        fetch_state_dict(member, progress=False)
+    models, note = load_pretrained({"Small": member}, to_see="the top-5", progress=False)
+    assert models is None and note.startswith("Run this chapter in Colab to see the top-5")
+    monkeypatch.setenv("MNV3LIB_OFFLINE", "maybe")
+    with pytest.raises(ValueError, match="MNV3LIB_OFFLINE='maybe'"):
+        offline()

@@ -4,6 +4,11 @@ Online, the first call downloads the file into torch.hub's cache (``$TORCH_HOME/
 within a deadline for the whole download (:func:`download_timeout`); later calls, online or not, read
 the cached file, with ``weights_only=True`` (:func:`safe_load`). Offline with an empty cache the loader
 raises :class:`WeightsUnavailableError`: it never falls back to random weights.
+
+``MNV3LIB_OFFLINE=1`` makes any machine behave as an offline one with an empty cache: TorchVision's
+weights are neither read from the cache nor downloaded. The book's chapters are executed and verified
+with it (``make execute``, ``pytest --nbval``), so that their stored outputs are what an offline
+reader sees, whatever the machine has cached.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from ..checks import check_flag, check_positive
 
 __all__ = [
     "WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path",
-    "available_weights", "check_no_weights", "safe_load", "download_file", "download_timeout", "DOWNLOAD_TIMEOUT_S",
+    "available_weights", "check_no_weights", "safe_load", "download_file", "download_timeout", "offline", "DOWNLOAD_TIMEOUT_S",
 ]  # fmt: skip
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
@@ -123,6 +128,23 @@ def download_timeout() -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{TIMEOUT_VARIABLE}={text!r}: expected a finite number of seconds > 0 (e.g. 60)")
     return value
+
+
+OFFLINE_VARIABLE = "MNV3LIB_OFFLINE"
+
+
+def offline() -> bool:
+    """Whether ``$MNV3LIB_OFFLINE`` asks to behave as an offline machine with an empty cache.
+
+    Raises:
+        ValueError: for a value other than ``1``/``true``/``yes`` or ``0``/``false``/``no``/empty.
+    """
+    text = os.environ.get(OFFLINE_VARIABLE, "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{OFFLINE_VARIABLE}={text!r}: expected 1 (behave as offline) or 0, or unset it")
 
 
 def safe_load(path: str | os.PathLike) -> Any:
@@ -225,12 +247,15 @@ def available_weights(members: Iterable[WeightsEnum], *, timeout: float = 5.0) -
     One HEAD request per file not cached (no download), each waiting at most ``timeout`` seconds;
     after the first that gets no answer, only cached files count, so an offline machine waits at most
     ``timeout`` seconds once. For menus that offer TorchVision's models only when they can be had.
+    None under ``MNV3LIB_OFFLINE=1``.
 
     Raises:
         ValueError: for a ``timeout`` that is not > 0.
     """
     if not timeout > 0:
         raise ValueError(f"expected timeout > 0 seconds, got {timeout!r}")
+    if offline():
+        return []
     available, online = [], True
     for member in members:
         if not isinstance(member, WeightsEnum):
@@ -261,6 +286,8 @@ def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: flo
             cached file is corrupt or holds more than tensors (the message names it and says to delete it).
     """
     check_flag(progress, "progress")
+    if offline():
+        raise WeightsUnavailableError(f"{OFFLINE_VARIABLE} is set: {member} is neither read from the cache nor downloaded (unset it to load it)")
     cached = Path(cached_weights_path(member))
     if not cached.is_file():
         if timeout is None:
