@@ -13,8 +13,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # (conftest.py), so a bare `pytest --nbval` verifies them in it too.
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
+export MNV3LIB_OFFLINE := 1
 
-.PHONY: install test unit nbval test-browser test-colab install-colab book book-strict browser-assets execute constraints sync-repository-url vendor-widgets clean
+.PHONY: install test unit nbval test-browser test-colab install-colab book book-strict browser-assets execute constraints sync-repository-url clean
 
 $(STAMP): requirements.txt requirements-deploy.txt constraints.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mnv3lib needs Python >= 3.10, found " + sys.version'
@@ -134,13 +135,13 @@ book: $(STAMP) $(NODE_STAMP) $(BROWSER_MODELS_STAMP)
 book-strict: BOOK_FLAGS := -W -n --keep-going
 book-strict: book
 
-# Re-execute the chapters in place (outputs and widget state), as they are committed. The old widget
-# state goes first: nbclient keeps a notebook's stale state when the new run makes no widget.
-DROP_WIDGET_STATE := import nbformat, sys; nb = nbformat.read(sys.argv[1], 4); nb.metadata.pop("widgets", None); nbformat.write(nb, sys.argv[1])
+# Re-execute the chapters in place, as they are committed. The book renders no ipywidgets: what a
+# kernel widget (the playgrounds) leaves in a notebook, its view in the cell's outputs and the widget
+# state nbclient saves in the metadata, is dropped afterwards (scripts/drop_widgets.py).
 execute: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
-		$(BIN)/python -c '$(DROP_WIDGET_STATE)' $$nb || exit 1; \
 		start=$$(date +%s); $(BIN)/jupyter execute --inplace --timeout=600 $$nb || exit 1; \
+		$(BIN)/python scripts/drop_widgets.py $$nb || exit 1; \
 		echo "$$nb executed in $$(( $$(date +%s) - start )) s"; \
 	done
 
@@ -149,9 +150,6 @@ constraints: $(STAMP)
 
 sync-repository-url: $(STAMP)
 	$(BIN)/python scripts/sync_repository_url.py
-
-vendor-widgets:
-	scripts/vendor_widgets.sh
 
 clean:
 	rm -rf _build

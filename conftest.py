@@ -7,7 +7,8 @@ running pytest) and the sanitiser. This file supplies what addopts cannot:
 * the environment the chapters were executed with (`make execute` exports the same values). nbval starts
   each chapter's kernel as a child of this process, so setting `os.environ` here, at import time, reaches
   every kernel. `PYTHONHASHSEED` fixes set and dict-of-str iteration order; `MPLBACKEND` makes figures
-  inline, as in Jupyter.
+  inline, as in Jupyter; `MNV3LIB_OFFLINE` makes every machine the offline reader's (the unit tests
+  unset it: tests/conftest.py).
 * the sanitiser path, made absolute so that pytest works from any directory of the repository.
 """
 
@@ -24,6 +25,10 @@ ROOT = Path(__file__).resolve().parent
 CHAPTER_ENVIRONMENT = {
     "PYTHONHASHSEED": "0",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    # The stored outputs are the offline reader's, on any machine: TorchVision's weights are neither read
+    # from the cache nor downloaded (mnv3lib.models.weights.offline). tests/test_real_photos.py runs the
+    # chapters' online sections separately, with a cache of random weights.
+    "MNV3LIB_OFFLINE": "1",
 }
 os.environ.update(CHAPTER_ENVIRONMENT)
 

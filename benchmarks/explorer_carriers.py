@@ -3,14 +3,15 @@ and the same data, carried two ways into a static page, loaded offline in headle
 
 * ``html``: what mnv3lib ships, a self-contained HTML output (``Explorer._repr_html_``);
 * ``anywidget``: an ``anywidget.AnyWidget`` whose ``_esm`` is that front-end, embedded the way
-  myst-nb embeds widgets in the book (widget state + view in the page, the vendored require.js,
-  require-paths.js and html-manager ``embed-amd.js`` from ``_widgets_static/ipywidgets``), with
-  anywidget's own AMD front-end vendored beside them (``anywidget/nbextension/index.js``).
+  myst-nb embeds widgets in a page (widget state + view in the page, require.js and the html-manager's
+  ``embed-amd.js``, which this script fetches from the npm registry into its temporary folder, as the
+  book once vendored them), with anywidget's own AMD front-end beside them
+  (``anywidget/nbextension/index.js``).
 
 For each it prints the page's bytes, the bytes of everything it loads, the requests (and any that
 left loopback), console errors, and the time from navigation to the first drawing (median of
-``--loads``). A benchmark, not a test; it needs ``pip install anywidget selenium`` and Debian's
-chromium + chromium-driver.
+``--loads``). A benchmark, not a test; it needs ``pip install anywidget selenium``, Debian's chromium +
+chromium-driver, and ``npm`` with the npm registry.
 
     python benchmarks/explorer_carriers.py [--loads 5] [--scenes 12]
 """
@@ -21,6 +22,7 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -51,6 +53,31 @@ def book_sized_detections(scenes: int) -> tuple[list, list, list[str]]:
     return images, predictions, ["circle", "square", "triangle", "star", "heart", "person"]
 
 
+# Make requirejs resolve the bundled @jupyter-widgets AMD modules to the folder of this script, so
+# that the font-awesome fonts embedded by webpack load from there.
+REQUIRE_PATHS = """(function () {
+  var base = document.currentScript.src.replace(/\\?.*$/, '').replace(/\\/[^/]*$/, '');
+  window.requirejs.config({ paths: { '@jupyter-widgets/html-manager/dist': base, '@jupyter-widgets': base } });
+})();
+"""
+
+
+def fetch_widget_manager(folder: Path) -> None:
+    """require.js and the html-manager's embed-amd.js (with its fonts) from the npm registry, into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        subprocess.run(["npm", "pack", "--silent", "@jupyter-widgets/html-manager@1.0.15", "requirejs@2.3.8"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+        for archive in ("jupyter-widgets-html-manager-1.0.15", "requirejs-2.3.8"):
+            (work / archive).mkdir()
+            subprocess.run(["tar", "xzf", str(work / f"{archive}.tgz"), "-C", str(work / archive)], check=True)
+        shutil.copy(work / "requirejs-2.3.8" / "package" / "require.js", folder)
+        dist = work / "jupyter-widgets-html-manager-1.0.15" / "package" / "dist"
+        for path in [dist / "embed-amd.js", *dist.glob("*.woff"), *dist.glob("*.woff2")]:
+            shutil.copy(path, folder)
+    (folder / "require-paths.js").write_text(REQUIRE_PATHS)
+
+
 def anywidget_page(explorer_data: dict, folder: Path) -> str:
     import anywidget
     import traitlets
@@ -63,7 +90,7 @@ def anywidget_page(explorer_data: dict, folder: Path) -> str:
     widget = AnyExplorer(data=explorer_data)
     embedded = embed_data(views=[widget], drop_defaults=False)  # the full state, as nbclient stores it
     vendored = folder / "ipywidgets"
-    shutil.copytree(ROOT / "_widgets_static" / "ipywidgets", vendored)
+    fetch_widget_manager(vendored)
     shutil.copy(Path(anywidget.__file__).parent / "nbextension" / "index.js", vendored / "anywidget.js")
     state = json.dumps(embedded["manager_state"]).replace("</", "<\\/")
     view = json.dumps(embedded["view_specs"][0])

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-__all__ = ["check_image_batch", "check_positive", "check_range", "check_choice", "is_tracing", "inputs_checked", "inputs_are_checked"]
+__all__ = [
+    "check_image_batch", "check_positive", "check_range", "check_numbers", "check_choice", "check_flag", "check_keywords", "is_tracing",
+    "inputs_checked", "inputs_are_checked",
+]  # fmt: skip
 
 _INPUTS_CHECKED = contextvars.ContextVar("mnv3lib_inputs_checked", default=False)
 
@@ -116,3 +120,44 @@ def check_choice(value: object, name: str, choices: Sequence[object]) -> None:
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"unknown {name} {value!r}: expected one of {options}")
+
+
+def check_flag(value: object, name: str, *, optional: bool = False) -> None:
+    """Check that ``value`` is ``True`` or ``False`` (or ``None`` when ``optional``): a string such as
+    ``"no"`` is truthy, and would quietly mean yes."""
+    if isinstance(value, bool) or (optional and value is None):
+        return
+    choices = "True, False or None" if optional else "True or False"
+    raise TypeError(f"expected {name} to be {choices}, got {value!r} of type {type(value).__name__}")
+
+
+def check_numbers(
+    value: object, name: str, *, length: int | None = None, low: float = -math.inf, high: float = math.inf, low_open: bool = False, integer: bool = False
+) -> None:
+    """Check that ``value`` is a list or tuple of ``length`` numbers (at least one when ``length`` is None),
+    each as :func:`check_range` (and an ``int`` when ``integer``); a message names the item, ``name[i]``."""
+    count = "at least one" if length is None else str(length)
+    kind = "ints" if integer else "numbers"
+    if not isinstance(value, (list, tuple)) or (len(value) != length if length is not None else not value):
+        raise TypeError(f"expected {name} to be a list or tuple of {count} {kind}, got {value!r}")
+    for index, item in enumerate(value):
+        if integer and (isinstance(item, bool) or not isinstance(item, int)):
+            raise TypeError(f"expected {name}[{index}] to be an int, got {item!r} of type {type(item).__name__}")
+        check_range(item, f"{name}[{index}]", low, high, low_open=low_open)
+
+
+def check_keywords(options: Mapping[str, object], checks: Mapping[str, Callable[[object, str], None]], function: str) -> None:
+    """Check the keyword arguments ``options`` that ``function`` passes on through ``**kwargs``.
+
+    A keyword that is not in ``checks`` raises ``TypeError``, as Python does for a function that does
+    not take it (naming the closest known keyword, so that a typo such as ``min_sise`` is not silently
+    ignored); then ``checks[name](value, name)`` checks each value.
+    """
+    for name in options:
+        if name not in checks:
+            close = difflib.get_close_matches(name, list(checks), n=1)
+            known = ", ".join(sorted(k for k in checks if not k.startswith("_")))
+            hint = f": did you mean {close[0]!r}?" if close else f"; besides its named arguments it takes {known}"
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}{hint}")
+    for name, value in options.items():
+        checks[name](value, name)

@@ -3,6 +3,7 @@ case (what is called → the exception type and a fragment of its message). Add 
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,12 +12,14 @@ import pytest
 import torch
 
 from mnv3lib.cli import main as cli
-from mnv3lib.data import MiniCocoScenes, ShapesDataset, SemanticScenes
+from mnv3lib.data import PERSON_KEYPOINTS, MiniCocoScenes, ShapesDataset, SemanticScenes
 from mnv3lib.engine import fit
-from mnv3lib.engine.checkpoint import load_checkpoint, save_checkpoint
+from mnv3lib.book.artifacts import load_book_classifier
+from mnv3lib.engine.checkpoint import average_checkpoints, load_checkpoint, load_features, save_checkpoint
 from mnv3lib.engine.classification import ClassificationConfig
 from mnv3lib.engine.detection import DetectionConfig
 from mnv3lib.engine.segmentation import SegmentationConfig
+from mnv3lib.models import WeightsUnavailableError
 
 TINY = {"model": "mobilenet_v3_small", "width_mult": 0.25, "batch_size": 8, "eval_batch_size": 16, "epochs": 2,
         "train_crop_size": 28, "val_resize_size": 32, "val_crop_size": 28, "lr": 0.01}  # fmt: skip
@@ -214,6 +217,31 @@ def _builder_rows() -> list[tuple[str, Callable[[], object], type[Exception], st
         ("an int8 model to quantize", lambda: quantization.quantize_ptq(quantization.quantize_ptq(float_q, batch), batch), TypeError, "already int8"),
         ("a QAT model to prepare again", lambda: quantization.prepare_qat(quantization.prepare_qat(float_q)), TypeError, "already prepared for quantization"),
         ("a plain model to quantize", lambda: quantization.quantize_ptq(small, batch), TypeError, "expected a QuantizableMobileNetV3"),
+        # builders: a keyword they do not take is a TypeError, a value out of range a ValueError, at the call
+        ("an unknown classification keyword", lambda: mobilenet_v3_small(num_class=10), TypeError, "unexpected keyword argument 'num_class'"),
+        ("progress as text", lambda: mobilenet_v3_small(progress="no"), TypeError, "progress to be True or False"),
+        ("a norm_layer that is not callable", lambda: mobilenet_v3_small(norm_layer="batchnorm"), TypeError, "norm_layer to be None or a callable"),
+        ("quantize as text", lambda: quantization.mobilenet_v3_small(quantize="no"), TypeError, "quantize to be True or False"),
+        ("an unknown quantization backend", lambda: quantization.mobilenet_v3_small(backend="arm"), ValueError, "unknown quantization backend 'arm'"),
+        ("a typo in a Faster R-CNN keyword", lambda: detection.fasterrcnn_mobilenet_v3_large_fpn(min_sise=300), TypeError,
+         "unexpected keyword argument 'min_sise': did you mean 'min_size'"),
+        ("R-CNN min_size 0", lambda: detection.fasterrcnn_mobilenet_v3_large_320_fpn(min_size=0), ValueError, "min_size > 0, got 0"),
+        ("R-CNN box_score_thresh 5", lambda: detection.fasterrcnn_mobilenet_v3_large_320_fpn(box_score_thresh=5), ValueError, r"box_score_thresh in \[0.0, 1.0\], got 5"),
+        ("R-CNN image_std with a zero", lambda: detection.fasterrcnn_mobilenet_v3_large_320_fpn(image_std=[0.2, 0, 0.2]), ValueError, r"image_std\[1\] in \(0.0, ∞\)"),
+        ("R-CNN trainable layers 9 from scratch", lambda: detection.fasterrcnn_mobilenet_v3_large_320_fpn(trainable_backbone_layers=9), ValueError, "trainable_backbone_layers <= 6, got 9"),
+        ("keypoint R-CNN weights, which TorchVision does not publish", lambda: detection.keypointrcnn_mobilenet_v3_large_fpn(weights="DEFAULT"), ValueError,
+         "keypointrcnn_mobilenet_v3_large_fpn has no published weights"),
+        ("keypoint R-CNN max_size as text", lambda: detection.keypointrcnn_mobilenet_v3_large_fpn(max_size="800"), TypeError, "max_size to be an int"),
+        ("keypoint R-CNN light_head as text", lambda: detection.keypointrcnn_mobilenet_v3_large_fpn(light_head="yes"), TypeError, "light_head to be True or False"),
+        ("SSDlite score_thresh 2", lambda: detection.ssdlite320_mobilenet_v3_large(score_thresh=2), ValueError, r"score_thresh in \[0.0, 1.0\], got 2"),
+        ("SSDlite positive_fraction 0", lambda: detection.ssdlite320_mobilenet_v3_large(positive_fraction=0), ValueError, r"positive_fraction in \(0.0, 1.0\]"),
+        ("a keyword SSDlite does not take", lambda: detection.ssdlite320_mobilenet_v3_large(score_threshold=0.5), TypeError, "did you mean 'score_thresh'"),
+        ("LR-ASPP inter_channels 0", lambda: segmentation.lraspp_mobilenet_v3_large(inter_channels=0), ValueError, "inter_channels > 0, got 0"),
+        ("a keyword LR-ASPP does not take", lambda: segmentation.lraspp_mobilenet_v3_large(inter_channel=64), TypeError, "unexpected keyword argument 'inter_channel'"),
+        ("DeepLabV3 aux_loss as text", lambda: segmentation.deeplabv3_mobilenet_v3_large(aux_loss="no"), TypeError, "aux_loss to be True, False or None"),
+        ("DeepLabV3 weights without their aux head", lambda: segmentation.deeplabv3_mobilenet_v3_large(weights="DEFAULT", aux_loss=False), ValueError, "include the auxiliary head"),
+        ("FCN weights, which do not exist", lambda: segmentation.fcn_mobilenet_v3_large(weights="DEFAULT"), ValueError, "fcn_mobilenet_v3_large has no published weights"),
+        ("FCN dilated as an int", lambda: segmentation.fcn_mobilenet_v3_large(dilated=1), TypeError, "dilated to be True or False"),
     ]
 
 
@@ -240,6 +268,18 @@ def _coco(tmp_path: Path, edit: Callable[[dict], object] | None = None, text: st
         edit(data)
         paths["instances"].write_text(json.dumps(data))
     return paths
+
+
+def _keypoints_outside_their_box(data: dict) -> None:
+    """One person whose 9 labelled keypoints (mini-COCO's) all lie outside its box, and no other keypoints."""
+    for annotation in data["annotations"]:
+        annotation.pop("keypoints", None)
+    data["annotations"][0].update(bbox=[10, 10, 5, 5], keypoints=[1, 1, 2] * len(PERSON_KEYPOINTS))
+
+
+def _background_category(data: dict) -> None:
+    data["categories"].append({"id": 0, "name": "placeholder"})
+    data["annotations"][0]["category_id"] = 0
 
 
 def _coco_folder(tmp_path: Path, **kwargs: object) -> object:
@@ -274,6 +314,25 @@ FILE_ROWS: list[tuple[str, Callable[[Path], object], type[Exception], str]] = [
     ("malformed COCO JSON", lambda d: _coco_folder(d, text="{not json"), ValueError, "instances_val.json is not valid JSON"),
     ("category_id outside the categories", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(category_id=99)), ValueError, "category_id 99, not one of the file's categories"),
     ("an annotation without segmentation", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].pop("segmentation")), ValueError, "has no 'segmentation'"),
+    ("an annotation without iscrowd", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].pop("iscrowd")), ValueError,
+     r"instances_val.json: annotation 1 \(annotations\[0\]\) has no 'iscrowd'"),
+    ("an image without file_name", lambda d: _coco_folder(d, edit=lambda data: data["images"][1].pop("file_name")), ValueError, r"image 1 \(images\[1\]\) has no 'file_name'"),
+    ("an empty segmentation", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(segmentation=[])), ValueError, r"has segmentation \[\]: expected its outline"),
+    ("a two-point polygon", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(segmentation=[[1, 1, 5, 5]])), ValueError, "at least three points"),
+    ("keypoints of the wrong length", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(keypoints=[4, 4, 2])), ValueError,
+     "has 3 keypoint values: expected 27, .* each of the 9 keypoints"),
+    ("keypoints mostly outside their boxes", lambda d: _coco_folder(d, edit=_keypoints_outside_their_box), ValueError, "9 of its 9 labelled keypoints lie outside"),
+    ("annotations given as a dict", lambda d: _coco_folder(d, edit=lambda data: data.update(annotations={"1": data["annotations"][0]})), ValueError,
+     "'annotations' is a dict, expected a list"),
+    ("a category id of 2e9", lambda d: _coco_folder(d, edit=lambda data: data["categories"][0].update(id=2_000_000_000)), ValueError,
+     r"categories\[0\] has id 2000000000: expected an int in 1..10000"),
+    ("category_id 0, the background", lambda d: _coco_folder(d, edit=_background_category), ValueError, "category_id 0, which the detectors reserve for the background"),
+    ("a repeated annotation id", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][1].update(id=data["annotations"][0]["id"])), ValueError, "repeats the id"),
+    ("a NaN box in the validation set", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(bbox=[float("nan"), 1, 4, 4])), ValueError,
+     "four finite numbers"),
+    ("a box with a negative width", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(bbox=[20, 4, -10, 4])), ValueError, "negative width or height"),
+    ("a validation box outside its image", lambda d: _coco_folder(d, edit=lambda data: data["annotations"][0].update(bbox=[40, 40, 4, 4])), ValueError,
+     "entirely outside its 32×32 image"),
     ("COCO AP without annotations", _evaluate_without_annotations, ValueError, "ground truth has no annotations"),
     ("a corrupt image in a folder", lambda d: _corrupt_image_folder(d, b"not a png"), ValueError, r"cannot read the image .*\.png"),
     ("a truncated PNG in a folder", lambda d: _corrupt_image_folder(d, b""), ValueError, r"cannot read the image .*\.png"),
@@ -285,9 +344,111 @@ def test_bad_files_are_named(tmp_path: Path, call, error, fragment) -> None:
     _refuse(tmp_path, call, error, fragment)
 
 
+# ---- checkpoints that carry code ---------------------------------------------------------------
+class _Payload:
+    """Unpickling this runs ``exec``: it writes the file ``marker``, as a crafted checkpoint could do anything."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return exec, (f"open({str(self.marker)!r}, 'w').write('the payload ran')",)
+
+
+def _crafted(directory: Path, name: str = "checkpoint.pt") -> Path:
+    """A checkpoint that looks like a classification run's, whose model weights hold the payload."""
+    path = directory / name
+    torch.save({"model": {"features.0.0.weight": _Payload(directory / "marker")}, "optimizer": {}, "epoch": 1, "config": {}, "history": []}, path)
+    return path
+
+
+def _cached_torchvision_weights(path: Path) -> object:
+    """The crafted file in torch.hub's cache (the test's $TORCH_HOME) as the published MobileNetV3-Small
+    weights: what a tampered cache would hold."""
+    from mnv3lib.models import cached_weights_path, resolve_weights
+    from mnv3lib.models.weights import fetch_state_dict
+
+    member = resolve_weights("mobilenet_v3_small", "DEFAULT")
+    cached = Path(cached_weights_path(member))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, cached)
+    return fetch_state_dict(member, progress=False)
+
+
+def _detector_backbone(path: Path) -> None:
+    from mnv3lib.engine.detection import load_backbone
+    from mnv3lib.models import detection
+
+    load_backbone(detection.fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=3), path)
+
+
+def _cli_quick(command: str, *flags: str) -> list[str]:
+    sizes = {"classification": ["--dataset", "shapes", "--shapes-train-size", "16", "--shapes-val-size", "8", "--width-mult", "0.25", "-b", "8"],
+             "detection": ["--scenes-train-size", "4", "--scenes-val-size", "2", "-b", "2", "--min-size", "64", "--max-size", "64"],
+             "segmentation": ["--scenes-train-size", "4", "--scenes-val-size", "2", "-b", "2", "--image-size", "32"]}  # fmt: skip
+    return [command, *sizes[command], "--epochs", "1", *flags]
+
+
+# (id, how the file is loaded): every public way a .pt file gets read
+LOADING_ROWS: list[tuple[str, Callable[[Path], object]]] = [
+    ("load_checkpoint", load_checkpoint),
+    ("load_features", lambda path: load_features(torch.nn.Linear(1, 1), path)),
+    ("average_checkpoints", lambda path: average_checkpoints([path, path])),
+    ("fit(resume=...)", lambda path: fit(_config(), *_shapes(), resume=path)),
+    ("a detector's backbone (--weights-backbone)", _detector_backbone),
+    ("the book's classifier loader", lambda path: load_book_classifier(path)),
+    ("torch.hub's cache of published weights", _cached_torchvision_weights),
+    ("the CLI's --resume", lambda path: cli(_cli_quick("classification", "--resume", str(path), "--output-dir", str(path.parent / "run")))),
+    ("the CLI's detection --weights-backbone", lambda path: cli(_cli_quick("detection", "--weights-backbone", str(path), "--output-dir", str(path.parent / "run")))),
+    ("the CLI's segmentation --weights-backbone", lambda path: cli(_cli_quick("segmentation", "--weights-backbone", str(path), "--output-dir", str(path.parent / "run")))),
+]
+
+
+def test_the_crafted_checkpoint_does_run_code_when_unpickled(tmp_path: Path) -> None:
+    """The control: the payload is live, so that the test below can fail."""
+    torch.load(_crafted(tmp_path), weights_only=False)
+    assert (tmp_path / "marker").read_text() == "the payload ran"
+
+
+@pytest.mark.parametrize("load", [row[1] for row in LOADING_ROWS], ids=[row[0] for row in LOADING_ROWS])
+def test_a_crafted_checkpoint_runs_no_code(tmp_path: Path, monkeypatch, capsys, load: Callable[[Path], object]) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # restored after the test, as torch.hub's cached folder below
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    try:
+        status = load(_crafted(tmp_path))
+    except (ValueError, WeightsUnavailableError) as error:
+        message = str(error)
+    else:
+        assert status == 2  # the CLI reports in one line
+        message = capsys.readouterr().err
+    assert "loading it could run code, so it is refused" in message
+    assert not (tmp_path / "marker").exists()
+
+
+# ---- the environment ----------------------------------------------------------------------------
+ENVIRONMENT_ROWS: list[tuple[str, str, str]] = [
+    ("a download time-out that is not a number", "abc", "MNV3LIB_DOWNLOAD_TIMEOUT='abc' is not a number of seconds"),
+    ("an infinite download time-out", "inf", "MNV3LIB_DOWNLOAD_TIMEOUT='inf': expected a finite number of seconds > 0"),
+    ("a zero download time-out", "0", "MNV3LIB_DOWNLOAD_TIMEOUT='0': expected a finite number of seconds > 0"),
+    ("a negative download time-out", "-1", "MNV3LIB_DOWNLOAD_TIMEOUT='-1': expected a finite number of seconds > 0"),
+]
+
+
+@pytest.mark.parametrize(("value", "fragment"), [row[1:] for row in ENVIRONMENT_ROWS], ids=[row[0] for row in ENVIRONMENT_ROWS])
+def test_a_bad_download_timeout_is_named_when_a_download_starts(tmp_path: Path, monkeypatch, value: str, fragment: str) -> None:
+    from mnv3lib.models import mobilenet_v3_small
+
+    monkeypatch.setenv("MNV3LIB_DOWNLOAD_TIMEOUT", value)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache: the weights must be downloaded
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    mobilenet_v3_small(num_classes=10)  # no download: the variable is not read, and import mnv3lib worked above
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        mobilenet_v3_small(weights="DEFAULT")
+
+
 def test_the_table_counts_its_cases() -> None:
-    cases = len(CONFIG_ROWS) + len(RUN_ROWS) + len(CLI_ROWS) + len(DETECTION_ROWS) + len(BUILDER_ROWS) + len(FILE_ROWS)
-    assert cases >= 50, cases
+    tables = (CONFIG_ROWS, RUN_ROWS, CLI_ROWS, DETECTION_ROWS, BUILDER_ROWS, FILE_ROWS, LOADING_ROWS, ENVIRONMENT_ROWS)
+    assert sum(map(len, tables)) >= 100, sum(map(len, tables))
 
 
 def test_trainable_backbone_layers_apply_to_a_backbone_of_our_own(tmp_path: Path, recwarn) -> None:

@@ -1,6 +1,7 @@
 """The book is consistent: every page is in the table of contents, every chapter is committed executed,
-starts with the Colab install cell for the configured repository, and follows each widget with a
-static figure; the widget JavaScript is vendored and every citation resolves."""
+starts with the Colab install cell for the configured repository, follows each explorer with a static
+figure and stores no ipywidgets (the playgrounds need a kernel, and are not on the pages); MathJax is
+vendored and every citation resolves."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+from drop_widgets import drop_widgets  # noqa: E402
 from sync_repository_url import install_lines  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -84,29 +86,43 @@ def _is_explorer(output: dict) -> bool:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_widgets_have_state_and_a_static_figure_after_them(path: Path) -> None:
-    notebook = json.loads(path.read_text())
+def test_explorers_have_a_static_figure_after_them(path: Path) -> None:
     cells = _code_cells(path)
-    widget_cells = [i for i, c in enumerate(cells) if any(WIDGET_VIEW in o.get("data", {}) or _is_explorer(o) for o in c["outputs"])]
-    if not widget_cells:
-        return
-    if any(WIDGET_VIEW in o.get("data", {}) for c in cells for o in c["outputs"]):
-        assert "application/vnd.jupyter.widget-state+json" in notebook["metadata"].get("widgets", {})
-    for i in widget_cells:
-        assert IGNORE_TAG in cells[i]["metadata"].get("tags", []), "widget cells vary: tag them nbval-ignore-output"
+    for i in [i for i, c in enumerate(cells) if any(_is_explorer(o) for o in c["outputs"])]:
+        assert IGNORE_TAG in cells[i]["metadata"].get("tags", []), "explorer cells vary: tag them nbval-ignore-output"
         following = next(c for c in cells[i + 1 :] if c["outputs"])
-        assert any("image/png" in o.get("data", {}) for o in following["outputs"]), "a widget needs a static figure after it"
+        assert any("image/png" in o.get("data", {}) for o in following["outputs"]), "an explorer needs a static figure after it"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_no_stale_widget_state(path: Path) -> None:
-    """Widget state without a widget output is a leftover (nbclient keeps it when a run makes no widget):
-    it would make the page load the widget manager and carry dead data. `make execute` drops it first."""
+def test_no_ipywidgets_are_stored(path: Path) -> None:
+    """The book renders no ipywidgets: a stored view would be a dead widget on the page (and in every
+    notebook viewer), stored state would load the widget manager. `make execute` drops both."""
     notebook = json.loads(path.read_text())
-    if any(WIDGET_VIEW in o.get("data", {}) for c in _code_cells(path) for o in c["outputs"]):
-        return
-    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    assert not state.get("state"), "stale widget state: drop metadata.widgets (make execute does) and re-execute"
+    assert "widgets" not in notebook["metadata"], "stored widget state: run scripts/drop_widgets.py (make execute does)"
+    views = [i for i, c in enumerate(_code_cells(path)) if any(WIDGET_VIEW in o.get("data", {}) for o in c["outputs"])]
+    assert not views, f"code cells {views} store a widget view: run scripts/drop_widgets.py (make execute does)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernel_widgets_are_tagged_off_the_page(path: Path) -> None:
+    """A cell that shows a playground (a kernel widget) is removed from the page's outputs and from the
+    output checks: its markdown says it needs a running kernel."""
+    for cell in _code_cells(path):
+        if "playground(" in _source(cell):
+            tags = cell["metadata"].get("tags", [])
+            assert "remove-output" in tags and IGNORE_TAG in tags, f"tag the playground cell remove-output and {IGNORE_TAG}"
+
+
+def test_drop_widgets_removes_views_and_state() -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {"a": {}}}}})
+    view = nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "a"}, "text/plain": "Playground: ..."})
+    text = nbformat.v4.new_output("stream", text="kept\n")
+    notebook.cells = [nbformat.v4.new_code_cell("playground()", outputs=[text, view]), nbformat.v4.new_markdown_cell("# title")]
+    assert drop_widgets(notebook) == 1
+    assert "widgets" not in notebook.metadata and notebook.cells[0].outputs == [text]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -116,16 +132,16 @@ def test_few_cells_are_exempt_from_output_checks(path: Path) -> None:
     assert len(ignored) <= max(3, len(cells) // 4), f"{len(ignored)} of {len(cells)} cells ignore their output"
 
 
-def test_vendored_widget_javascript_is_configured_and_present() -> None:
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    scripts = config["sphinx"]["config"]["nb_ipywidgets_js"]
-    for script in scripts:
-        assert not script.startswith("http"), f"{script} would need a CDN"
-        assert (ROOT / "_widgets_static" / script).is_file(), f"{script} is not vendored"
-    assert not (ROOT / "_static").exists(), "files in _static/ are injected into every page (widgets render twice)"
-    mathjax = config["sphinx"]["config"]["mathjax_path"]
-    assert not mathjax.startswith("http") and (ROOT / "_widgets_static" / mathjax).is_file(), "MathJax must be vendored"
-    assert (ROOT / "_widgets_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+def test_mathjax_is_vendored_and_served_once() -> None:
+    """Equations render offline: MathJax is copied from _vendor/ to _static/. No root _static/ folder
+    may exist: Jupyter Book 1 would then add every .js of every static folder to every page (MathJax twice)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]
+    assert "local_extensions" not in config and "nb_ipywidgets_js" not in config["config"]
+    assert config["config"]["html_static_path"] == ["_vendor", "_book_static"]
+    mathjax = config["config"]["mathjax_path"]
+    assert not mathjax.startswith("http") and (ROOT / "_vendor" / mathjax).is_file(), "MathJax must be vendored"
+    assert (ROOT / "_vendor" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert not (ROOT / "_static").exists(), "files in _static/ make Jupyter Book inject every static .js into every page"
 
 
 def test_every_citation_resolves() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 import torchvision
@@ -121,7 +123,7 @@ def test_inference_settings_apply_inside_the_block_and_are_restored() -> None:
         with inference_settings(model, nms_thresh=1.0):
             raise RuntimeError("inside")
     assert model.roi_heads.nms_thresh == 0.5  # restored after the error
-    for bad, message in (({"score_thresh": 1.5}, "score_thresh to be a number in"), ({"min_size": 0}, "min_size to be an int"), ({"size": 3}, "unknown inference setting")):
+    for bad, message in (({"score_thresh": 1.5}, r"score_thresh in \[0.0, 1.0\]"), ({"min_size": 0}, "min_size > 0"), ({"size": 3}, "unknown inference setting")):
         with pytest.raises(ValueError, match=message):
             configure_inference(model, **bad)
     assert model.transform.min_size == before[0]  # nothing was set by a refused call
@@ -133,6 +135,45 @@ def test_inference_settings_apply_inside_the_block_and_are_restored() -> None:
     assert (ssd.score_thresh, ssd.nms_thresh, ssd.detections_per_img) == (0.001, 0.55, 300)
     with pytest.raises(ValueError, match="unknown inference setting 'min_size' for MobileNetSSD"):
         configure_inference(ssd, min_size=320)
+
+
+def _keywords(function, *set_by_the_builder: str) -> set[str]:
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self", *set_by_the_builder}
+
+
+def test_the_builders_take_exactly_torchvisions_keywords() -> None:
+    """The option tables list every keyword TorchVision's detectors use, no more: a TorchVision upgrade
+    that adds one fails here, rather than have the builders refuse a valid call."""
+    from torchvision.models.detection import FasterRCNN, KeypointRCNN
+    from torchvision.models.detection.ssd import SSD
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    from mnv3lib.models.detection_options import KEYPOINT_RCNN_OPTIONS, RCNN_OPTIONS, SSD_OPTIONS
+
+    assert "_skip_resize" in inspect.getsource(GeneralizedRCNNTransform.__init__)  # read from its **kwargs
+    transform = _keywords(GeneralizedRCNNTransform.__init__, "min_size", "max_size", "image_mean", "image_std") | {"_skip_resize"}
+    assert set(RCNN_OPTIONS) == _keywords(FasterRCNN.__init__, "backbone", "num_classes", "rpn_anchor_generator") | transform
+    assert set(KEYPOINT_RCNN_OPTIONS) == _keywords(KeypointRCNN.__init__, "backbone", "num_classes", "rpn_anchor_generator", "num_keypoints") | transform
+    assert set(SSD_OPTIONS) == _keywords(SSD.__init__, "backbone", "anchor_generator", "size", "num_classes", "head") | {"_skip_resize"}
+
+
+def test_every_torchvision_default_passes_the_checks() -> None:
+    """Each builder accepts every keyword at TorchVision's own default value, all at once."""
+    from torchvision.models.detection import FasterRCNN, KeypointRCNN
+    from torchvision.models.detection.ssd import SSD
+
+    from mnv3lib.models.detection_options import KEYPOINT_RCNN_OPTIONS, RCNN_OPTIONS, SSD_OPTIONS
+
+    transform = {"size_divisible": 32, "fixed_size": None, "_skip_resize": False}
+    for builder, reference, options in (
+        (detection.fasterrcnn_mobilenet_v3_large_fpn, FasterRCNN, RCNN_OPTIONS),
+        (detection.keypointrcnn_mobilenet_v3_large_fpn, KeypointRCNN, KEYPOINT_RCNN_OPTIONS),
+        (detection.ssdlite320_mobilenet_v3_large, SSD, SSD_OPTIONS),
+    ):
+        defaults = {p.name: p.default for p in inspect.signature(reference.__init__).parameters.values() if p.name in options}
+        model = builder(**(defaults | {k: v for k, v in transform.items() if k in options and k not in defaults}))
+        assert isinstance(model, reference)
 
 
 def test_trainable_stages_is_torchvisions_rule() -> None:

@@ -6,7 +6,6 @@ The engine's loop (:mod:`mnv3lib.engine.loop`) writes one after every epoch.
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from ..devices import move
+from ..models.weights import safe_load
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
 
@@ -43,20 +43,22 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU.
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU, safely.
+
+    It is read with ``torch.load(weights_only=True)`` (:func:`~mnv3lib.models.weights.safe_load`):
+    tensors, containers and plain values only, so a crafted file cannot run code when it is loaded.
+    Every checkpoint the library writes (model, optimizer, scaler and EMA states, the config and the
+    history as plain dicts) is made of such values.
 
     Raises:
         FileNotFoundError: if there is no file at ``path``.
-        ValueError: if the file is empty, truncated or not a checkpoint (the message names it).
+        ValueError: if the file is empty, truncated, not a checkpoint, or holds other objects (the
+            message names it).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except (EOFError, RuntimeError, pickle.UnpicklingError, ValueError) as error:
-        size = path.stat().st_size
-        raise ValueError(f"{path} is not a readable checkpoint ({size} bytes: {type(error).__name__}: {error}); it is empty or corrupt") from error
+    saved = safe_load(path)
     if not isinstance(saved, dict):
         raise ValueError(f"{path} is not a checkpoint: it holds a {type(saved).__name__}, not a dict")
     return saved

@@ -27,10 +27,12 @@ from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, Keypoi
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool
 
+from ..checks import check_flag, check_keywords
 from .detection_inputs import CheckedInputs, check_detection_inputs
+from .detection_options import KEYPOINT_RCNN_OPTIONS, RCNN_OPTIONS, check_count, check_fraction
 from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_config, mobilenet_v3_large, trainable_stages
 from .ssdlite import ssdlite320_mobilenet_v3_large
-from .weights import fetch_state_dict, resolve_weights_and_classes
+from .weights import check_no_weights, fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
     "trainable_stages",
@@ -127,13 +129,15 @@ def _detection_backbone(weights_backbone: object, trainable_backbone_layers: int
 
 
 def _fasterrcnn(arch: str, weights: object, progress: bool, num_classes: int | None, weights_backbone: object, trainable_backbone_layers: int | None, **kwargs: Any) -> MobileNetFasterRCNN:
+    check_flag(progress, "progress")
+    check_keywords(kwargs, RCNN_OPTIONS, arch)
     member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, COCO_CLASSES, minimum=2)
     if member is not None:
         weights_backbone = None
     is_trained = member is not None or weights_backbone is not None
     backbone = _detection_backbone(weights_backbone, trainable_backbone_layers, progress, is_trained)
     anchors = AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS)
-    if "box_predictor" in kwargs:  # torchvision takes the class count from the predictor then
+    if kwargs.get("box_predictor") is not None:  # torchvision takes the class count from the predictor then
         num_classes = None
     model = MobileNetFasterRCNN(backbone, num_classes, rpn_anchor_generator=anchors, **kwargs)
     if member is not None:
@@ -164,7 +168,13 @@ def fasterrcnn_mobilenet_v3_large_fpn(
         weights_backbone: ImageNet weights for the backbone (see :func:`mnv3lib.models.mobilenet_v3_large`).
         trainable_backbone_layers: Backbone stages left trainable, 0 to 6 (default 3 with pretrained
             weights; all 6 from scratch).
-        **kwargs: Passed to TorchVision's ``FasterRCNN`` (``min_size``, ``rpn_pre_nms_top_n_test``, ...).
+        **kwargs: Passed to TorchVision's ``FasterRCNN`` (``min_size``, ``rpn_pre_nms_top_n_test``, ...): any of
+            :data:`~mnv3lib.models.detection_options.RCNN_OPTIONS`, each checked here.
+
+    Raises:
+        TypeError: for a keyword TorchVision's ``FasterRCNN`` does not take (e.g. ``min_sise``), or a value
+            of the wrong type (``progress="no"``).
+        ValueError: for a value out of range (``min_size=0``, ``box_score_thresh=5``), or unknown weights.
     """
     return _fasterrcnn("fasterrcnn_mobilenet_v3_large_fpn", weights, progress, num_classes, weights_backbone, trainable_backbone_layers, **kwargs)
 
@@ -189,6 +199,7 @@ def fasterrcnn_mobilenet_v3_large_320_fpn(
 
 def keypointrcnn_mobilenet_v3_large_fpn(
     *,
+    weights: object = None,
     progress: bool = True,
     num_classes: int = 2,
     num_keypoints: int = 17,
@@ -200,24 +211,37 @@ def keypointrcnn_mobilenet_v3_large_fpn(
     """Keypoint R-CNN on the MobileNetV3-Large FPN backbone (TorchVision offers it only on ResNet-50).
 
     Args:
+        weights: None only: TorchVision publishes no weights for this model (another value raises
+            ``ValueError`` rather than return an untrained model).
         progress, weights_backbone, trainable_backbone_layers: As :func:`fasterrcnn_mobilenet_v3_large_fpn`.
         num_classes: Classes including the background (2: background and person).
         num_keypoints: Keypoints per instance (COCO: 17).
         light_head: Use four 3×3 convs of 64 channels in the keypoint head instead of TorchVision's eight
             of 512 (0.26 M instead of 17.7 M parameters), so that it trains on a CPU.
-        **kwargs: Passed to TorchVision's ``KeypointRCNN`` (``min_size``, ``max_size``, ...).
+        **kwargs: Passed to TorchVision's ``KeypointRCNN`` (``min_size``, ``max_size``, ...): any of
+            :data:`~mnv3lib.models.detection_options.KEYPOINT_RCNN_OPTIONS`, each checked here.
+
+    Raises:
+        TypeError, ValueError: as :func:`fasterrcnn_mobilenet_v3_large_fpn`; ``ValueError`` for ``weights``.
     """
-    resolve_weights_and_classes("keypointrcnn_mobilenet_v3_large_fpn", None, num_classes, 2, minimum=2)  # checks num_classes
-    _check_count("num_keypoints", num_keypoints)
+    arch = "keypointrcnn_mobilenet_v3_large_fpn"
+    check_no_weights(arch, weights)
+    for name, flag in (("progress", progress), ("light_head", light_head)):
+        check_flag(flag, name)
+    check_keywords(kwargs, KEYPOINT_RCNN_OPTIONS, arch)
+    resolve_weights_and_classes(arch, None, num_classes, 2, minimum=2)  # checks num_classes
+    check_count(num_keypoints, "num_keypoints")
     is_trained = weights_backbone is not None
     backbone = _detection_backbone(weights_backbone, trainable_backbone_layers, progress, is_trained)
     if light_head:
-        kwargs.setdefault("keypoint_head", KeypointRCNNHeads(FPN_CHANNELS, (LIGHT_KEYPOINT_CHANNELS,) * 4))
-        kwargs.setdefault("keypoint_predictor", KeypointRCNNPredictor(LIGHT_KEYPOINT_CHANNELS, num_keypoints))
-    if "keypoint_predictor" in kwargs:  # torchvision takes the counts from the predictors then
+        if kwargs.get("keypoint_head") is None:
+            kwargs["keypoint_head"] = KeypointRCNNHeads(FPN_CHANNELS, (LIGHT_KEYPOINT_CHANNELS,) * 4)
+        if kwargs.get("keypoint_predictor") is None:
+            kwargs["keypoint_predictor"] = KeypointRCNNPredictor(LIGHT_KEYPOINT_CHANNELS, num_keypoints)
+    if kwargs.get("keypoint_predictor") is not None:  # torchvision takes the counts from the predictors then
         num_keypoints = None
     anchors = AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS)
-    classes = None if "box_predictor" in kwargs else num_classes
+    classes = None if kwargs.get("box_predictor") is not None else num_classes
     return MobileNetKeypointRCNN(backbone, classes, num_keypoints=num_keypoints, rpn_anchor_generator=anchors, **kwargs)
 
 
@@ -229,33 +253,27 @@ def parameter_breakdown(model: nn.Module) -> dict[str, int]:
     return parts | {"total": count(model)}
 
 
-def _check_count(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"expected {name} to be an int >= 1, got {value!r}")
-
-
-def _check_fraction(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"expected {name} to be a number in [0, 1], got {value!r}")
-
-
 # What ``configure_inference`` changes: its name → (checker, getter, setter) on a torchvision detector.
 _INFERENCE_SETTINGS: dict[str, tuple[Callable, Callable, Callable]] = {
-    "min_size": (_check_count, lambda m: m.transform.min_size[0], lambda m, v: setattr(m.transform, "min_size", (v,))),
-    "max_size": (_check_count, lambda m: m.transform.max_size, lambda m, v: setattr(m.transform, "max_size", v)),
-    "score_thresh": (_check_fraction, lambda m: m.roi_heads.score_thresh, lambda m, v: setattr(m.roi_heads, "score_thresh", v)),
-    "nms_thresh": (_check_fraction, lambda m: m.roi_heads.nms_thresh, lambda m, v: setattr(m.roi_heads, "nms_thresh", v)),
-    "detections_per_img": (_check_count, lambda m: m.roi_heads.detections_per_img, lambda m, v: setattr(m.roi_heads, "detections_per_img", v)),
-    "rpn_pre_nms_top_n": (_check_count, lambda m: m.rpn._pre_nms_top_n["testing"], lambda m, v: m.rpn._pre_nms_top_n.__setitem__("testing", v)),
-    "rpn_post_nms_top_n": (_check_count, lambda m: m.rpn._post_nms_top_n["testing"], lambda m, v: m.rpn._post_nms_top_n.__setitem__("testing", v)),
+    "min_size": (check_count, lambda m: m.transform.min_size[0], lambda m, v: setattr(m.transform, "min_size", (v,))),
+    "max_size": (check_count, lambda m: m.transform.max_size, lambda m, v: setattr(m.transform, "max_size", v)),
+    "score_thresh": (check_fraction, lambda m: m.roi_heads.score_thresh, lambda m, v: setattr(m.roi_heads, "score_thresh", v)),
+    "nms_thresh": (check_fraction, lambda m: m.roi_heads.nms_thresh, lambda m, v: setattr(m.roi_heads, "nms_thresh", v)),
+    "detections_per_img": (check_count, lambda m: m.roi_heads.detections_per_img, lambda m, v: setattr(m.roi_heads, "detections_per_img", v)),
+    "rpn_pre_nms_top_n": (check_count, lambda m: m.rpn._pre_nms_top_n["testing"], lambda m, v: m.rpn._pre_nms_top_n.__setitem__("testing", v)),
+    "rpn_post_nms_top_n": (check_count, lambda m: m.rpn._post_nms_top_n["testing"], lambda m, v: m.rpn._post_nms_top_n.__setitem__("testing", v)),
 }
 
 
-# The same for SSD (SSDlite): no RPN, and a fixed input size; its post-processing settings live on the model.
+# The same for SSD (SSDlite): no RPN, and a fixed, square input size (``size``: 320 for SSDlite320);
+# its post-processing settings live on the model.
 _SSD_SETTINGS: dict[str, tuple[Callable, Callable, Callable]] = {
-    name: (check, lambda m, name=name: getattr(m, name), lambda m, v, name=name: setattr(m, name, v))
-    for name, check in (("score_thresh", _check_fraction), ("nms_thresh", _check_fraction), ("detections_per_img", _check_count),
-                        ("topk_candidates", _check_count))
+    "size": (check_count, lambda m: m.transform.fixed_size[0], lambda m, v: setattr(m.transform, "fixed_size", (v, v))),
+    **{
+        name: (check, lambda m, name=name: getattr(m, name), lambda m, v, name=name: setattr(m, name, v))
+        for name, check in (("score_thresh", check_fraction), ("nms_thresh", check_fraction), ("detections_per_img", check_count),
+                            ("topk_candidates", check_count))
+    },
 }  # fmt: skip
 
 
@@ -265,8 +283,9 @@ def configure_inference(model: nn.Module, **settings: float | int) -> dict[str, 
     Faster/Keypoint R-CNN settings (all optional): ``min_size``, ``max_size`` (the input resizing),
     ``score_thresh``, ``nms_thresh``, ``detections_per_img`` (the box head's post-processing),
     ``rpn_pre_nms_top_n``, ``rpn_post_nms_top_n`` (proposals kept at test time). SSD (SSDlite):
-    ``score_thresh``, ``nms_thresh``, ``detections_per_img`` and ``topk_candidates`` (boxes kept per
-    class before NMS). Every value is checked before any is set.
+    ``size`` (the square input it resizes every image to), ``score_thresh``, ``nms_thresh``,
+    ``detections_per_img`` and ``topk_candidates`` (boxes kept per class before NMS). Every value is
+    checked before any is set.
     """
     if isinstance(model, SSD):
         table = _SSD_SETTINGS
@@ -277,7 +296,7 @@ def configure_inference(model: nn.Module, **settings: float | int) -> dict[str, 
     for name, value in settings.items():
         if name not in table:
             raise ValueError(f"unknown inference setting {name!r} for {type(model).__name__}: expected one of {', '.join(table)}")
-        table[name][0](name, value)
+        table[name][0](value, name)
     previous = {name: table[name][1](model) for name in settings}
     for name, value in settings.items():
         table[name][2](model, value)

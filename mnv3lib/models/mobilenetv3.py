@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torchvision.ops import stochastic_depth
 
-from ..checks import check_choice, check_image_batch, check_positive, is_tracing
+from ..checks import check_choice, check_flag, check_image_batch, check_positive, is_tracing
 from .layers import ConvNormActivation, SqueezeExcitation, make_divisible
 
 __all__ = [
@@ -426,7 +426,16 @@ def mobilenet_v3_config(
 # --------------------------------------------------------------------------------------------------
 def trainable_stages(is_trained: bool, trainable_layers: int | None, max_value: int = 6, default: int = 3) -> int:
     """TorchVision's rule for ``trainable_backbone_layers``: from scratch every stage trains (a value
-    below ``max_value`` is ignored with a warning); on pretrained weights ``default`` unless given."""
+    below ``max_value`` is ignored with a warning); on pretrained weights ``default`` unless given.
+
+    Raises:
+        TypeError, ValueError: unless ``trainable_layers`` is None or an int in ``0 .. max_value``
+            (checked also from scratch, where it is not used: a wrong value is a mistake either way).
+    """
+    if trainable_layers is not None and (isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int)):
+        raise TypeError(f"expected trainable_backbone_layers to be None or an int in 0..{max_value}, got {trainable_layers!r}")
+    if trainable_layers is not None and not 0 <= trainable_layers <= max_value:
+        raise ValueError(f"expected 0 <= trainable_backbone_layers <= {max_value}, got {trainable_layers!r}")
     if not is_trained:
         if trainable_layers is not None and trainable_layers != max_value:
             warnings.warn(
@@ -435,10 +444,7 @@ def trainable_stages(is_trained: bool, trainable_layers: int | None, max_value: 
                 stacklevel=3,
             )
         return max_value
-    value = default if trainable_layers is None else trainable_layers
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= max_value:
-        raise ValueError(f"expected 0 <= trainable_backbone_layers <= {max_value}, got {value!r}")
-    return value
+    return default if trainable_layers is None else trainable_layers
 
 
 def freeze_early_stages(blocks: Sequence[nn.Module], stages: Sequence[int], trainable_layers: int) -> None:
@@ -471,9 +477,10 @@ def mobilenet_v3(
     from .weights import load_torchvision_weights  # local import: weights.py imports this module
 
     name = _canonical_arch(arch)
-    for flag, value in (("reduced_tail", reduced_tail), ("dilated", dilated)):
-        if not isinstance(value, bool):
-            raise TypeError(f"expected {flag} to be True or False, got {value!r} of type {type(value).__name__}")
+    for flag, value in (("reduced_tail", reduced_tail), ("dilated", dilated), ("progress", progress)):
+        check_flag(value, flag)
+    if norm_layer is not None and not callable(norm_layer):
+        raise TypeError(f"expected norm_layer to be None or a callable that builds a norm layer, got {norm_layer!r}")
     check_positive(num_classes, "num_classes", integer=True)
     configs, last_channel = mobilenet_v3_config(name, width_mult=width_mult, reduced_tail=reduced_tail, dilated=dilated)
     state_dict = None
@@ -525,7 +532,10 @@ def mobilenet_v3_large(
     Returns:
         A :class:`MobileNetV3`.
     """
-    return mobilenet_v3("mobilenet_v3_large", **locals())  # every argument above, by name
+    return mobilenet_v3(
+        "mobilenet_v3_large", num_classes=num_classes, width_mult=width_mult, reduced_tail=reduced_tail, dilated=dilated, dropout=dropout,
+        weights=weights, progress=progress, norm_layer=norm_layer, stochastic_depth_prob=stochastic_depth_prob,
+    )  # fmt: skip
 
 
 def mobilenet_v3_small(
@@ -545,4 +555,7 @@ def mobilenet_v3_small(
     Arguments as :func:`mobilenet_v3_large`; ``weights`` takes ``"IMAGENET1K_V1"``/``"DEFAULT"`` or a
     ``torchvision.models.MobileNet_V3_Small_Weights`` member.
     """
-    return mobilenet_v3("mobilenet_v3_small", **locals())  # every argument above, by name
+    return mobilenet_v3(
+        "mobilenet_v3_small", num_classes=num_classes, width_mult=width_mult, reduced_tail=reduced_tail, dilated=dilated, dropout=dropout,
+        weights=weights, progress=progress, norm_layer=norm_layer, stochastic_depth_prob=stochastic_depth_prob,
+    )  # fmt: skip

@@ -22,7 +22,7 @@ from torch.ao import quantization as tq
 from torch.ao.nn import quantized as nnq
 from torch.ao.nn.quantized import FloatFunctional
 
-from ..checks import check_choice, check_image_batch
+from ..checks import check_choice, check_flag, check_image_batch
 from ..devices import resolve_device
 from .layers import ConvNormActivation, SqueezeExcitation
 from .mobilenetv3 import InvertedResidual, InvertedResidualConfig, MobileNetV3, mobilenet_v3_config
@@ -154,6 +154,8 @@ def quantized_engine(backend: str) -> Iterator[str]:
 
 
 def _build(arch: str, *, quantize: bool, backend: str, num_classes: int, width_mult: float, dropout: float) -> QuantizableMobileNetV3:
+    check_flag(quantize, "quantize")
+    check_choice(backend, "quantization backend", BACKENDS)
     configs, last_channel = mobilenet_v3_config(arch, width_mult=width_mult)
     model = QuantizableMobileNetV3(configs, last_channel, num_classes=num_classes, dropout=dropout)
     if quantize:
@@ -172,14 +174,14 @@ def mobilenet_v3_large(
             quantized weights were made for ``"qnnpack"``.
         num_classes, width_mult, dropout: As :func:`mnv3lib.models.mobilenet_v3_large`.
     """
-    return _build("mobilenet_v3_large", **locals())  # every argument above, by name
+    return _build("mobilenet_v3_large", quantize=quantize, backend=backend, num_classes=num_classes, width_mult=width_mult, dropout=dropout)
 
 
 def mobilenet_v3_small(
     *, quantize: bool = False, backend: str = "x86", num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2
 ) -> QuantizableMobileNetV3:
     """Quantizable MobileNetV3-Small (TorchVision ships no quantizable Small); arguments as :func:`mobilenet_v3_large`."""
-    return _build("mobilenet_v3_small", **locals())  # every argument above, by name
+    return _build("mobilenet_v3_small", quantize=quantize, backend=backend, num_classes=num_classes, width_mult=width_mult, dropout=dropout)
 
 
 def as_quantizable(model: nn.Module) -> QuantizableMobileNetV3:

@@ -21,9 +21,9 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
 from torchvision.models.segmentation.fcn import FCN, FCNHead
 
-from ..checks import check_image_batch
+from ..checks import check_flag, check_image_batch, check_positive
 from .mobilenetv3 import MobileNetV3, mobilenet_v3_large
-from .weights import fetch_state_dict, resolve_weights_and_classes
+from .weights import check_no_weights, fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
     "LRASPPHead",
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 VOC_CLASSES = 21  # the published weights: background + Pascal VOC's 20 classes
+LRASPP_INTER_CHANNELS = 128  # the width of LR-ASPP's high-feature branch in TorchVision (and its weights)
 
 
 def segmentation_features(backbone: MobileNetV3) -> tuple[int, int]:
@@ -145,7 +146,7 @@ def lraspp_shapes(model: LRASPP, image_size: int = 520) -> dict[str, tuple[int, 
 
 def lraspp_mobilenet_v3_large(
     *, weights: object = None, progress: bool = True, num_classes: int | None = None, weights_backbone: object = None, dilated: bool = True,
-    **kwargs: Any,
+    inter_channels: int = LRASPP_INTER_CHANNELS, aux_loss: bool | None = None,
 ) -> LRASPP:  # fmt: skip
     """LR-ASPP on a dilated MobileNetV3-Large, equal to TorchVision's ``lraspp_mobilenet_v3_large``.
 
@@ -158,18 +159,24 @@ def lraspp_mobilenet_v3_large(
             because the book runs offline) starts from scratch.
         dilated: Ours only (TorchVision always dilates): False keeps the classification backbone, whose
             last stage has stride 2, so the high features are at output stride 32 instead of 16.
-        **kwargs: ``inter_channels`` (128). ``aux_loss=True`` is an error: LR-ASPP has no auxiliary head.
+        inter_channels: Width of the head's high-feature branch (ours: TorchVision's builder always uses 128).
+        aux_loss: None or False (accepted, as by TorchVision). True is an error: LR-ASPP has no auxiliary head.
 
     Raises:
-        ValueError: for ``aux_loss=True``, or ``num_classes`` that disagree with ``weights``.
+        TypeError: for a flag that is not a bool, or ``inter_channels`` that is not an int.
+        ValueError: for ``aux_loss=True``, ``inter_channels`` < 1, or ``num_classes`` that disagree with ``weights``.
     """
-    if kwargs.pop("aux_loss", None):
+    check_flag(aux_loss, "aux_loss", optional=True)
+    if aux_loss:
         raise ValueError("LR-ASPP is trained without an auxiliary loss and has no auxiliary head: drop aux_loss=True")
+    check_positive(inter_channels, "inter_channels", integer=True)
     member, num_classes = resolve_weights_and_classes("lraspp_mobilenet_v3_large", weights, num_classes, VOC_CLASSES, minimum=2)
+    if member is not None and inter_channels != LRASPP_INTER_CHANNELS:
+        raise ValueError(f"{member} have inter_channels={LRASPP_INTER_CHANNELS}, got {inter_channels}: drop inter_channels or weights")
     backbone = _backbone(member, weights_backbone, progress, dilated)
     low, high = segmentation_features(backbone)
     body = IntermediateLayerGetter(backbone.features, return_layers={str(low): "low", str(high): "high"})
-    model = LRASPP(body, backbone.features[low].out_channels, backbone.features[high].out_channels, num_classes, **kwargs)
+    model = LRASPP(body, backbone.features[low].out_channels, backbone.features[high].out_channels, num_classes, inter_channels)
     if member is not None:
         model.load_state_dict(fetch_state_dict(member, progress=progress))
     return model
@@ -192,6 +199,8 @@ class MobileNetFCN(FCN):
 
 
 def _backbone(member: object, weights_backbone: object, progress: bool, dilated: bool) -> MobileNetV3:
+    check_flag(progress, "progress")
+    check_flag(dilated, "dilated")
     if member is not None and not dilated:
         raise ValueError("the published weights are for the dilated backbone: drop dilated=False")
     return mobilenet_v3_large(weights=None if member else weights_backbone, progress=progress, dilated=dilated)
@@ -201,8 +210,11 @@ def _with_heads(
     arch: str, head: type[nn.Module], wrapper: type[nn.Module], weights: object, progress: bool, num_classes: int | None,
     aux_loss: bool | None, weights_backbone: object, dilated: bool,
 ) -> nn.Module:  # fmt: skip
+    check_flag(aux_loss, "aux_loss", optional=True)
     member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, VOC_CLASSES, minimum=2)
-    aux = True if member is not None else bool(aux_loss)  # the published weights include the auxiliary head
+    if member is not None and aux_loss is False:  # as TorchVision: the published weights include the auxiliary head
+        raise ValueError(f"{member} include the auxiliary head: drop aux_loss=False (or delete model.aux_classifier after loading)")
+    aux = True if member is not None else bool(aux_loss)
     backbone = _backbone(member, weights_backbone, progress, dilated)
     low, high = segmentation_features(backbone)
     return_layers = {str(high): "out"} | ({str(low): "aux"} if aux else {})
@@ -221,18 +233,25 @@ def deeplabv3_mobilenet_v3_large(
     """DeepLabV3 (ASPP head) on a dilated MobileNetV3-Large, equal to TorchVision's ``deeplabv3_mobilenet_v3_large``.
 
     ``aux_loss=True`` adds an FCN head on the stride-8 features, whose loss TorchVision weighs 0.5 while
-    training. Other arguments as :func:`lraspp_mobilenet_v3_large`.
+    training (None: only with ``weights``, which include it). Other arguments as :func:`lraspp_mobilenet_v3_large`.
+
+    Raises:
+        TypeError: for ``aux_loss`` or another flag that is not a bool (``aux_loss="no"`` would be truthy).
+        ValueError: for ``aux_loss=False`` with ``weights``, or ``num_classes`` that disagree with them.
     """
     return _with_heads("deeplabv3_mobilenet_v3_large", DeepLabHead, MobileNetDeepLabV3, weights, progress, num_classes, aux_loss, weights_backbone, dilated)
 
 
 def fcn_mobilenet_v3_large(
-    *, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None, dilated: bool = True
-) -> MobileNetFCN:
+    *, weights: object = None, progress: bool = True, num_classes: int | None = None, aux_loss: bool | None = None, weights_backbone: object = None,
+    dilated: bool = True,
+) -> MobileNetFCN:  # fmt: skip
     """FCN on a dilated MobileNetV3-Large: the article's variant, which TorchVision did not release.
 
     An ``FCNHead`` (3×3 conv to 960/4 channels, BatchNorm, ReLU, dropout, 1×1 conv) on the last conv's
     features, plus with ``aux_loss`` the same head on the stride-8 features: 5,054,944 parameters with 21
-    classes and aux, the article's "5.05 M". No published weights exist.
+    classes and aux, the article's "5.05 M". No published weights exist: ``weights`` other than None
+    raises ``ValueError``. Other arguments as :func:`deeplabv3_mobilenet_v3_large`.
     """
+    check_no_weights("fcn_mobilenet_v3_large", weights)
     return _with_heads("fcn_mobilenet_v3_large", FCNHead, MobileNetFCN, None, progress, num_classes, aux_loss, weights_backbone, dilated)

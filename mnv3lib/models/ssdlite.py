@@ -31,7 +31,9 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead
 
+from ..checks import check_flag, check_keywords
 from .detection_inputs import CheckedInputs
+from .detection_options import SSD_OPTIONS
 from .layers import ConvNormActivation
 from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large, trainable_stages
 from .weights import fetch_state_dict, resolve_weights_and_classes
@@ -164,18 +166,24 @@ def ssdlite320_mobilenet_v3_large(
             TorchVision's rule, reduced unless ``weights_backbone`` is given. Not in TorchVision's builder:
             ``False`` builds the full tail from scratch, to load a full-tail backbone of your own (as the
             book loads its shapes-trained one through :meth:`SSDLiteFeatures.load_backbone`).
-        **kwargs: Passed to TorchVision's ``SSD`` (``score_thresh``, ``nms_thresh``, ``detections_per_img``, ...).
+        **kwargs: Passed to TorchVision's ``SSD`` (``score_thresh``, ``nms_thresh``, ``detections_per_img``, ...): any of
+            :data:`~mnv3lib.models.detection_options.SSD_OPTIONS`, each checked here; ``size`` is ignored
+            with a warning, as in TorchVision.
+
+    Raises:
+        TypeError: for a keyword TorchVision's ``SSD`` does not take, or a value of the wrong type.
+        ValueError: for a value out of range (``score_thresh=2``), or unknown weights.
     """
-    member, num_classes = resolve_weights_and_classes("ssdlite320_mobilenet_v3_large", weights, num_classes, COCO_CLASSES, minimum=2)
-    if member is not None:
-        weights_backbone = None
+    arch = "ssdlite320_mobilenet_v3_large"
     if "size" in kwargs:
         warnings.warn("SSDlite320's input size is fixed at 320×320; ignoring size", stacklevel=2)
-        kwargs.pop("size")
-    if trainable_backbone_layers is not None and (isinstance(trainable_backbone_layers, bool) or trainable_backbone_layers not in range(7)):
-        raise ValueError(f"expected 0 <= trainable_backbone_layers <= 6, got {trainable_backbone_layers!r}")
-    if reduced_tail is not None and not isinstance(reduced_tail, bool):
-        raise TypeError(f"expected reduced_tail to be True, False or None, got {reduced_tail!r}")
+        kwargs = {name: value for name, value in kwargs.items() if name != "size"}
+    check_keywords(kwargs, SSD_OPTIONS, arch)
+    check_flag(progress, "progress")
+    check_flag(reduced_tail, "reduced_tail", optional=True)
+    member, num_classes = resolve_weights_and_classes(arch, weights, num_classes, COCO_CLASSES, minimum=2)
+    if member is not None:
+        weights_backbone = None
     trainable = trainable_stages(member is not None or weights_backbone is not None, trainable_backbone_layers, 6, default=6)
     norm_layer = norm_layer or partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
     reduced = weights_backbone is None if reduced_tail is None else reduced_tail

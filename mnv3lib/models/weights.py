@@ -1,25 +1,43 @@
 """TorchVision's published ImageNet weights, loaded through torchvision's own weight enums.
 
-Online, the first call downloads the file into torch.hub's cache (``$TORCH_HOME/hub/checkpoints``);
-later calls, online or not, read the cached file. Offline with an empty cache the loader raises
-:class:`WeightsUnavailableError`: it never falls back to random weights.
+Online, the first call downloads the file into torch.hub's cache (``$TORCH_HOME/hub/checkpoints``),
+within a deadline for the whole download (:func:`download_timeout`); later calls, online or not, read
+the cached file, with ``weights_only=True`` (:func:`safe_load`). Offline with an empty cache the loader
+raises :class:`WeightsUnavailableError`: it never falls back to random weights.
+
+``MNV3LIB_OFFLINE=1`` makes any machine behave as an offline one with an empty cache: TorchVision's
+weights are neither read from the cache nor downloaded. The book's chapters are executed and verified
+with it (``make execute``, ``pytest --nbval``), so that their stored outputs are what an offline
+reader sees, whatever the machine has cached.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import hashlib
+import math
 import os
 import pickle
-import socket
-from collections.abc import Mapping
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision.models import MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, WeightsEnum
 from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights, FasterRCNN_MobileNet_V3_Large_FPN_Weights, SSDLite320_MobileNet_V3_Large_Weights
 from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, LRASPP_MobileNet_V3_Large_Weights
+from tqdm import tqdm
 
-__all__ = ["WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path", "DOWNLOAD_TIMEOUT_S"]
+from ..checks import check_flag, check_positive
+
+__all__ = [
+    "WeightsUnavailableError", "resolve_weights", "resolve_weights_and_classes", "fetch_state_dict", "load_torchvision_weights", "cached_weights_path",
+    "available_weights", "check_no_weights", "safe_load", "download_file", "download_timeout", "offline", "DOWNLOAD_TIMEOUT_S",
+]  # fmt: skip
 
 WEIGHT_ENUMS: dict[str, type[WeightsEnum]] = {
     "mobilenet_v3_large": MobileNet_V3_Large_Weights,
@@ -86,49 +104,218 @@ def cached_weights_path(weights: WeightsEnum) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
 
 
-# Seconds a download may wait on the network for each read before it gives up (a stalled proxy would
-# otherwise block for ever); MNV3LIB_DOWNLOAD_TIMEOUT overrides it.
-DOWNLOAD_TIMEOUT_S = float(os.environ.get("MNV3LIB_DOWNLOAD_TIMEOUT", "60"))
+DOWNLOAD_TIMEOUT_S = 60.0  # the default of download_timeout(): seconds a whole download may take
+TIMEOUT_VARIABLE = "MNV3LIB_DOWNLOAD_TIMEOUT"
+_CHUNK = 1 << 16
+
+
+def download_timeout() -> float:
+    """Seconds a download may take in all: ``$MNV3LIB_DOWNLOAD_TIMEOUT``, or :data:`DOWNLOAD_TIMEOUT_S`.
+
+    Read when a download starts, not at import: a bad value fails that download with a sentence, and
+    never ``import mnv3lib``.
+
+    Raises:
+        ValueError: when the variable is not a finite number of seconds > 0 (``abc``, ``inf``, ``0``, ``-1``).
+    """
+    text = os.environ.get(TIMEOUT_VARIABLE)
+    if text is None:
+        return DOWNLOAD_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{TIMEOUT_VARIABLE}={text!r} is not a number of seconds: set it to a number > 0 (e.g. 60), or unset it") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{TIMEOUT_VARIABLE}={text!r}: expected a finite number of seconds > 0 (e.g. 60)")
+    return value
+
+
+OFFLINE_VARIABLE = "MNV3LIB_OFFLINE"
+
+
+def offline() -> bool:
+    """Whether ``$MNV3LIB_OFFLINE`` asks to behave as an offline machine with an empty cache.
+
+    Raises:
+        ValueError: for a value other than ``1``/``true``/``yes`` or ``0``/``false``/``no``/empty.
+    """
+    text = os.environ.get(OFFLINE_VARIABLE, "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{OFFLINE_VARIABLE}={text!r}: expected 1 (behave as offline) or 0, or unset it")
+
+
+def safe_load(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU, with errors that name the file.
+
+    A ``.pt`` file is a pickle, and unpickling can run any code the file carries. ``weights_only``
+    rebuilds tensors, containers and plain values only, and refuses a file that needs anything else
+    before running any of it. Everything the library writes (weights, training checkpoints, the
+    book's artifacts) is made of such values, so nothing needs to be allowed beyond torch's defaults.
+
+    Raises:
+        ValueError: for an empty, truncated or corrupt file, or one holding other objects (the message
+            names them and says how to load a file you trust).
+    """
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" not in str(error).lower():
+            raise ValueError(_unreadable(path, error)) from error
+        try:
+            names = ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(path)) or "unknown"
+        except (ValueError, RuntimeError, pickle.UnpicklingError):  # not torch.save's zip format: a bare pickle
+            names = "unknown"
+        raise ValueError(
+            f"{path} holds objects other than tensors and plain values (globals: {names}); loading it could run code, so it is "
+            "refused. If you made it yourself and trust it, load it with torch.load(path, weights_only=False) and save its "
+            "tensors and plain values again"
+        ) from None  # torch's own message suggests weights_only=False without the warning
+    except (EOFError, RuntimeError, ValueError) as error:
+        raise ValueError(_unreadable(path, error)) from error
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    return f"{path} is not a readable checkpoint ({path.stat().st_size} bytes: {type(error).__name__}: {error}); it is empty or corrupt"
+
+
+def download_file(url: str, destination: str | os.PathLike, *, timeout: float, progress: bool = False) -> None:
+    """Download ``url`` to ``destination`` within ``timeout`` seconds in all, as torch.hub would.
+
+    A worker thread reads the response chunk by chunk into a temporary file beside ``destination``;
+    this thread waits for it until the deadline only, so a server that trickles a byte now and then
+    (every read returning in time) cannot stretch the download past ``timeout``. Each read waits at
+    most ``timeout`` too, so an abandoned worker stops soon after and removes its file. The complete
+    file is checked against the hash prefix in its name (torch.hub's convention), then renamed into
+    place: the cache never holds a torn file.
+
+    Raises:
+        TimeoutError: when the download is not complete within ``timeout`` seconds.
+        OSError: the network's errors (``URLError``, HTTP errors), and a file whose hash does not match.
+    """
+    check_positive(timeout, "timeout")
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
+    os.close(handle)
+    cancelled, failure = threading.Event(), []
+
+    def fetch() -> None:
+        digest = hashlib.sha256()
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "mnv3lib"})
+            opener = urllib.request.build_opener()  # reads the proxy variables now (urlopen keeps those of its first call)
+            with opener.open(request, timeout=timeout) as response, open(temporary, "wb") as file:
+                size = response.headers.get("Content-Length", "")
+                with tqdm(total=int(size) if size.isdigit() else None, unit="B", unit_scale=True, disable=not progress) as bar:
+                    while not cancelled.is_set() and (chunk := response.read1(_CHUNK)):  # read1: what one read brings
+                        file.write(chunk)
+                        digest.update(chunk)
+                        bar.update(len(chunk))
+            expected = torch.hub.HASH_REGEX.search(destination.name)
+            if not cancelled.is_set() and expected and not digest.hexdigest().startswith(expected.group(1)):
+                raise OSError(f"the file downloaded from {url} has sha256 {digest.hexdigest()[:8]}..., not {expected.group(1)}...: try again")
+        except BaseException as error:  # handed to the waiting thread
+            failure.append(error)
+        finally:
+            if cancelled.is_set() or failure:
+                Path(temporary).unlink(missing_ok=True)
+
+    worker = threading.Thread(target=fetch, name=f"download {destination.name}", daemon=True)
+    if progress:
+        print(f'Downloading: "{url}" to {destination}', file=sys.stderr)
+    worker.start()
+    try:
+        worker.join(timeout)
+    finally:  # also on KeyboardInterrupt: the worker stops at its next read and removes its file
+        if worker.is_alive():
+            cancelled.set()
+    if worker.is_alive():
+        raise TimeoutError(f"the download of {url} did not finish within {timeout:g} s")
+    if failure:
+        raise failure[0]
+    os.replace(temporary, destination)
+
+
+def available_weights(members: Iterable[WeightsEnum], *, timeout: float = 5.0) -> list[WeightsEnum]:
+    """The weights of ``members`` that can be loaded now: those in torch.hub's cache, and, while the
+    download server answers, those it has.
+
+    One HEAD request per file not cached (no download), each waiting at most ``timeout`` seconds;
+    after the first that gets no answer, only cached files count, so an offline machine waits at most
+    ``timeout`` seconds once. For menus that offer TorchVision's models only when they can be had.
+    None under ``MNV3LIB_OFFLINE=1``.
+
+    Raises:
+        ValueError: for a ``timeout`` that is not > 0.
+    """
+    if not timeout > 0:
+        raise ValueError(f"expected timeout > 0 seconds, got {timeout!r}")
+    if offline():
+        return []
+    available, online = [], True
+    for member in members:
+        if not isinstance(member, WeightsEnum):
+            raise TypeError(f"expected TorchVision weights enum members, got {member!r}")
+        if os.path.isfile(cached_weights_path(member)):
+            available.append(member)
+        elif online:
+            try:
+                with urllib.request.urlopen(urllib.request.Request(member.url, method="HEAD"), timeout=timeout):
+                    available.append(member)
+            except urllib.error.HTTPError:  # the server answered: it lacks this file
+                continue
+            except OSError:  # no network, or no answer in time
+                online = False
+    return available
 
 
 def fetch_state_dict(member: WeightsEnum, *, progress: bool = True, timeout: float | None = None) -> Mapping[str, torch.Tensor]:
-    """The state dict of a torchvision weights enum member: from torch.hub's cache, or downloaded.
+    """The state dict of a torchvision weights enum member: from torch.hub's cache, or downloaded into it.
 
     Args:
         member: The weights.
-        progress: Show the download's progress bar and torch.hub's download line (it names the cache folder).
-        timeout: Seconds each network read may wait (default :data:`DOWNLOAD_TIMEOUT_S`).
+        progress: Show the download's progress bar and where the file goes.
+        timeout: Seconds the whole download may take (default :func:`download_timeout`).
 
     Raises:
         WeightsUnavailableError: when the file is neither cached nor downloadable in time, or the
-            cached file is corrupt (the message names it and says to delete it).
+            cached file is corrupt or holds more than tensors (the message names it and says to delete it).
     """
-    timeout = DOWNLOAD_TIMEOUT_S if timeout is None else timeout
-    if not timeout > 0:
-        raise ValueError(f"expected timeout > 0 seconds, got {timeout!r}")
-    cached = cached_weights_path(member)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # urllib, under torch.hub, has no timeout argument of its own
-    quiet = contextlib.ExitStack()
-    if not progress:  # torch.hub prints "Downloading ... to <cache path>" (to stdout in current torch)
-        quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
-        quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    check_flag(progress, "progress")
+    if offline():
+        raise WeightsUnavailableError(f"{OFFLINE_VARIABLE} is set: {member} is neither read from the cache nor downloaded (unset it to load it)")
+    cached = Path(cached_weights_path(member))
+    if not cached.is_file():
+        if timeout is None:
+            timeout = download_timeout()
+        try:
+            download_file(member.url, cached, timeout=timeout, progress=progress)
+        except OSError as error:  # time-outs, URLError, socket and HTTP errors are all OSErrors
+            timed_out = isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError)
+            reason = f"not complete within {timeout:g} s" if timed_out else str(error)
+            raise WeightsUnavailableError(
+                f"could not download {member} from {member.url} ({reason}). This machine looks offline or behind a stalled proxy. "
+                f"Run once with a network connection ({TIMEOUT_VARIABLE} sets the time-out in seconds), or copy the file to {cached}; "
+                "use weights=None for a randomly initialised model."
+            ) from error
     try:
-        with quiet:
-            return member.get_state_dict(progress=progress, check_hash=True)
-    except OSError as error:  # URLError, socket errors and time-outs, HTTP errors are all OSErrors
-        reason = f"no answer within {timeout:g} s" if isinstance(getattr(error, "reason", error), TimeoutError) else str(error)
-        raise WeightsUnavailableError(
-            f"could not download {member} from {member.url} ({reason}). This machine looks offline or behind a stalled proxy. "
-            f"Run once with a network connection (MNV3LIB_DOWNLOAD_TIMEOUT sets the time-out), or copy the file to {cached}; "
-            "use weights=None for a randomly initialised model."
-        ) from error
-    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
-        if not os.path.isfile(cached):
-            raise
-        raise WeightsUnavailableError(f"the cached weights file {cached} is corrupt ({type(error).__name__}: {error}): delete it and load again") from error
-    finally:
-        socket.setdefaulttimeout(previous)
+        return safe_load(cached)
+    except ValueError as error:
+        raise WeightsUnavailableError(f"the cached weights file {cached} is corrupt or unsafe ({error}): delete it and load again") from error
+
+
+def check_no_weights(arch: str, weights: object) -> None:
+    """Refuse ``weights`` other than None for a model that TorchVision publishes no weights for, rather
+    than return a randomly initialised model that looks trained."""
+    if weights is not None:
+        raise ValueError(
+            f"{arch} has no published weights (TorchVision publishes none for it), got weights={weights!r}: use weights=None and "
+            "train it, starting from weights_backbone or a checkpoint of your own"
+        )
 
 
 def load_torchvision_weights(

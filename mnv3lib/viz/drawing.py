@@ -16,10 +16,16 @@ from PIL import Image
 from torchvision.ops import batched_nms
 from torchvision.utils import draw_bounding_boxes, draw_keypoints, draw_segmentation_masks
 
-__all__ = ["PALETTE", "filter_predictions", "draw_detections", "draw_semantic", "draw_instances", "png_data_uri"]
+__all__ = ["PALETTE", "class_color", "filter_predictions", "draw_detections", "draw_semantic", "draw_instances", "png_bytes", "png_data_uri"]
 
 # One colour per class id (0, the background, is never drawn)
 PALETTE = ("#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#e377c2", "#8c564b", "#17becf", "#bcbd22")
+
+
+def class_color(class_id: int) -> str:
+    """The colour of a class id >= 1: :data:`PALETTE`'s colours in turn, never the background's black
+    (ids 1-9 keep their own colour; COCO's 90 and Pascal VOC's 20 classes cycle through the nine)."""
+    return PALETTE[1 + (class_id - 1) % (len(PALETTE) - 1)]
 
 
 def filter_predictions(prediction: dict[str, torch.Tensor], score_threshold: float = 0.5, nms_iou: float | None = None) -> dict[str, torch.Tensor]:
@@ -71,7 +77,7 @@ def draw_detections(
     if show_boxes and labels:
         scores = detections.get("scores")
         captions = [classes[label - 1] + (f" {float(scores[i]):.2f}" if scores is not None else "") for i, label in enumerate(labels)]
-        colors = [PALETTE[label % len(PALETTE)] for label in labels]
+        colors = [class_color(label) for label in labels]
         canvas = draw_bounding_boxes(canvas, detections["boxes"].as_subclass(torch.Tensor), captions, colors=colors, width=width)
     keypoints = detections.get("keypoints")
     if show_keypoints and keypoints is not None and keypoint_label is not None:
@@ -97,7 +103,7 @@ def draw_semantic(image: torch.Tensor, semantic: torch.Tensor, *, visible: Seque
     if semantic.shape != canvas.shape[-2:]:
         raise ValueError(f"expected a mask of the image's size {tuple(canvas.shape[-2:])}, got {tuple(semantic.shape)}")
     present = [c for c in semantic.unique().tolist() if 0 < c < 255 and (visible is None or c in visible)]
-    return _overlay(canvas, torch.stack([semantic == c for c in present]) if present else None, [PALETTE[c % len(PALETTE)] for c in present], alpha)
+    return _overlay(canvas, torch.stack([semantic == c for c in present]) if present else None, [class_color(c) for c in present], alpha)
 
 
 def draw_instances(image: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor, *, visible: Sequence[int] | None = None, alpha: float = 0.5) -> torch.Tensor:
@@ -105,7 +111,7 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, labels: torch.Tenso
     canvas = _as_uint8(image)
     keep = [i for i, label in enumerate(labels.tolist()) if visible is None or label in visible]
     masks = masks.as_subclass(torch.Tensor).bool()
-    return _overlay(canvas, masks[keep] if keep else None, [PALETTE[1 + i % (len(PALETTE) - 1)] for i in range(len(keep))], alpha)
+    return _overlay(canvas, masks[keep] if keep else None, [class_color(i + 1) for i in range(len(keep))], alpha)
 
 
 def _overlay(canvas: torch.Tensor, masks: torch.Tensor | None, colors: list[str], alpha: float) -> torch.Tensor:
@@ -114,8 +120,13 @@ def _overlay(canvas: torch.Tensor, masks: torch.Tensor | None, colors: list[str]
     return canvas if masks is None else draw_segmentation_masks(canvas, masks, alpha=alpha, colors=colors)
 
 
-def png_data_uri(image: torch.Tensor) -> str:
-    """A ``data:image/png;base64,...`` URI of a ``(3, H, W)`` image, for HTML (and so for static pages)."""
+def png_bytes(image: torch.Tensor) -> bytes:
+    """The PNG file of a ``(3, H, W)`` image, uint8 or [0, 1] float (e.g. for an ``ipywidgets.Image``)."""
     buffer = io.BytesIO()
     Image.fromarray(_as_uint8(image).permute(1, 2, 0).numpy()).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def png_data_uri(image: torch.Tensor) -> str:
+    """A ``data:image/png;base64,...`` URI of a ``(3, H, W)`` image, for HTML (and so for static pages)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")

@@ -7,7 +7,7 @@ one exactly once (as the cell's value) and nothing leaks between cells.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
 import numpy as np
@@ -37,6 +37,8 @@ __all__ = [
     "plot_eps_comparison",
     "plot_training_curves",
     "plot_image_grid",
+    "plot_top_classes",
+    "plot_image_rows",
     "plot_layer_sqnr",
     "plot_calibration_sweep",
     "plot_detections",
@@ -309,23 +311,105 @@ def plot_training_curves(
     return fig
 
 
+def _pixels(image: torch.Tensor) -> np.ndarray:
+    """A ``(3, H, W)`` uint8 or [0, 1] float image as the ``(H, W, 3)`` array ``imshow`` takes."""
+    image = image.float() / 255 if not image.is_floating_point() else image
+    return image.permute(1, 2, 0).clamp(0, 1).numpy()
+
+
 def plot_image_grid(
-    images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8, ax: Axes | None = None, panel_inches: float = 1.3
+    images: torch.Tensor | Sequence[torch.Tensor], titles: Sequence[str] | None = None, ncols: int = 8, ax: Axes | None = None, panel_inches: float = 1.3
 ) -> Figure:
-    """A grid of ``(N, 3, H, W)`` uint8 (or [0, 1] float) images with optional titles, ``panel_inches`` wide each."""
+    """A grid of uint8 (or [0, 1] float) images, a ``(N, 3, H, W)`` batch or ``(3, H, W)`` images of
+    any sizes, with optional titles, ``panel_inches`` wide each."""
     count = len(images)
     nrows = math.ceil(count / ncols)
     fig = Figure(figsize=(panel_inches * ncols, (panel_inches + 0.15) * nrows), layout="constrained") if ax is None else ax.figure
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(count)] if ax is None else [ax]
     for index, axis in enumerate(axes):
-        image = images[index]
-        image = image.float() / 255 if not image.is_floating_point() else image
-        axis.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+        axis.imshow(_pixels(images[index]))
         axis.set_xticks([])
         axis.set_yticks([])
         axis.grid(False)
         if titles is not None:
             axis.set_title(titles[index], fontsize=8)
+    return fig
+
+
+def plot_image_rows(rows: Mapping[str, Sequence[torch.Tensor]], columns: Sequence[str] | None = None, *, panel_inches: float = 3.0) -> Figure:
+    """A grid of images: one row per entry of ``rows`` (e.g. a model's drawings on each photograph),
+    named at its left, with ``columns`` as the titles of the top row.
+
+    Args:
+        rows: A name per row → its ``(3, H, W)`` uint8 or [0, 1] float images, of any sizes; every
+            row has as many images as the first.
+        columns: A title per column (e.g. the photographs' names).
+        panel_inches: The width of each panel.
+    """
+    ncols = len(next(iter(rows.values()), ()))
+    if not ncols or any(len(images) != ncols for images in rows.values()):
+        raise ValueError(f"expected rows of the same number of images (at least one), got {[len(images) for images in rows.values()]}")
+    if columns is not None and len(columns) != ncols:
+        raise ValueError(f"expected one column title per image of a row, got {len(columns)} for {ncols}")
+    fig = Figure(figsize=(panel_inches * ncols, 0.8 * panel_inches * len(rows)), layout="constrained")
+    for row, (name, images) in enumerate(rows.items()):
+        for column, image in enumerate(images):
+            axis = fig.add_subplot(len(rows), ncols, row * ncols + column + 1)
+            axis.imshow(_pixels(image))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.grid(False)
+            if column == 0:
+                axis.set_ylabel(name, fontsize=9)
+            if row == 0 and columns is not None:
+                axis.set_title(columns[column], fontsize=9)
+    return fig
+
+
+def plot_top_classes(
+    images: Sequence[torch.Tensor],
+    predictions: Mapping[str, Sequence[Sequence[tuple[str, float]]]],
+    *,
+    titles: Sequence[str] | None = None,
+    panel_inches: float = 2.4,
+) -> Figure:
+    """One row per image: the image, then each model's most probable classes as bars, best at the top.
+
+    Args:
+        images: ``(3, H, W)`` uint8 or [0, 1] float images, of any sizes.
+        predictions: A name per model → one list of ``(class name, probability)`` per image, as
+            :func:`mnv3lib.analysis.predict.top_classes` returns them.
+        titles: A title per image (e.g. the photographs' names).
+        panel_inches: The width of each panel.
+    """
+    for name, rows in predictions.items():
+        if len(rows) != len(images):
+            raise ValueError(f"expected one list of classes per image from {name!r}, got {len(rows)} for {len(images)} images")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"expected one title per image, got {len(titles)} for {len(images)} images")
+    ncols = 1 + len(predictions)
+    fig = Figure(figsize=(panel_inches * ncols, 0.75 * panel_inches * len(images)), layout="constrained")
+    for row, image in enumerate(images):
+        axis = fig.add_subplot(len(images), ncols, row * ncols + 1)
+        axis.imshow(_pixels(image))
+        axis.set_axis_off()
+        if titles is not None:
+            axis.set_title(titles[row], fontsize=9)
+        for column, (name, rows) in enumerate(predictions.items(), start=2):
+            bars = fig.add_subplot(len(images), ncols, row * ncols + column)
+            labels, probabilities = zip(*rows[row]) if rows[row] else ((), ())
+            position = np.arange(len(labels))[::-1]  # the best at the top
+            bars.barh(position, [100 * p for p in probabilities], color=COLORS["hardswish"])
+            for y, p in zip(position, probabilities):
+                bars.text(min(100 * p, 80) + 2, y, f"{100 * p:.0f}", va="center", fontsize=7)
+            bars.set_yticks(position, [label[:22] for label in labels], fontsize=7)
+            bars.set_xlim(0, 100)
+            bars.tick_params(axis="x", labelsize=7)
+            bars.grid(axis="y", visible=False)
+            if row == 0:
+                bars.set_title(name, fontsize=9)
+            if row == len(images) - 1:
+                bars.set_xlabel("probability (%)", fontsize=8)
     return fig
 
 
@@ -393,7 +477,7 @@ def plot_detections(
     """
     if len(images) != len(detections):
         raise ValueError(f"expected one detections dict per image, got {len(detections)} for {len(images)} images")
-    drawn = torch.stack([draw_detections(image, found, classes, **draw) for image, found in zip(images, detections)])
+    drawn = [draw_detections(image, found, classes, **draw) for image, found in zip(images, detections)]
     return plot_image_grid(drawn, titles, ncols=min(ncols, len(images)), panel_inches=panel_inches)
 
 
@@ -416,7 +500,7 @@ def plot_segmentation(
         else draw_semantic(image, mask, visible=visible, alpha=alpha)
         for image, mask in zip(images, masks)
     ]  # fmt: skip
-    return plot_image_grid(torch.stack(drawn), titles, ncols=min(ncols, len(images)), panel_inches=panel_inches)
+    return plot_image_grid(drawn, titles, ncols=min(ncols, len(images)), panel_inches=panel_inches)
 
 
 def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:
