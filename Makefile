@@ -112,7 +112,7 @@ $(COLAB_STAMP): constraints-colab.txt
 	touch $(COLAB_STAMP)
 
 # (-I: the installed mnv3lib, not the checkout's)
-COLAB_DEPLOY_REQUIREMENTS := $(COLAB_BIN)/python -I -c 'from mnv3lib.engine.deployment import deploy_requirements; print(*deploy_requirements())'
+COLAB_DEPLOY_REQUIREMENTS := $(COLAB_BIN)/python -I -c 'from mnv3lib.deploy import deploy_requirements; print(*deploy_requirements())'
 
 install-colab: $(COLAB_STAMP)
 	rm -rf build

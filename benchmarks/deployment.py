@@ -25,8 +25,7 @@ import torch
 
 from mnv3lib.analysis.benchmark import compare_latency
 from mnv3lib.analysis.parity import randomize_batchnorm
-from mnv3lib.engine import deployment
-from mnv3lib.engine.deployment import INT8_ROUTES, ROUTES, check_outputs, deploy, route_available
+from mnv3lib.deploy import INT8_ROUTES, ROUTES, build_order, check_outputs, deploy, route_available
 from mnv3lib.models import mobilenet_v3_large, mobilenet_v3_small
 from mnv3lib.models.segmentation import lraspp_mobilenet_v3_large
 
@@ -47,10 +46,9 @@ def measure(name: str, routes: list[str], repeats: int, log=print) -> pd.DataFra
     example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     calibration = [torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(i + 1)) for i in range(8)]
     deployments, rows = {}, {}
-    # the torch.compile routes last, "compile" last of all, as deploy_routes builds them: an
-    # ExecuTorch route and PT2E's strict export reset TorchDynamo, and a route compiled before them
-    # would compile again in the warm-up, without freezing
-    for route in sorted(routes, key=deployment._build_order):
+    # in the library's build order (deploy_routes's): a route compiled before an ExecuTorch route or
+    # PT2E's strict export would compile again in the warm-up, without freezing
+    for route in sorted(routes, key=build_order):
         start = time.perf_counter()
         try:
             built = deploy(model, route, example, calibration)

@@ -2,17 +2,49 @@
 
 Every check raises a ``TypeError`` or ``ValueError`` whose message names the offending value and what
 was expected, so a reader's mistake is reported at the boundary, not deep inside torch.
+
+Checks of types and shapes read only a tensor's metadata. Checks of values (NaN, ranges, class ids)
+read the data: on a GPU the host waits for the device each time. A training loop therefore checks its
+data once per sample where it enters (the engine does it as the batch is collated, on the CPU), and runs
+the model inside :func:`inputs_checked`, where the models' own forward passes skip those reads.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-__all__ = ["check_image_batch", "check_positive", "check_range", "check_numbers", "check_choice", "check_flag", "check_keywords", "is_tracing"]
+__all__ = [
+    "check_image_batch", "check_positive", "check_range", "check_numbers", "check_choice", "check_flag", "check_keywords", "is_tracing",
+    "inputs_checked", "inputs_are_checked",
+]  # fmt: skip
+
+_INPUTS_CHECKED = contextvars.ContextVar("mnv3lib_inputs_checked", default=False)
+
+
+@contextlib.contextmanager
+def inputs_checked() -> Iterator[None]:
+    """Within the block, checks called with ``values=None`` (as the models' forward passes call them)
+    skip what would read their inputs' values, and keep the checks of types and shapes.
+
+    For a caller that has already checked its data where it entered, once per sample: the engine's
+    training step, whose collate checked the batch on the CPU before it went to the device.
+    """
+    token = _INPUTS_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _INPUTS_CHECKED.reset(token)
+
+
+def inputs_are_checked() -> bool:
+    """Whether the code runs inside :func:`inputs_checked`."""
+    return _INPUTS_CHECKED.get()
 
 
 def is_tracing(value: object = None) -> bool:
@@ -22,12 +54,16 @@ def is_tracing(value: object = None) -> bool:
     return torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
-def check_image_batch(images: object, channels: int = 3, name: str = "images") -> None:
-    """Check that ``images`` is a float tensor of shape ``(N, channels, H, W)``.
+def check_image_batch(images: object, channels: int = 3, name: str = "images", *, values: bool | None = None) -> None:
+    """Check that ``images`` is a float tensor of shape ``(N, channels, H, W)`` with finite values.
+
+    Args:
+        values: Also check that the values are finite (a read of the data). None: unless inside
+            :func:`inputs_checked`.
 
     Raises:
         TypeError: if ``images`` is not a tensor, or not floating point.
-        ValueError: if it is not 4-D or has the wrong number of channels.
+        ValueError: if it is not 4-D, has the wrong number of channels, or NaN or infinite values.
     """
     if is_tracing(images):
         return
@@ -48,7 +84,9 @@ def check_image_batch(images: object, channels: int = 3, name: str = "images") -
             f"expected {name} to be a floating-point tensor, got dtype {images.dtype}: "
             "convert with images.float() / 255 or torchvision.transforms.v2.ToDtype(torch.float32, scale=True)"
         )
-    if not bool(torch.isfinite(images).all()):
+    if values is None:
+        values = not inputs_are_checked()
+    if values and not bool(torch.isfinite(images).all()):
         raise ValueError(f"{name} have NaN or infinite values")
 
 

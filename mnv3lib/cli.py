@@ -1,8 +1,9 @@
 """Command-line training, with the flags of TorchVision's ``references/classification/train.py``.
 
-TorchVision's MobileNetV3 recipe, on an ImageNet-style folder::
+``python -m mnv3lib.train`` and ``python -m mnv3lib.cli`` run it. TorchVision's MobileNetV3 recipe, on an
+ImageNet-style folder::
 
-    python -m mnv3lib.cli classification --data-path /data/imagenet --model mobilenet_v3_large \\
+    python -m mnv3lib.train classification --data-path /data/imagenet --model mobilenet_v3_large \\
         --opt rmsprop --lr 0.064 --wd 1e-5 --lr-step-size 2 --lr-gamma 0.973 \\
         --auto-augment imagenet --random-erase 0.2 --epochs 600 --batch-size 128 --output-dir runs/large
 
@@ -13,23 +14,24 @@ results and the checkpoint that Chapter 2 loads; ``detection`` and ``segmentatio
 Detection, with the flags of TorchVision's ``references/detection/train.py``, on a COCO folder (or, without
 ``--data-path``, the book's mini-COCO)::
 
-    python -m mnv3lib.cli detection --data-path /data/coco --model fasterrcnn_mobilenet_v3_large_fpn \
+    python -m mnv3lib.train detection --data-path /data/coco --model fasterrcnn_mobilenet_v3_large_fpn \\
         --no-light-heads --min-size 800 --max-size 1333 --epochs 26 --lr-steps 16 22 -b 16 --output-dir runs/frcnn
 
 SSDlite320, with TorchVision's recipe (per process: 8 processes × 24 images)::
 
-    torchrun --nproc_per_node=8 -m mnv3lib.train detection --data-path /data/coco --model ssdlite320_mobilenet_v3_large \
-        --epochs 660 --lr-scheduler cosineannealinglr --lr 0.15 -b 24 --wd 0.00004 --data-augmentation ssdlite \
+    torchrun --nproc_per_node=8 -m mnv3lib.train detection --data-path /data/coco --model ssdlite320_mobilenet_v3_large \\
+        --epochs 660 --lr-scheduler cosineannealinglr --lr 0.15 -b 24 --wd 0.00004 --data-augmentation ssdlite \\
         --output-dir runs/ssdlite
 
 Segmentation, with the flags of TorchVision's ``references/segmentation/train.py``, on Pascal VOC (or, by
 default, the book's mini-COCO scenes)::
 
-    python -m mnv3lib.train segmentation --dataset voc --data-path /data/voc --model lraspp_mobilenet_v3_large \
+    python -m mnv3lib.train segmentation --dataset voc --data-path /data/voc --model lraspp_mobilenet_v3_large \\
         --image-size 520 --epochs 30 -b 4 --lr 0.01 --wd 1e-6 --output-dir runs/lraspp
 
 Every command trains on ``--device`` (default: CUDA if present, else the CPU), with ``--amp`` for mixed
-precision, and under torchrun with DistributedDataParallel (add ``--sync-bn``)::
+precision, and under torchrun with DistributedDataParallel (add ``--sync-bn``); these flags make the
+run's :class:`~mnv3lib.engine.runtime.Runtime`::
 
     torchrun --standalone --nproc_per_node=8 -m mnv3lib.train classification ... --amp --sync-bn
 
@@ -55,10 +57,11 @@ from .data.voc import voc_splits
 from .data.folders import image_folder_splits
 from .data.splits import SHAPES_CROP_SIZES, minicoco_splits, shapes_splits
 from .data.coco import CocoFolder
-from .engine.detection import AUGMENTATIONS, LR_SCHEDULERS
+from .data.transforms import AUGMENTATIONS
+from .engine.detection import LR_SCHEDULERS
 from .engine.detection import MODELS as DETECTION_MODELS
 from .engine.detection import DetectionConfig
-from .engine import fit
+from .engine import Runtime, fit
 from .engine.classification import ClassificationConfig
 
 __all__ = ["main", "classification_parser"]
@@ -83,6 +86,8 @@ def _add_run_and_output_arguments(parser: argparse.ArgumentParser, run: argparse
     hardware.add_argument("--channels-last", action="store_true", help="channels-last memory layout (classification and segmentation)")
     hardware.add_argument("--compile", action="store_true", help="train through torch.compile (classification and segmentation)")
     hardware.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over all processes' batches")
+    hardware.add_argument("--log-every", type=_positive_int, default=Runtime.log_every,
+                          help="steps between reads of the running loss from the device (a non-finite loss is seen at most this many steps - 1 late)")  # fmt: skip
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", required=True)
     output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
@@ -213,10 +218,12 @@ def classification_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, object]:
-    """fit()'s keyword arguments that the shared flags give."""
-    return {"output_dir": Path(args.output_dir), "resume": args.resume, "overwrite": args.overwrite, "progress": args.progress, "log": print,
-            "stop_after_epoch": args.stop_after_epoch, "device": args.device, "amp": args.amp, "channels_last": args.channels_last,
-            "compile": args.compile, "sync_bn": args.sync_bn}  # fmt: skip
+    """fit()'s keyword arguments that the shared flags give: the runtime, built once here, and the run's
+    output options."""
+    runtime = Runtime(device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile, sync_bn=args.sync_bn,
+                      log_every=args.log_every)  # fmt: skip
+    return {"runtime": runtime, "output_dir": Path(args.output_dir), "resume": args.resume, "overwrite": args.overwrite,
+            "progress": args.progress, "log": print, "stop_after_epoch": args.stop_after_epoch}  # fmt: skip
 
 
 def _write_history(output: Path, config: object, result: object, **extra: object) -> None:
@@ -320,3 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         distributed.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,7 +14,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-__all__ = ["resolve_device", "model_device", "move", "autocast_dtype"]
+__all__ = ["resolve_device", "model_device", "move", "autocast_dtype", "accumulation_dtype"]
 
 T = TypeVar("T")
 
@@ -83,3 +83,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype:
     CPU and MPS (bfloat16 keeps float32's exponent range, so it needs no scaler)."""
     return torch.float16 if device.type == "cuda" else torch.bfloat16
 
+
+
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    """The type in which sums of losses and counts are kept on ``device``: float64, whose sums are
+    those of Python floats (float32 on MPS, which has no float64)."""
+    return torch.float32 if device.type == "mps" else torch.float64

@@ -181,6 +181,18 @@ def test_detection_inputs_are_checked(detectors, model, images, targets, error, 
         detectors[model](images, targets)
 
 
+@pytest.mark.parametrize(("model", "images", "targets", "error", "fragment"), [row[1:] for row in DETECTION_ROWS if row[2]],
+                         ids=[row[0] for row in DETECTION_ROWS if row[2]])  # fmt: skip
+def test_the_engine_catches_them_where_the_batch_is_made(detectors, model, images, targets, error, fragment) -> None:
+    """The engine trains inside inputs_checked, where forward reads no values: its collate checks each
+    sample instead, with the model's own input checks (an empty batch is never collated)."""
+    from mnv3lib.engine.detection import checked_collate
+
+    targets = targets or [PERSON if model == "keypoints" else GOOD] * len(images)
+    with pytest.raises(error, match=fragment):
+        checked_collate(list(zip(images, targets)), **detectors[model].input_checks())
+
+
 def _builder_rows() -> list[tuple[str, Callable[[], object], type[Exception], str]]:
     from mnv3lib.models import detection, mobilenet_v3_small, quantization, segmentation
     from mnv3lib.engine.segmentation import segmentation_loss
@@ -289,8 +301,8 @@ def _corrupt_image_folder(tmp_path: Path, data: bytes) -> object:
 
 
 def _evaluate_without_annotations(tmp_path: Path) -> object:
-    from mnv3lib.engine.detection import detection_transforms, evaluate_coco
-    from mnv3lib.engine.loop import TransformedDataset
+    from mnv3lib.data import TransformedDataset, detection_transforms
+    from mnv3lib.engine.detection import evaluate_coco
     from mnv3lib.models import detection
 
     folder = _coco_folder(tmp_path, edit=lambda data: data.update(annotations=[]))

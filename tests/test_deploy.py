@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from mnv3lib.engine.deployment import (
-    DEPLOY_REQUIREMENTS, INT8_ROUTES, ROUTES, Deployment, check_outputs, deploy, deploy_requirements, deploy_routes, route_available,
+from mnv3lib.deploy import (
+    DEPLOY_REQUIREMENTS, INT8_ROUTES, ROUTES, Deployment, build_order, check_outputs, deploy, deploy_requirements, deploy_routes, route_available,
 )
 from mnv3lib.models import mobilenet_v3_small
 from mnv3lib.models.quantization import mobilenet_v3_small as quantizable_small

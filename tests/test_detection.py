@@ -174,3 +174,17 @@ def test_every_torchvision_default_passes_the_checks() -> None:
         defaults = {p.name: p.default for p in inspect.signature(reference.__init__).parameters.values() if p.name in options}
         model = builder(**(defaults | {k: v for k, v in transform.items() if k in options and k not in defaults}))
         assert isinstance(model, reference)
+
+
+def test_trainable_stages_is_torchvisions_rule() -> None:
+    """Chapter 4 explains TorchVision's trainable_backbone_layers with the library's public trainable_stages,
+    which must agree with TorchVision's private _validate_trainable_layers (compared here, in a test)."""
+    import warnings
+
+    from torchvision.models.detection.backbone_utils import _validate_trainable_layers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both warn that a value is ignored from scratch
+        for is_trained in (True, False):
+            for value in (None, 0, 3, 6):
+                assert detection.trainable_stages(is_trained, value) == _validate_trainable_layers(is_trained, value, 6, 3), (is_trained, value)

@@ -10,13 +10,11 @@ import torch
 from mnv3lib.data.coco import CocoFolder
 from mnv3lib.data.minicoco import MiniCocoScenes, coco_dict, export_coco
 from mnv3lib.engine import fit
-from mnv3lib.engine.loop import TransformedDataset
+from mnv3lib.data import TransformedDataset, detection_collate, detection_transforms
 from mnv3lib.engine.detection import (
     DetectionConfig,
     coco_ground_truth,
     coco_summary,
-    collate,
-    detection_transforms,
     evaluate_coco,
     build_detector,
     load_backbone,
@@ -61,7 +59,7 @@ def test_training_resumes_bit_identically(tmp_path) -> None:
 
 def test_collate_and_coco_summary() -> None:
     scenes = MiniCocoScenes("val", size=3, image_size=64, transforms=detection_transforms(train=False))
-    images, targets = collate([scenes[0], scenes[1]])
+    images, targets = detection_collate([scenes[0], scenes[1]])
     assert len(images) == 2 and images[0].dtype == torch.float32 and 0 <= images[0].min() and images[0].max() <= 1
     assert "masks" not in targets[0] and type(targets[0]["boxes"]) is torch.Tensor
     ground_truth = coco_ground_truth(coco_dict(scenes))

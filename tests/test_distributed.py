@@ -24,7 +24,7 @@ from mnv3lib.engine import distributed, fit
 from mnv3lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from mnv3lib.engine.classification import ClassificationConfig
 from mnv3lib.engine.detection import DetectionConfig
-from mnv3lib.engine.loop import run
+from mnv3lib.engine.loop import Runtime, run
 from mnv3lib.engine.segmentation import SegmentationConfig
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -163,7 +163,7 @@ def test_sync_bn_over_two_processes_follows_one_process_with_the_global_batch(tm
     """
     torchrun(str(SCRIPTS / "ddp_equivalence.py"), str(tmp_path / "two.pt"))
     two = torch.load(tmp_path / "two.pt", weights_only=False)
-    one = run(NoAugmentation(equivalence_config(2 * PER_PROCESS_BATCH)), *equivalence_data(), device="cpu")
+    one = run(NoAugmentation(equivalence_config(2 * PER_PROCESS_BATCH)), *equivalence_data(), runtime=Runtime("cpu"))
     losses = [e.train_loss for e in one.history]
     relative = {sync: max(abs(a - b) / abs(b) for a, b in zip(two[sync]["losses"], losses)) for sync in (True, False)}
     assert relative[True] < 1e-4, relative
@@ -199,7 +199,7 @@ def test_bf16_autocast_trains_a_step_of_each_task(task: str) -> None:
     task_object = TASKS[type(config)](config)
     model = task_object.build_model(data[0])
     dtypes = _bf16_conv_outputs(model)
-    result = run(task_object, *data, model=model, device="cpu", amp=True)
+    result = run(task_object, *data, model=model, runtime=Runtime("cpu", amp=True))
     assert dtypes and set(dtypes) == {torch.bfloat16}  # the step ran under autocast
     assert not result.diverged and all(torch.isfinite(p).all() for p in result.model.parameters())
     assert all(p.dtype == torch.float32 for p in result.model.parameters())  # the weights stay float32

@@ -81,7 +81,7 @@ def test_make_installs_the_deploy_extra() -> None:
 
 def _deploy_pins(torch: Version) -> dict[str, Version]:
     """deploy_requirements() for a torch version, as exact pins."""
-    from mnv3lib.engine.deployment import deploy_requirements
+    from mnv3lib.deploy import deploy_requirements
 
     pins = {}
     for line in deploy_requirements(".".join(map(str, torch.release[:2]))):
@@ -113,10 +113,10 @@ def test_the_colab_cell_and_the_colab_job_install_the_same_deploy_requirements()
     chapter = json.loads((ROOT / "notebooks" / "07_deployment.ipynb").read_text())
     cell = "".join(next(c for c in chapter["cells"] if c["cell_type"] == "code")["source"])
     assert cell.index('%pip install -q "mnv3lib @ git+{repo}@') < cell.index('%pip install -q {" ".join(deploy_requirements())}')
-    assert "from mnv3lib.engine.deployment import deploy_requirements" in cell
+    assert "from mnv3lib.deploy import deploy_requirements" in cell
     makefile = (ROOT / "Makefile").read_text()
     command = re.search(r"^COLAB_DEPLOY_REQUIREMENTS := (.*)$", makefile, re.MULTILINE).group(1)
-    assert "-I -c" in command and "from mnv3lib.engine.deployment import deploy_requirements" in command
+    assert "-I -c" in command and "from mnv3lib.deploy import deploy_requirements" in command
     recipe = re.search(r"^install-colab: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
     assert recipe.index("-c constraints-colab.txt .") < recipe.index("$(COLAB_DEPLOY_REQUIREMENTS)")
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from mnv3lib.data.minicoco import MINICOCO_CLASSES, MiniCocoScenes, SemanticScenes, semantic_mask
+from mnv3lib.data.transforms import segmentation_transforms
 from mnv3lib.engine import fit
 from mnv3lib.engine.segmentation import (
     SegmentationConfig,
     evaluate_segmentation,
     poly_lr_factor,
     segmentation_loss,
-    segmentation_transforms,
 )
 
 NUM_CLASSES = len(MINICOCO_CLASSES) + 1

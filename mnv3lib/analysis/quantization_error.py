@@ -23,7 +23,7 @@ from ..checks import check_image_batch
 from ..models.layers import ConvNormActivation, SqueezeExcitation
 from ..models.mobilenetv3 import InvertedResidual
 from ..devices import model_device
-from ..models.quantization import QuantizableMobileNetV3, _as_quantizable
+from ..models.quantization import QuantizableMobileNetV3, as_quantizable
 
 __all__ = ["Site", "sqnr_db", "quantization_sites", "layer_sqnr", "StorageReport", "storage_report", "prediction_agreement"]
 
@@ -137,7 +137,7 @@ def layer_sqnr(float_model: QuantizableMobileNetV3, int8_model: nn.Module, image
         ``weight_sqnr_db`` (the layer's BN-folded weights against their int8 version; conv units only).
     """
     check_image_batch(images)
-    sites = quantization_sites(_as_quantizable(float_model))
+    sites = quantization_sites(as_quantizable(float_model))
     reference = copy.deepcopy(float_model).eval()
     reference.fuse_model(is_qat=False)  # fold BatchNorm into the convs, as conversion does (names stay)
     names = [site.name for site in sites]

@@ -29,7 +29,7 @@ from torchvision import tv_tensors
 from PIL import Image
 
 from ..checks import check_choice, check_positive
-from .shapes import SPLIT_OFFSETS, _background, render_shape_mask, render_soft_mask
+from .shapes import SPLIT_OFFSETS, render_background, render_shape_mask, render_soft_mask
 
 __all__ = [
     "MINICOCO_CLASSES",
@@ -131,7 +131,7 @@ def _draw_scene(index_seed: int, size: int, num_objects: tuple[int, int], person
     def uniform(low: float, high: float) -> float:
         return low + (high - low) * float(torch.rand(1, generator=generator))
 
-    image = _background(size, generator)
+    image = render_background(size, generator)
     count = int(torch.randint(num_objects[0], num_objects[1] + 1, (1,), generator=generator))
     placed: list[dict[str, Any]] = []  # label, full (binary), visible (binary), keypoints
     for _ in range(count):

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from ..checks import check_choice, check_positive
 
-__all__ = ["SHAPE_CLASSES", "ShapesDataset", "render_shape_mask", "render_soft_mask"]
+__all__ = ["SHAPE_CLASSES", "ShapesDataset", "render_background", "render_shape_mask", "render_soft_mask"]
 
 SHAPE_CLASSES = (
     "circle", "square", "triangle", "pentagon", "hexagon", "star", "cross", "ring", "crescent", "heart",
@@ -110,8 +110,9 @@ def render_shape_mask(
     return render_soft_mask(inside, size, window if local else None)
 
 
-def _background(size: int, generator: torch.Generator) -> torch.Tensor:
-    """A smooth colour gradient plus low-frequency texture. Shape ``(3, size, size)``."""
+def render_background(size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random background, drawn from ``generator``: a smooth colour gradient plus low-frequency
+    texture, values in [0, 1]. Shape ``(3, size, size)``. The shapes and the mini-COCO scenes are drawn on it."""
     corners = torch.rand(3, 2, 2, generator=generator)
     gradient = F.interpolate(corners[None], size=(size, size), mode="bilinear", align_corners=True)[0]
     texture = F.interpolate(torch.rand(3, 6, 6, generator=generator)[None], size=(size, size), mode="bicubic", align_corners=False)[0]
@@ -125,7 +126,7 @@ def _random_color(generator: torch.Generator) -> torch.Tensor:
 def _draw_image(index_seed: int, size: int, num_distractors: tuple[int, int]) -> tuple[torch.Tensor, int]:
     generator = torch.Generator().manual_seed(index_seed)
     label = int(torch.randint(len(SHAPE_CLASSES), (1,), generator=generator))
-    image = _background(size, generator)
+    image = render_background(size, generator)
 
     def uniform(low: float, high: float) -> float:
         return low + (high - low) * float(torch.rand(1, generator=generator))

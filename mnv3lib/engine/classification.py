@@ -20,19 +20,22 @@ from typing import Any
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from tqdm.auto import tqdm
 
-from ..devices import model_device, move
+from ..devices import accumulation_dtype, model_device, move
 from . import distributed
 from .checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
-from .loop import Config, RunResult, Task, TransformedDataset
-from ..checks import check_choice, check_positive, check_range
-from ..data.transforms import classification_eval_transform, classification_train_transform
+from .loop import Config, RunResult, Task
+from ..checks import check_choice, check_image_batch, check_positive, check_range
+from ..data.transforms import TransformedDataset, classification_eval_transform, classification_train_transform
 from ..models.mobilenetv3 import mobilenet_v3
 from .optim import RMSpropTF
 
-__all__ = ["ClassificationConfig", "ClassificationTask", "EpochResult", "build_model", "build_optimizer", "lr_factor", "accuracy", "evaluate"]
+__all__ = [
+    "ClassificationConfig", "ClassificationTask", "EpochResult", "build_model", "build_optimizer", "lr_factor", "top_k_hits", "accuracy",
+    "evaluate", "checked_collate",
+]  # fmt: skip
 
 OPTIMIZERS = ("sgd", "rmsprop", "rmsproptf")
 SCHEDULERS = ("steplr", "cosineannealinglr", "constant")
@@ -189,13 +192,27 @@ def lr_factor(config: ClassificationConfig, epoch: int) -> float:
     return factor
 
 
-def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = (1, 5)) -> list[float]:
-    """Top-k accuracies in percent (k is capped at the number of classes)."""
+def top_k_hits(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = (1, 5)) -> list[torch.Tensor]:
+    """For each k, whether each image's target is among its k highest logits: ``(N,)`` bool tensors on
+    the logits' device (k is capped at the number of classes)."""
     topk = list(topk)
     maxk = min(max(topk), logits.shape[1])
     predicted = logits.topk(maxk, dim=1).indices  # (N, maxk)
     correct = predicted.eq(targets[:, None])
-    return [correct[:, : min(k, maxk)].any(dim=1).float().mean().item() * 100 for k in topk]
+    return [correct[:, : min(k, maxk)].any(dim=1) for k in topk]
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = (1, 5)) -> list[float]:
+    """Top-k accuracies in percent (k is capped at the number of classes)."""
+    return [hits.float().mean().item() * 100 for hits in top_k_hits(logits, targets, topk)]
+
+
+def checked_collate(samples: list[tuple[torch.Tensor, Any]]) -> Any:
+    """PyTorch's default collate, then a check of the image batch (finite float values, ``(N, 3, H,
+    W)``) on the CPU: the training step's model then need not read the images on the device."""
+    images, targets = batch = default_collate(samples)
+    check_image_batch(images, values=True)
+    return batch
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,27 +222,25 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = 
 def evaluate(model: nn.Module, loader: Iterable, *, progress: bool = False) -> dict[str, float]:
     """Cross-entropy loss, Acc@1 and Acc@5 of ``model`` over ``loader`` (batches of images and labels), in eval mode.
 
-    The batches go to the model's device. Under torchrun, give each process its
+    The batches go to the model's device, where the loss and the counts of correct predictions are
+    added up: the host reads them once, at the end. Under torchrun, give each process its
     :func:`~mnv3lib.engine.distributed.shard` of the data: the counts are added up over the processes,
     so every process gets the metrics of the whole set.
     """
     was_training = model.training
     model.eval()
     device = model_device(model)
-    total_loss, correct1, correct5, seen = 0.0, 0.0, 0.0, 0
+    sums, seen = torch.zeros(3, dtype=accumulation_dtype(device), device=device), 0  # loss, top-1 and top-5 counts; images
     batches = tqdm(loader, desc="eval", leave=False) if progress and distributed.is_main() else loader
     for images, targets in batches:
         images, targets = move(images, device), move(targets, device)
         logits = model(images)
-        total_loss += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
-        acc1, acc5 = accuracy(logits, targets, (1, 5))
-        correct1 += round(acc1 * len(targets) / 100)  # counts: exact when added up over processes
-        correct5 += round(acc5 * len(targets) / 100)
+        hits1, hits5 = top_k_hits(logits, targets, (1, 5))
+        loss = nn.functional.cross_entropy(logits, targets, reduction="sum")
+        sums += torch.stack([value.to(sums.dtype) for value in (loss, hits1.sum(), hits5.sum())])
         seen += len(targets)
     model.train(was_training)
-    if distributed.world_size() > 1:
-        sums = torch.tensor([total_loss, correct1, correct5, seen], dtype=torch.float64)
-        total_loss, correct1, correct5, seen = distributed.all_reduce_sum(sums).tolist()
+    total_loss, correct1, correct5, seen = distributed.all_reduce_sum(torch.cat([sums, sums.new_tensor([seen])])).tolist()  # exact counts
     if seen == 0:
         raise ValueError("cannot evaluate on an empty dataset")
     return {"loss": total_loss / seen, "acc1": 100 * correct1 / seen, "acc5": 100 * correct5 / seen}
@@ -243,6 +258,7 @@ class ClassificationTask(Task):
     average of the last checkpoints that improved Acc@1 (TorchVision's MobileNetV3 recipe)."""
 
     record_type = EpochResult
+    collate_fn = staticmethod(checked_collate)
 
     def __init__(self, config: ClassificationConfig) -> None:
         self.config = config
@@ -271,11 +287,12 @@ class ClassificationTask(Task):
     def start(self, model: nn.Module) -> None:
         self.ema = _ema_model(self.config, model) if self.config.model_ema else None
 
-    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, torch.Tensor]]:
         images, targets = batch
         logits = model(images)
         loss = self.criterion(logits, targets)
-        return {"loss": loss}, len(targets), {"acc1": accuracy(logits.detach(), targets, (1,))[0]}
+        (hits,) = top_k_hits(logits.detach(), targets, (1,))
+        return {"loss": loss}, len(targets), {"acc1": hits.float().mean().to(accumulation_dtype(hits.device)) * 100}  # accuracy(), on the device
 
     def after_step(self, model: nn.Module, step: int) -> None:
         if self.ema is not None and step % self.config.model_ema_steps == 0:

@@ -1,8 +1,10 @@
 """Training and COCO evaluation of the MobileNetV3 detectors, after TorchVision's ``references/detection``.
 
 SGD with momentum, a linear warm-up over the first iterations, a multi-step or cosine learning-rate decay,
-TorchVision's detection augmentations (``hflip``, ``ssd``, ``ssdlite``) through ``transforms.v2``, atomic checkpoints after every epoch and exact resume. Evaluation is pycocotools' ``COCOeval``
-(box AP, and keypoint AP for keypoint models). Chapter 4 ("Detection and keypoints") trains the book's
+TorchVision's detection augmentations (``hflip``, ``ssd``, ``ssdlite``:
+:func:`~mnv3lib.data.transforms.detection_transforms`), each batch checked once as it is collated
+(:func:`checked_collate`), atomic checkpoints after every epoch and exact resume. Evaluation is
+pycocotools' ``COCOeval`` (box AP, and keypoint AP for keypoint models). Chapter 4 ("Detection and keypoints") trains the book's
 detector with it (``python -m mnv3lib.book detection``).
 """
 
@@ -13,6 +15,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +26,17 @@ from pycocotools.cocoeval import COCOeval
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision import tv_tensors
-from torchvision.transforms import v2
 
 from ..devices import model_device, move
 from ..models import detection
 from ..models.ssdlite import SSDLiteFeatures
 from . import distributed
 from .checkpoint import as_float32, load_checkpoint, load_features
-from .loop import Config, EpochRecord, Task, TransformedDataset
+from .loop import Config, EpochRecord, Task
 from ..checks import check_choice, check_positive, check_range
 from ..data.coco import CocoFolder
+from ..data.transforms import AUGMENTATIONS, TransformedDataset, detection_collate, detection_transforms
+from ..models.detection_inputs import check_detection_inputs
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS, MiniCocoScenes, coco_dict, person_keypoints_dict
 
 __all__ = [
@@ -43,8 +46,7 @@ __all__ = [
     "label_space",
     "load_backbone",
     "build_detector",
-    "detection_transforms",
-    "collate",
+    "checked_collate",
     "lr_factor",
     "coco_predictions",
     "coco_ground_truth",
@@ -54,9 +56,6 @@ __all__ = [
 
 MODELS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "keypointrcnn_mobilenet_v3_large_fpn", "ssdlite320_mobilenet_v3_large")
 LR_SCHEDULERS = ("multisteplr", "cosineannealinglr")  # TorchVision's --lr-scheduler
-# TorchVision's --data-augmentation presets (references/detection/presets.py), plus the book's default
-AUGMENTATIONS = ("photometric", "hflip", "ssd", "ssdlite")
-SSD_FILL = (123, 117, 104)  # the expand's fill: ImageNet's mean colour in uint8, TorchVision's
 LIGHT_BOX_HEAD = 128  # the box head's hidden width with light_heads (TorchVision: 1024)
 KEYPOINT_SIGMA = 0.05  # COCOeval's per-keypoint OKS falloff for the stick figures (COCO's are 0.025-0.107)
 
@@ -91,7 +90,7 @@ class DetectionConfig(Config):
     warmup_iters: int = 200  # linear warm-up over the first iterations of epoch 1
     warmup_factor: float = 0.001
     # data and run
-    data_augmentation: str = "photometric"  # --data-augmentation: one of AUGMENTATIONS (see detection_transforms)
+    data_augmentation: str = "photometric"  # --data-augmentation: one of AUGMENTATIONS (see data.transforms.detection_transforms)
     seed: int = 0
     workers: int = 0  # -j
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # anything else for the model builder
@@ -173,40 +172,14 @@ def build_detector(config: DetectionConfig, num_classes: int, num_keypoints: int
     return model
 
 
-def detection_transforms(train: bool, augmentation: str = "photometric") -> v2.Compose:
-    """uint8 images to floats in [0, 1], after TorchVision's detection augmentation when training:
-
-    - ``"photometric"`` (the book's R-CNNs): colour jitter half the time (the scenes' geometry is
-      already random, and a flip would have to swap the stick figures' left and right keypoints);
-    - ``"hflip"`` (TorchVision's default): a horizontal flip half the time;
-    - ``"ssd"``: colour jitter, an expand (zoom out onto a canvas up to 4× larger, filled with
-      :data:`SSD_FILL`), a crop that keeps boxes overlapping it by a random minimum IoU, a flip;
-    - ``"ssdlite"`` (TorchVision's SSDlite recipe): the crop and the flip, no expand and no colour.
-
-    Boxes that a crop leaves empty are dropped with their labels and masks (``SanitizeBoundingBoxes``).
-    """
-    check_choice(augmentation, "data_augmentation", AUGMENTATIONS)
-    steps: list[nn.Module] = []
-    if train:
-        steps = {
-            "photometric": [v2.RandomPhotometricDistort(p=0.5)],
-            "hflip": [v2.RandomHorizontalFlip(p=0.5)],
-            "ssd": [v2.RandomPhotometricDistort(), v2.RandomZoomOut(fill={tv_tensors.Image: SSD_FILL, "others": 0}), v2.RandomIoUCrop(),
-                    v2.RandomHorizontalFlip(p=0.5)],
-            "ssdlite": [v2.RandomIoUCrop(), v2.RandomHorizontalFlip(p=0.5)],
-        }[augmentation]  # fmt: skip
-        if augmentation in ("ssd", "ssdlite"):
-            steps.append(v2.SanitizeBoundingBoxes())
-    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True)])
-
-
-def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
-    """A detection batch: a list of images and a list of targets (images may differ in size)."""
-    images, targets = zip(*batch)
-    return [image.as_subclass(torch.Tensor) for image in images], [
-        {key: value.as_subclass(torch.Tensor) if isinstance(value, torch.Tensor) else value for key, value in t.items() if key != "masks"}
-        for t in targets
-    ]
+def checked_collate(samples: Sequence[tuple[Any, dict[str, Any]]], **checks: Any) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
+    """The detection batch (:func:`~mnv3lib.data.transforms.detection_collate`), checked as it is made by
+    :func:`~mnv3lib.models.detection.check_detection_inputs` with ``checks`` (a detector's
+    ``input_checks()``): on the CPU, once per sample, so that the training step need not read the batch
+    on the device."""
+    images, targets = detection_collate(samples)
+    check_detection_inputs(images, targets, values=True, **checks)
+    return images, targets
 
 
 def lr_factor(config: DetectionConfig, epoch: int, iteration: int) -> float:
@@ -232,7 +205,7 @@ def coco_predictions(model: nn.Module, dataset: Dataset, *, batch_size: int = 8,
     reported for detections of ``keypoint_label`` only. The model runs on its device.
     """
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=detection_collate)
     boxes, keypoints = [], []
     device = model_device(model)
     for images, targets in loader:
@@ -281,7 +254,7 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, bat
 
     ``dataset`` is a :class:`~mnv3lib.data.minicoco.MiniCocoScenes` or a
     :class:`~mnv3lib.data.coco.CocoFolder` (real COCO: its own annotations are the ground truth), with
-    ``detection_transforms`` (its own, or through a :class:`~mnv3lib.engine.loop.TransformedDataset`).
+    ``detection_transforms`` (its own, or through a :class:`~mnv3lib.data.transforms.TransformedDataset`).
     Under torchrun each process predicts its share of ``dataset`` and the predictions of all processes
     are gathered before COCOeval scores them, as TorchVision's references do.
     """
@@ -304,7 +277,7 @@ def evaluate_coco(model: nn.Module, dataset: MiniCocoScenes | CocoFolder, *, bat
 class DetectionTask(Task):
     """Detection (and keypoints) with TorchVision's detector losses, warm-up and step decay, and COCO AP."""
 
-    collate_fn = staticmethod(collate)
+    collate_fn = staticmethod(detection_collate)  # checked once the model is known (start)
     record_type = DetectionEpoch
     no_channels_last = "a detector takes a list of images of different sizes and batches them itself (TorchVision's detection references offer no channels-last either)"
     no_compile = ("its region proposals and NMS have data-dependent shapes and its inputs vary in size, so the graph breaks and recompiles "
@@ -330,7 +303,12 @@ class DetectionTask(Task):
     def lr_factor(self, epoch: int, iteration: int, steps: int) -> float:
         return lr_factor(self.config, epoch, iteration)
 
-    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
+    def start(self, model: nn.Module) -> None:
+        input_checks = getattr(model, "input_checks", None)  # the book's detectors; TorchVision's check nothing
+        if input_checks is not None:
+            self.collate_fn = partial(checked_collate, **input_checks())
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, torch.Tensor]]:
         images, targets = batch
         losses = model(images, targets)
         return {**losses, "loss": sum(losses.values())}, len(images), {}

@@ -1,21 +1,30 @@
 """The one training loop that every task plugs into, after TorchVision's reference ``engine.py``.
 
-``run`` = for each epoch: reseed from ``(seed, epoch)`` → ``train_one_epoch`` → evaluate (every
-``eval_every`` epochs and after the last) → one record in the history → atomic checkpoint. A
-:class:`Task` supplies only what is its own: the model, the loss of a batch, the learning-rate
-factor, the metrics, the record and the log line. Everything else is one policy for every task:
+:func:`run` tells the story of a run in its parts: :func:`setup` (check everything, then build the
+model, optimizer and scaler), :func:`restore` (continue from a checkpoint), :func:`wrap` (DDP, ``torch.compile``), then for each epoch
+:func:`train_epoch` (reseed from ``(seed, epoch)``, one pass of :func:`train_one_epoch`),
+:func:`evaluate_epoch` (every ``eval_every`` epochs and after the last), one record in the history and
+:func:`save` (an atomic checkpoint), and :func:`finish`. A :class:`Task` supplies only what is its own:
+the model, the loss of a batch, the learning-rate factor, the metrics, the record and the log line.
+Everything else is one policy for every task:
 
 * the optimizer sees the parameters that require gradients;
-* a non-finite loss stops the run: the result says ``diverged``, the last good checkpoint stays;
+* a training step never waits for the device: losses and statistics are added up there and read every
+  :attr:`Runtime.log_every <mnv3lib.engine.runtime.Runtime>` steps; the task's collate checks each
+  batch on the CPU as it enters, and the model runs inside :func:`~mnv3lib.checks.inputs_checked`;
+* a non-finite loss stops the run, at most ``log_every - 1`` steps after it: the result says
+  ``diverged``, and the last good checkpoint stays (a diverged epoch is never saved);
 * the checkpoint holds the model, optimizer, config, history and the task's own state (EMA weights,
   averaged checkpoints), and a run resumed from it ends bit-identical to an uninterrupted one;
-* the datasets given are never modified: the task's transforms wrap them (:class:`TransformedDataset`);
+* the datasets given are never modified: the task's transforms wrap them
+  (:class:`~mnv3lib.data.transforms.TransformedDataset`);
 * bad data and an output folder that holds another run are refused before any compute, and a
   resume must use the config and data (their :func:`fingerprint`) of the run it continues;
 * global RNGs are reseeded explicitly and only here: ``torch.manual_seed(config.seed)`` before the
   model is built, and :func:`~mnv3lib.engine.reproducibility.seed_epoch` at the start of each epoch;
-* the model is built on the CPU (the same initial weights on any device), then moved to ``device``;
-  batches and targets follow it, and checkpoints hold CPU tensors, so a run resumes on any device;
+* where and how to train is one :class:`~mnv3lib.engine.runtime.Runtime`: the model is built on the
+  CPU (the same initial weights on any device), then moved to its device; batches and targets follow
+  it, and checkpoints hold CPU tensors, so a run resumes on any device;
 * ``amp`` trains under autocast (float16 with a gradient scaler on CUDA, bfloat16 on the CPU); the
   scaler's state is in the checkpoint;
 * under torchrun (:mod:`~mnv3lib.engine.distributed`), the model trains as ``DistributedDataParallel``,
@@ -42,12 +51,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..devices import autocast_dtype, move, resolve_device
+from ..checks import inputs_checked
+from ..devices import accumulation_dtype, autocast_dtype, model_device, move
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .reproducibility import seed_epoch
+from .runtime import Runtime
 
-__all__ = ["Config", "EpochRecord", "Task", "RunResult", "TransformedDataset", "Precision", "train_one_epoch", "run"]
+__all__ = [
+    "Config", "EpochRecord", "Task", "RunResult", "RunState", "Runtime", "fingerprint", "check_data",
+    "train_one_epoch", "setup", "restore", "wrap", "train_epoch", "evaluate_epoch", "save", "finish", "run",
+]  # fmt: skip
 
 
 class Config:
@@ -84,34 +98,19 @@ class EpochRecord:
     seconds: float
 
 
-class TransformedDataset(Dataset):
-    """``dataset`` seen through ``transform``, leaving ``dataset`` itself untouched.
-
-    ``pairs=False`` applies ``transform(image)`` to ``(image, label)`` items (classification);
-    ``pairs=True`` applies ``transform(image, target)`` (detection, segmentation).
-    """
-
-    def __init__(self, dataset: Dataset, transform: Callable, *, pairs: bool = False) -> None:
-        self.dataset, self.transform, self.pairs = dataset, transform, pairs
-        self.classes = getattr(dataset, "classes", None)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        image, target = self.dataset[index]
-        if self.pairs:
-            return self.transform(image, target)
-        return self.transform(image), target
-
-
 class Task:
-    """What a task brings to :func:`run`. Subclasses set ``config`` and override the methods below."""
+    """What a task brings to :func:`run`. Subclasses set ``config`` and override the methods below.
+
+    Its ``collate_fn`` checks each batch as it is made (on the CPU, once per sample): the training step
+    calls :meth:`loss` inside :func:`~mnv3lib.checks.inputs_checked`, where the models skip the checks
+    that would read their inputs on the device.
+    """
 
     config: Any
     collate_fn: Callable | None = None  # DataLoader's collate_fn (None: PyTorch's default)
     record_type: type = EpochRecord  # the history's entries
-    # Why the task's models cannot take channels_last / torch.compile (None: they can).
+    # Why the task cannot train with amp / channels_last / torch.compile (None: it can).
+    no_amp: str | None = None
     no_channels_last: str | None = None
     no_compile: str | None = None
 
@@ -133,15 +132,18 @@ class Task:
         raise NotImplementedError
 
     def start(self, model: nn.Module) -> None:
-        """Called before the first epoch (also after a resume): create the task's own state."""
+        """Called before the first epoch (also after a resume): create the task's own state (and a
+        ``collate_fn`` that depends on the model, e.g. on its class count)."""
 
     def before_epoch(self, model: nn.Module, epoch: int) -> None:
         """Called before each epoch's training (also after a resume)."""
 
-    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, torch.Tensor]]:
         """``(losses with a "loss" total, batch size, other per-batch statistics)`` for one batch, already
-        on the model's device. ``model`` may be wrapped (``DistributedDataParallel``, ``torch.compile``):
-        call it, but read attributes from the model that :meth:`build_model` returned."""
+        on the model's device. The statistics are tensors on the device too (reading them would make
+        the step wait); the epoch's record holds their per-sample means. ``model`` may be wrapped
+        (``DistributedDataParallel``, ``torch.compile``): call it, but read attributes from the model
+        that :meth:`build_model` returned."""
         raise NotImplementedError
 
     def after_step(self, model: nn.Module, step: int) -> None:
@@ -190,56 +192,124 @@ class RunResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Precision:
-    """How :func:`train_one_epoch` runs its steps: on ``device``, under autocast when ``amp`` (with
-    ``scaler`` for float16 on CUDA), with channels-last image batches when ``channels_last``."""
 
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    amp: bool = False
-    channels_last: bool = False
-    scaler: torch.amp.GradScaler | None = None
+@dataclass
+class RunState:
+    """A run between its parts: what :func:`setup` builds, :func:`restore` and each epoch advance, and
+    :func:`save` writes."""
+
+    task: Task
+    runtime: Runtime
+    train_set: Dataset  # as given: its class names go into the checkpoint
+    data: dict[str, Any]  # the fingerprints of the training and validation sets
+    train_data: Dataset  # the sets through the task's transforms
+    val_data: Dataset
+    model: nn.Module  # built by the task (or given), on the runtime's device
+    trained: nn.Module  # what the steps call: the model, or its DistributedDataParallel / compiled wrapper
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    output: Path | None  # the run folder (None: nothing is written)
+    history: list[Any] = field(default_factory=list)
+    epochs_done: int = 0
+
+
+# --------------------------------------------------------------------------------------------------
+# One pass over the training set
+# --------------------------------------------------------------------------------------------------
+class _RunningSums:
+    """Per-sample sums of an epoch's losses and statistics, kept on the device (in
+    :func:`~mnv3lib.devices.accumulation_dtype`: the sums of a loop that would read every step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.dtype = device, accumulation_dtype(device)
+        self.sums: dict[str, torch.Tensor] = {}
+        self.seen = 0
+
+    def add(self, values: Mapping[str, torch.Tensor | float], size: int) -> None:
+        for name, value in values.items():
+            if name not in self.sums:
+                self.sums[name] = torch.zeros((), dtype=self.dtype, device=self.device)
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            self.sums[name] += torch.as_tensor(value, device=self.device).to(self.dtype) * size
+        self.seen += size
+
+    def mean(self, name: str) -> float:
+        """This process's running mean of ``name`` (one read)."""
+        return self.sums[name].item() / max(self.seen, 1)
+
+    def means(self) -> dict[str, float]:
+        """The per-sample means over every process: one read (and one all-reduce under torchrun)."""
+        names = list(self.sums)
+        if distributed.world_size() > 1:
+            names = sorted(names)
+            seen = torch.tensor(float(self.seen), dtype=self.dtype, device=self.device)
+            summed = distributed.all_reduce_sum(torch.stack([seen, *(self.sums[n] for n in names)])).tolist()
+            return {name: total / max(int(summed[0]), 1) for name, total in zip(names, summed[1:])}
+        totals = torch.stack([self.sums[n] for n in names]).tolist() if names else []
+        return {name: total / max(self.seen, 1) for name, total in zip(names, totals)}
+
+
+def _first_non_finite(steps: list[tuple[float, torch.Tensor]]) -> float | None:
+    """The learning rate of the first of ``steps`` (``(lr, loss is finite)`` pairs) whose loss is not
+    finite in some process, or None: one read, and under torchrun one all-reduce, so that every
+    process stops at the same step."""
+    not_finite = distributed.all_reduce_sum((~torch.stack([finite for _, finite in steps])).float())
+    return next((lr for (lr, _), count in zip(steps, not_finite.tolist()) if count > 0), None)
 
 
 def train_one_epoch(task: Task, model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, epoch: int, *,
-                    progress: bool = False, precision: Precision | None = None) -> tuple[dict[str, float], float, bool]:  # fmt: skip
-    """One pass over ``loader``. Returns ``(per-sample means of the losses and statistics over every
-    process, last lr, diverged)``; stops at the first non-finite loss (of any process)."""
-    precision = precision or Precision()
-    device, scaler = precision.device, precision.scaler or torch.amp.GradScaler("cuda", enabled=False)
-    processes = distributed.world_size()
+                    runtime: Runtime | None = None, scaler: torch.amp.GradScaler | None = None,
+                    progress: bool = False) -> tuple[dict[str, float], float, bool]:  # fmt: skip
+    """One pass over ``loader``: ``(per-sample means of the losses and statistics over every process,
+    last lr, diverged)``.
+
+    The steps do not wait for the device. The losses and the task's statistics are added up on the
+    device and read once, at the end. Every ``runtime.log_every`` steps and at the last step, one read
+    checks that the losses since the previous check are finite (those of every process); a non-finite
+    loss stops the epoch there, before that step's update, and the lr returned is that of the step whose
+    loss was not finite. The steps between the two (at most ``log_every - 1``) have updated the weights
+    with it, which is why :func:`run` never saves a diverged epoch.
+
+    Args:
+        runtime: The device, autocast and memory layout (default: the model's device, nothing else).
+        scaler: The gradient scaler of float16 autocast (default: none).
+        progress: Show a progress bar, with the running loss at each read.
+    """
+    runtime = Runtime(model_device(model)) if runtime is None else runtime
+    scaler = scaler or torch.amp.GradScaler("cuda", enabled=False)
+    device, steps = runtime.device, len(loader)
     model.train()
-    totals: dict[str, float] = {}
-    seen, steps, lr = 0, len(loader), optimizer.param_groups[0]["lr"]
-    show = progress and distributed.is_main()
-    batches: Iterable = tqdm(loader, desc=f"epoch {epoch + 1}/{task.config.epochs}", leave=False) if show else loader
+    sums, unchecked = _RunningSums(device), []  # unchecked: (lr, loss is finite) of the steps since the last check
+    lr = optimizer.param_groups[0]["lr"]
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{task.config.epochs}", leave=False) if progress and distributed.is_main() else None
+    batches: Iterable = bar if bar is not None else loader
     for iteration, batch in enumerate(batches):
         lr = task.config.lr * task.lr_factor(epoch, iteration, steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = move(batch, device, channels_last=precision.channels_last)
-        with torch.autocast(device.type, dtype=autocast_dtype(device), enabled=precision.amp):
+        batch = move(batch, device, channels_last=runtime.channels_last)
+        with torch.autocast(device.type, dtype=autocast_dtype(device), enabled=runtime.amp), inputs_checked():
             losses, size, statistics = task.loss(model, batch)
-        finite = torch.isfinite(losses["loss"].detach())
-        if processes > 1:  # every process stops together, or the others would wait for it forever
-            finite = distributed.all_reduce_sum((~finite).float().reshape(1)) == 0
-        if not finite:
-            return {}, lr, True
+        unchecked.append((lr, torch.isfinite(losses["loss"].detach())))
+        if (iteration + 1) % runtime.log_every == 0 or iteration + 1 == steps:
+            diverged_at = _first_non_finite(unchecked)
+            if diverged_at is not None:
+                return {}, diverged_at, True
+            unchecked.clear()
+            if bar is not None and sums.seen:
+                bar.set_postfix(loss=f"{sums.mean('loss'):.4f}")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["loss"]).backward()
         scaler.step(optimizer)
         scaler.update()
         task.after_step(distributed.unwrap(model), iteration)
-        for name, value in [*((k, v.item()) for k, v in losses.items()), *statistics.items()]:
-            totals[name] = totals.get(name, 0.0) + value * size
-        seen += size
-    if processes > 1:
-        names = sorted(totals)
-        summed = distributed.all_reduce_sum(torch.tensor([seen, *(totals[n] for n in names)], dtype=torch.float64, device=device)).tolist()
-        seen, totals = int(summed[0]), dict(zip(names, summed[1:]))
-    return {name: total / max(seen, 1) for name, total in totals.items()}, lr, False
+        sums.add({**losses, **statistics}, size)
+    return sums.means(), lr, False
 
 
+# --------------------------------------------------------------------------------------------------
+# The parts of a run
+# --------------------------------------------------------------------------------------------------
 def fingerprint(dataset: Dataset) -> dict[str, Any]:
     """What identifies a dataset for a resume: its type, size, class names and a hash of its first and
     last items (as stored, before any transform)."""
@@ -285,16 +355,12 @@ def _prepare_output(output_dir: str | Path | None, resume: str | Path | None, ov
     return output
 
 
-def _check_runtime(task: Task, device: torch.device, amp: bool, channels_last: bool, compile: bool, sync_bn: bool) -> None:
-    for name, value in (("amp", amp), ("channels_last", channels_last), ("compile", compile), ("sync_bn", sync_bn)):
-        if not isinstance(value, bool):
-            raise TypeError(f"expected {name} to be True or False, got {value!r}")
-    if channels_last and task.no_channels_last:
-        raise ValueError(f"channels_last is not offered for {type(task).__name__}: {task.no_channels_last}")
-    if compile and task.no_compile:
-        raise ValueError(f"compile is not offered for {type(task).__name__}: {task.no_compile}")
-    if amp and device.type == "mps":
-        raise ValueError("amp is offered on CUDA (float16) and the CPU (bfloat16), not on MPS")
+def _check_runtime(task: Task, runtime: Runtime) -> None:
+    if not isinstance(runtime, Runtime):
+        raise TypeError(f"expected runtime to be a Runtime, got {type(runtime).__name__}")
+    for option, reason in (("amp", task.no_amp), ("channels_last", task.no_channels_last), ("compile", task.no_compile)):
+        if getattr(runtime, option) and reason:
+            raise ValueError(f"{option} is not offered for {type(task).__name__}: {reason}")
 
 
 def _check_resume(config: Any, saved: Mapping[str, Any], data: dict[str, Any], path: str | Path) -> None:
@@ -312,58 +378,18 @@ def _check_resume(config: Any, saved: Mapping[str, Any], data: dict[str, Any], p
         raise ValueError(f"cannot resume: the checkpoint was made with other data ({'; '.join(changes)})")
 
 
-def run(
-    task: Task,
-    train_set: Dataset,
-    val_set: Dataset,
-    *,
-    model: nn.Module | None = None,
-    output_dir: str | Path | None = None,
-    resume: str | Path | None = None,
-    overwrite: bool = False,
-    stop_after_epoch: int | None = None,
-    eval_every: int = 1,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-    device: str | torch.device | None = None,
-    amp: bool = False,
-    channels_last: bool = False,
-    compile: bool = False,
-    sync_bn: bool = False,
-) -> RunResult:
-    """Train as ``task`` says; see the module docstring for what every task shares.
+def setup(task: Task, train_set: Dataset, val_set: Dataset, *, runtime: Runtime, model: nn.Module | None = None,
+          output_dir: str | Path | None = None, resume: str | Path | None = None, overwrite: bool = False) -> RunState:  # fmt: skip
+    """Check the run, then build what it trains; see :func:`run` for the arguments.
 
-    Args:
-        task: The task, holding its config.
-        train_set, val_set: The data, without transforms of their own (the task's are applied here,
-            through a wrapper); ``classes`` gives the class count where the task needs it.
-        model: Train this model instead of building one (e.g. a QAT-prepared model); it is moved to
-            ``device``.
-        output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
-        resume: A ``checkpoint.pt`` to continue from; its config and data must be this run's (its device
-            and process count need not be).
-        overwrite: Replace a run already in ``output_dir`` (without it, such a folder is refused).
-        stop_after_epoch: Return after this many epochs (to split a run in two).
-        eval_every: Evaluate every this many epochs (and always after the last).
-        progress: Show progress bars.
-        log: Called with one line per epoch (e.g. ``print``).
-        device: Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; None: CUDA if present,
-            else MPS, else the CPU (:func:`~mnv3lib.devices.resolve_device`). Under torchrun, CUDA
-            means this process's GPU.
-        amp: Mixed precision: autocast to float16 with a gradient scaler on CUDA, to bfloat16 on the CPU.
-        channels_last: Channels-last memory layout for the model and its image batches (classification
-            and segmentation).
-        compile: Train through ``torch.compile(model)`` (classification and segmentation).
-        sync_bn: Under torchrun, BatchNorm statistics over the whole batch of all processes
-            (PyTorch's ``SyncBatchNorm`` on CUDA, :class:`~mnv3lib.engine.distributed.CPUSyncBatchNorm` on the CPU); nothing changes in one process.
+    Before any compute, it refuses options the task does not offer, unusable data and an output folder
+    that holds another run. Then it fingerprints the data, wraps it in the task's transforms, seeds
+    ``config.seed`` and builds the model on the CPU (unless given one), initialises it unless the run
+    resumes (e.g. backbone weights), moves it to the device, and creates the optimizer, the gradient
+    scaler and the task's own state.
     """
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"expected eval_every to be an int >= 1, got {eval_every!r}")
     config = task.config
-    device = resolve_device(device)
-    if device.type == "cuda" and device.index is None and distributed.world_size() > 1:
-        device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this process's GPU
-    _check_runtime(task, device, amp, channels_last, compile, sync_bn)
+    _check_runtime(task, runtime)
     check_data(config, train_set, val_set)
     output = _prepare_output(output_dir, resume, overwrite)
     data = {"train": fingerprint(train_set), "val": fingerprint(val_set)}
@@ -372,66 +398,139 @@ def run(
     model = task.build_model(train_set) if model is None else model
     if resume is None:
         task.initialise(model)  # e.g. backbone weights, before the optimizer and any EMA copy see the model
-    model.to(device)
-    if channels_last:
+    model.to(runtime.device)
+    if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
-    processes = distributed.world_size()
-    if sync_bn and processes > 1:
-        distributed.convert_sync_batchnorm(model, device)
+    if runtime.sync_bn and distributed.world_size() > 1:
+        distributed.convert_sync_batchnorm(model, runtime.device)
     optimizer = task.build_optimizer([p for p in model.parameters() if p.requires_grad])
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp and runtime.device.type == "cuda")
     task.start(model)
-    history: list[Any] = []
-    start_epoch = 0
-    if resume is not None:
-        saved = load_checkpoint(resume)
-        _check_resume(config, saved, data, resume)
-        task.load_state_dict(saved.get("task", {}))  # first: it checks what the model's shapes depend on
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scaler.is_enabled() and saved.get("scaler"):
-            scaler.load_state_dict(saved["scaler"])
-        history, start_epoch = [task.record_type(**e) for e in saved["history"]], saved["epoch"]
-    trained: nn.Module = model
-    if processes > 1:
-        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if compile:
-        trained = torch.compile(trained)
-    precision = Precision(device, amp, channels_last, scaler)
-    runtime = {"device": device.type, "processes": processes, "amp": amp, "channels_last": channels_last, "compile": compile, "sync_bn": sync_bn}
-    diverged = False
-    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-    for epoch in range(start_epoch, last_epoch):
-        started = time.perf_counter()
-        generator = seed_epoch(config.seed, epoch, rank=distributed.rank())
-        sampler = distributed.ShardSampler(len(train_data), generator)  # one process: RandomSampler's order
-        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, generator=generator, num_workers=config.workers,
-                            collate_fn=task.collate_fn, drop_last=True, pin_memory=device.type == "cuda",
-                            worker_init_fn=distributed.seed_worker if processes > 1 else None)  # fmt: skip
-        task.before_epoch(model, epoch)
-        train, lr, diverged = train_one_epoch(task, trained, loader, optimizer, epoch, progress=progress, precision=precision)
-        if diverged:
-            history.append(task.record(epoch + 1, lr, {}, task.not_evaluated(), time.perf_counter() - started))
-            if log and distributed.is_main():
-                log(f"epoch {epoch + 1}: the loss is not finite, training diverged")
-            break
-        evaluated = (epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs
-        metrics = task.evaluate(model, val_data) if evaluated else task.not_evaluated()
-        if evaluated:
-            task.after_evaluate(model, epoch, metrics, output)
-        record = task.record(epoch + 1, lr, train, metrics, time.perf_counter() - started)
-        history.append(record)
-        if log and distributed.is_main():
-            log(task.log_line(record))
-        if output is not None and distributed.is_main():
-            payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "config": config.to_dict(),
-                       "history": [dataclasses.asdict(e) for e in history], "task": task.state_dict(),
-                       "classes": getattr(train_set, "classes", None), "data": data, "runtime": runtime}  # fmt: skip
-            if scaler.is_enabled():
-                payload["scaler"] = scaler.state_dict()
-            save_checkpoint(payload, output / "checkpoint.pt")
-        distributed.barrier()  # what rank 0 wrote (checkpoints to average) is there for every process
-    result = RunResult(config, history, model, output / "checkpoint.pt" if output is not None else None, diverged)
-    if not diverged and len(history) == config.epochs:
-        task.finish(result, val_data, output)
+    return RunState(task, runtime, train_set, data, train_data, val_data, model, model, optimizer, scaler, output)
+
+
+def restore(state: RunState, path: str | Path) -> None:
+    """Continue ``state`` from the checkpoint at ``path``, which must be of this config and data: the
+    task's state, the model, the optimizer, the gradient scaler, the history and the epoch."""
+    saved = load_checkpoint(path)
+    _check_resume(state.task.config, saved, state.data, path)
+    state.task.load_state_dict(saved.get("task", {}))  # first: it checks what the model's shapes depend on
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if state.scaler.is_enabled() and saved.get("scaler"):
+        state.scaler.load_state_dict(saved["scaler"])
+    state.history, state.epochs_done = [state.task.record_type(**e) for e in saved["history"]], saved["epoch"]
+
+
+def wrap(model: nn.Module, runtime: Runtime) -> nn.Module:
+    """What the training steps call: ``model`` as ``DistributedDataParallel`` under torchrun, through
+    ``torch.compile`` if ``runtime`` says so. Wrap after :func:`restore`: DDP copies rank 0's weights
+    to the other processes as it wraps."""
+    trained = model
+    if distributed.world_size() > 1:
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
+    return torch.compile(trained) if runtime.compile else trained
+
+
+def train_epoch(state: RunState, epoch: int, *, progress: bool = False) -> tuple[dict[str, float], float, bool]:
+    """Epoch ``epoch`` (0-based) of training, as :func:`train_one_epoch` returns it: every global RNG
+    reseeded from ``(seed, epoch)``, this process's share of the training set in the epoch's order, and
+    the task's per-epoch hook first."""
+    config, runtime = state.task.config, state.runtime
+    generator = seed_epoch(config.seed, epoch, rank=distributed.rank())
+    sampler = distributed.ShardSampler(len(state.train_data), generator)  # one process: RandomSampler's order
+    loader = DataLoader(state.train_data, batch_size=config.batch_size, sampler=sampler, generator=generator, num_workers=config.workers,
+                        collate_fn=state.task.collate_fn, drop_last=True, pin_memory=runtime.device.type == "cuda",
+                        worker_init_fn=distributed.seed_worker if distributed.world_size() > 1 else None)  # fmt: skip
+    state.task.before_epoch(state.model, epoch)
+    return train_one_epoch(state.task, state.trained, loader, state.optimizer, epoch, runtime=runtime, scaler=state.scaler, progress=progress)
+
+
+def evaluate_epoch(state: RunState, epoch: int, eval_every: int) -> dict[str, float]:
+    """The task's metrics after epoch ``epoch`` (0-based): evaluated every ``eval_every`` epochs and
+    after the last (then the task keeps what it needs, e.g. checkpoints to average), NaN otherwise."""
+    task = state.task
+    if (epoch + 1) % eval_every != 0 and epoch + 1 != task.config.epochs:
+        return task.not_evaluated()
+    metrics = task.evaluate(state.model, state.val_data)
+    task.after_evaluate(state.model, epoch, metrics, state.output)
+    return metrics
+
+
+def save(state: RunState) -> None:
+    """Write the checkpoint of the epochs done into the run folder (rank 0, atomically), then wait for
+    every process: what rank 0 wrote (e.g. checkpoints to average) is there for all of them."""
+    if state.output is not None and distributed.is_main():
+        payload = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(), "epoch": state.epochs_done,
+                   "config": state.task.config.to_dict(), "history": [dataclasses.asdict(e) for e in state.history],
+                   "task": state.task.state_dict(), "classes": getattr(state.train_set, "classes", None), "data": state.data,
+                   "runtime": state.runtime.record()}  # fmt: skip
+        if state.scaler.is_enabled():
+            payload["scaler"] = state.scaler.state_dict()
+        save_checkpoint(payload, state.output / "checkpoint.pt")
+    distributed.barrier()
+
+
+def finish(state: RunState, diverged: bool) -> RunResult:
+    """The run's result; a run that reached its last epoch also gets the task's ending (e.g. the
+    average of its best checkpoints)."""
+    result = RunResult(state.task.config, state.history, state.model, state.output / "checkpoint.pt" if state.output is not None else None, diverged)
+    if not diverged and len(state.history) == state.task.config.epochs:
+        state.task.finish(result, state.val_data, state.output)
     return result
+
+
+def run(
+    task: Task,
+    train_set: Dataset,
+    val_set: Dataset,
+    *,
+    runtime: Runtime | None = None,
+    model: nn.Module | None = None,
+    output_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    overwrite: bool = False,
+    stop_after_epoch: int | None = None,
+    eval_every: int = 1,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Train as ``task`` says; see the module docstring for what every task shares.
+
+    Args:
+        task: The task, holding its config.
+        train_set, val_set: The data, without transforms of their own (the task's are applied here,
+            through a wrapper); ``classes`` gives the class count where the task needs it.
+        runtime: Where and how to train (default: ``Runtime()``, CUDA if present, else MPS, else the CPU).
+        model: Train this model instead of building one (e.g. a QAT-prepared model); it is moved to
+            the runtime's device.
+        output_dir: Where ``checkpoint.pt`` goes after every epoch (atomically). None keeps it in memory.
+        resume: A ``checkpoint.pt`` to continue from; its config and data must be this run's (its device
+            and process count need not be).
+        overwrite: Replace a run already in ``output_dir`` (without it, such a folder is refused).
+        stop_after_epoch: Return after this many epochs (to split a run in two).
+        eval_every: Evaluate every this many epochs (and always after the last).
+        progress: Show progress bars.
+        log: Called with one line per epoch (e.g. ``print``).
+    """
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"expected eval_every to be an int >= 1, got {eval_every!r}")
+    runtime = Runtime() if runtime is None else runtime
+    state = setup(task, train_set, val_set, runtime=runtime, model=model, output_dir=output_dir, resume=resume, overwrite=overwrite)
+    if resume is not None:
+        restore(state, resume)
+    state.trained = wrap(state.model, runtime)
+    last_epoch = task.config.epochs if stop_after_epoch is None else min(task.config.epochs, stop_after_epoch)
+    diverged = False
+    for epoch in range(state.epochs_done, last_epoch):
+        started = time.perf_counter()
+        train, lr, diverged = train_epoch(state, epoch, progress=progress)
+        metrics = task.not_evaluated() if diverged else evaluate_epoch(state, epoch, eval_every)
+        state.history.append(task.record(epoch + 1, lr, train, metrics, time.perf_counter() - started))
+        if log and distributed.is_main():
+            log(f"epoch {epoch + 1}: the loss is not finite, training diverged" if diverged else task.log_line(state.history[-1]))
+        if diverged:
+            break
+        state.epochs_done = epoch + 1
+        save(state)
+    return finish(state, diverged)

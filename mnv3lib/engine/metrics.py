@@ -10,29 +10,35 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import check_image_batch
+from ..checks import check_image_batch, inputs_are_checked
 
 __all__ = ["IGNORE_INDEX", "check_segmentation_batch", "ConfusionMatrix"]
 
 IGNORE_INDEX = 255
 
 
-def check_segmentation_batch(images: torch.Tensor, masks: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
+def check_segmentation_batch(images: torch.Tensor, masks: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX, *,
+                             values: bool | None = None) -> None:  # fmt: skip
     """Check images ``(B, 3, H, W)`` (float) against masks ``(B, H, W)`` of class ids.
+
+    ``values`` says whether to read the data too (finite images, class ids in range); None: unless inside
+    :func:`~mnv3lib.checks.inputs_checked`.
 
     Raises:
         TypeError: masks that are not an integer tensor (or images that are not float).
         ValueError: images that are not 4-D, masks whose shape does not match the images, or class ids
             outside ``[0, num_classes)`` other than ``ignore_index``.
     """
-    check_image_batch(images)
+    values = not inputs_are_checked() if values is None else values
+    check_image_batch(images, values=values)
     if not isinstance(masks, torch.Tensor) or masks.is_floating_point() or masks.dtype == torch.bool:
         kind = masks.dtype if isinstance(masks, torch.Tensor) else type(masks).__name__
         raise TypeError(f"expected masks as an integer tensor of class ids, got {kind}")
     expected = (images.shape[0], *images.shape[-2:])
     if tuple(masks.shape) != expected:
         raise ValueError(f"expected masks of shape {expected} to match images {tuple(images.shape)}, got {tuple(masks.shape)}")
-    _check_class_ids(masks, num_classes, ignore_index, "masks")
+    if values:
+        _check_class_ids(masks, num_classes, ignore_index, "masks")
 
 
 def _check_class_ids(labels: torch.Tensor, num_classes: int, ignore_index: int, name: str) -> None:

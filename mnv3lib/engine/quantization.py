@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,6 +23,7 @@ from ..analysis.quantization_error import prediction_agreement
 from ..models.quantization import QuantizableMobileNetV3, convert, prepare_qat, ptq_qconfig, quantize_ptq
 from .classification import ClassificationConfig, ClassificationTask, evaluate
 from .loop import RunResult, run
+from .runtime import Runtime
 
 __all__ = ["QATTask", "qat_config", "qat_schedule", "fit_qat", "ptq_experiment"]
 
@@ -57,6 +57,8 @@ class QATTask(ClassificationTask):
     """Classification with fake-quantization: each epoch starts with TorchVision's observer/BatchNorm
     schedule (:func:`qat_schedule`) and is evaluated as its int8 conversion."""
 
+    no_amp = "fake-quantization simulates int8 rounding in float32, and autocast would round its inputs to 16 bits first"
+
     def __init__(self, config: ClassificationConfig, observer_epochs: int, batch_norm_epochs: int, backend: str) -> None:
         super().__init__(config)
         self.schedule = qat_schedule(observer_epochs, batch_norm_epochs)
@@ -88,30 +90,35 @@ def fit_qat(
     backend: str = "x86",
     observer_epochs: int = 4,
     batch_norm_epochs: int = 3,
-    output_dir: str | Path | None = None,
-    resume: str | Path | None = None,
-    stop_after_epoch: int | None = None,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
+    runtime: Runtime | None = None,
     device: str | torch.device | None = None,
     sync_bn: bool = False,
+    **options: Any,
 ) -> tuple[RunResult, QuantizableMobileNetV3]:
     """Fine-tune ``float_model`` with fake-quantization and return ``(run result, int8 model)``.
 
     TorchVision's QAT recipe for MobileNetV3 uses SGD, lr 0.001, weight decay 1e-5, observers updated for
     4 epochs and BatchNorm statistics for 3; pass those through ``config`` (:func:`qat_config`) and the
     keyword arguments. The validation accuracy of each epoch is that of the int8 conversion.
-    ``output_dir``, ``resume``, ``stop_after_epoch``, ``device`` and ``sync_bn`` work as in
-    :func:`mnv3lib.engine.loop.run`: a resumed run ends bit-identical. The fake-quantized model trains on
-    ``device`` (default: CUDA if present); the int8 model, which only PyTorch's CPU backends run, is on
-    the CPU. Mixed precision is not offered: fake-quantization simulates int8 rounding in float32, and
-    autocast would round its inputs to 16 bits first.
+
+    Args:
+        runtime: Where and how to train (a :class:`~mnv3lib.engine.runtime.Runtime`), or build it from
+            ``device`` and ``sync_bn`` (not both). The fake-quantized model trains on its device
+            (default: CUDA if present); the int8 model, which only PyTorch's CPU backends run, is on
+            the CPU. Mixed precision is refused: fake-quantization simulates int8 rounding in float32,
+            and autocast would round its inputs to 16 bits first.
+        **options: :func:`mnv3lib.engine.loop.run`'s ``output_dir``, ``resume``, ``overwrite``,
+            ``stop_after_epoch``, ``eval_every``, ``progress`` and ``log``: a resumed run ends bit-identical.
     """
+    if runtime is None:
+        runtime = Runtime(device=device, sync_bn=sync_bn)
+    elif device is not None or sync_bn:
+        raise ValueError("give either runtime or device and sync_bn, not both")
+    if "model" in options:
+        raise TypeError("fit_qat trains float_model prepared for QAT: it takes no model=")
     qat_model = prepare_qat(float_model, backend)
     task = QATTask(config, observer_epochs, batch_norm_epochs, backend)
-    options = {"output_dir": output_dir, "resume": resume, "stop_after_epoch": stop_after_epoch, "progress": progress, "log": log,
-               "device": device, "sync_bn": sync_bn}  # fmt: skip
-    result = run(task, train_set, val_set, model=qat_model, **options)
+    result = run(task, train_set, val_set, model=qat_model, runtime=runtime, **options)
     return result, convert(result.model)
 
 

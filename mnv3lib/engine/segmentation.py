@@ -10,21 +10,21 @@ segmentation") trains the book's models with it (``python -m mnv3lib.book segmen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
-from torchvision import tv_tensors
-from torchvision.transforms import v2
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ..devices import model_device
 from ..models import segmentation
 from . import distributed
 from .checkpoint import load_features
-from .loop import Config, EpochRecord, Task, TransformedDataset
-from ..checks import check_choice, check_positive, check_range
+from .loop import Config, EpochRecord, Task
+from ..checks import check_choice, check_positive, check_range, inputs_checked
+from ..data.transforms import TransformedDataset, segmentation_transforms
 from .metrics import IGNORE_INDEX, ConfusionMatrix, check_segmentation_batch
 
 __all__ = [
@@ -32,8 +32,8 @@ __all__ = [
     "SegmentationConfig",
     "SegmentationEpoch",
     "build_segmenter",
-    "segmentation_transforms",
     "segmentation_loss",
+    "checked_collate",
     "poly_lr_factor",
     "evaluate_segmentation",
     "predict_masks",
@@ -100,14 +100,6 @@ def build_segmenter(config: SegmentationConfig, num_classes: int) -> nn.Module:
     return builder(**kwargs)
 
 
-def segmentation_transforms(image_size: int, *, train: bool, flip_prob: float = 0.5) -> v2.Compose:
-    """Resize image and mask to ``image_size`` (bilinear and nearest), flip when training, uint8 → [0, 1]."""
-    steps: list[nn.Module] = [v2.Resize((image_size, image_size), antialias=True)]
-    if train and flip_prob > 0:
-        steps.append(v2.RandomHorizontalFlip(flip_prob))
-    return v2.Compose([*steps, v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True)])
-
-
 def segmentation_loss(outputs: dict[str, torch.Tensor], masks: torch.Tensor, aux_weight: float = 0.5) -> dict[str, torch.Tensor]:
     """Cross-entropy of ``out`` (and of ``aux`` if present) against ``masks``, ignoring label 255.
 
@@ -132,6 +124,14 @@ def poly_lr_factor(config: SegmentationConfig, iteration: int, iterations_per_ep
     """TorchVision's polynomial decay: ``(1 - iteration / total) ** lr_power`` over all the run's iterations."""
     total = config.epochs * iterations_per_epoch
     return (1 - min(iteration, total) / total) ** config.lr_power
+
+
+def checked_collate(samples: list[tuple[torch.Tensor, torch.Tensor]], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """PyTorch's default collate as plain tensors, then :func:`~mnv3lib.engine.metrics.check_segmentation_batch`
+    on the CPU, once per sample: the training step need not read the batch on the device."""
+    images, masks = (tensor.as_subclass(torch.Tensor) for tensor in default_collate(samples))
+    check_segmentation_batch(images, masks, num_classes, values=True)
+    return images, masks
 
 
 def _num_classes(model: nn.Module) -> int:
@@ -164,8 +164,10 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     device = model_device(model)
     for images, masks in DataLoader(distributed.shard(dataset), batch_size=batch_size, shuffle=False):
         images, masks = images.as_subclass(torch.Tensor), masks.as_subclass(torch.Tensor)
-        check_segmentation_batch(images, masks, matrix.num_classes)
-        matrix.update(masks, runner(images.to(device))["out"].argmax(1).cpu())
+        check_segmentation_batch(images, masks, matrix.num_classes, values=True)
+        with inputs_checked():  # just checked, on the CPU
+            predictions = runner(images.to(device))["out"].argmax(1).cpu()
+        matrix.update(masks, predictions)
     distributed.all_reduce_sum(matrix.matrix)
     return matrix.compute()
 
@@ -204,9 +206,11 @@ class SegmentationTask(Task):
     def lr_factor(self, epoch: int, iteration: int, steps: int) -> float:
         return poly_lr_factor(self.config, epoch * steps + iteration, steps)
 
-    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, float]]:
-        images, masks = (tensor.as_subclass(torch.Tensor) for tensor in batch)
-        check_segmentation_batch(images, masks, _num_classes(distributed.unwrap(model)))
+    def start(self, model: nn.Module) -> None:
+        self.collate_fn = partial(checked_collate, num_classes=_num_classes(model))
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[dict[str, torch.Tensor], int, dict[str, torch.Tensor]]:
+        images, masks = batch
         return segmentation_loss(model(images), masks, self.config.aux_weight), len(images), {}
 
     def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:

@@ -35,6 +35,7 @@ from .ssdlite import ssdlite320_mobilenet_v3_large
 from .weights import check_no_weights, fetch_state_dict, resolve_weights_and_classes
 
 __all__ = [
+    "trainable_stages",
     "freeze_backbone_stages",
     "configure_inference",
     "inference_settings",
@@ -108,17 +109,17 @@ def freeze_backbone_stages(model: nn.Module, trainable_layers: int) -> None:
 class MobileNetFasterRCNN(CheckedInputs, FasterRCNN):
     """TorchVision's ``FasterRCNN`` whose ``forward`` first checks its inputs (:func:`check_detection_inputs`)."""
 
-    def check_inputs(self, images, targets) -> None:  # noqa: D102
-        check_detection_inputs(images, targets, num_classes=self.roi_heads.box_predictor.cls_score.out_features)
+    def input_checks(self) -> dict[str, Any]:  # noqa: D102
+        return {"num_classes": self.roi_heads.box_predictor.cls_score.out_features}
 
 
 class MobileNetKeypointRCNN(CheckedInputs, KeypointRCNN):
     """TorchVision's ``KeypointRCNN`` whose ``forward`` first checks its inputs, keypoints included."""
 
-    def check_inputs(self, images, targets) -> None:  # noqa: D102
+    def input_checks(self) -> dict[str, Any]:  # noqa: D102
         heads = self.roi_heads
-        check_detection_inputs(images, targets, keypoints=True, num_classes=heads.box_predictor.cls_score.out_features,
-                               num_keypoints=heads.keypoint_predictor.kps_score_lowres.out_channels)  # fmt: skip
+        return {"keypoints": True, "num_classes": heads.box_predictor.cls_score.out_features,
+                "num_keypoints": heads.keypoint_predictor.kps_score_lowres.out_channels}  # fmt: skip
 
 
 def _detection_backbone(weights_backbone: object, trainable_backbone_layers: int | None, progress: bool, is_trained: bool) -> BackboneWithFPN:

@@ -34,6 +34,7 @@ __all__ = [
     "QuantizableSqueezeExcitation",
     "QuantizableInvertedResidual",
     "QuantizableMobileNetV3",
+    "as_quantizable",
     "mobilenet_v3_large",
     "mobilenet_v3_small",
     "quantize_ptq",
@@ -183,7 +184,9 @@ def mobilenet_v3_small(
     return _build("mobilenet_v3_small", quantize=quantize, backend=backend, num_classes=num_classes, width_mult=width_mult, dropout=dropout)
 
 
-def _as_quantizable(model: nn.Module) -> QuantizableMobileNetV3:
+def as_quantizable(model: nn.Module) -> QuantizableMobileNetV3:
+    """``model`` itself if it is a :class:`QuantizableMobileNetV3`; otherwise a ``TypeError`` that says
+    how to get one (the quantization functions, and the analyses of a quantized model, take only it)."""
     if not isinstance(model, QuantizableMobileNetV3):
         raise TypeError(
             f"expected a QuantizableMobileNetV3 (mnv3lib.models.quantization.mobilenet_v3_large/small), got {type(model).__name__}: "
@@ -208,7 +211,7 @@ def _prepared_copy(model: nn.Module, backend: str, qconfig: tq.QConfig | None, *
     if any(isinstance(m, (tq.ObserverBase, tq.FakeQuantizeBase)) for m in model.modules()):
         raise TypeError("expected a float model, got one already prepared for quantization (observers or fake-quantization): "
                         "use convert() on it, or start from the float model")  # fmt: skip
-    quantizable = copy.deepcopy(_as_quantizable(model)).train(qat)
+    quantizable = copy.deepcopy(as_quantizable(model)).train(qat)
     quantizable.fuse_model(is_qat=qat)
     default = tq.get_default_qat_qconfig if qat else tq.get_default_qconfig
     quantizable.qconfig = qconfig or default(backend)
@@ -287,7 +290,7 @@ def prepare_qat(model: nn.Module, backend: str = "x86", qconfig: tq.QConfig | No
 def convert(model: nn.Module) -> QuantizableMobileNetV3:
     """Turn a model returned by :func:`prepare_qat` into an int8 model (a copy, in eval mode, on the CPU:
     PyTorch's int8 backends run there only)."""
-    quantizable = _as_quantizable(model)
+    quantizable = as_quantizable(model)
     backend = getattr(quantizable, "quantization_backend", None)
     if backend is None:
         raise ValueError("convert() needs a model returned by prepare_qat(): this one has no fake-quantization to convert")

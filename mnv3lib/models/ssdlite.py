@@ -32,7 +32,7 @@ from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead
 
 from ..checks import check_flag, check_keywords
-from .detection_inputs import CheckedInputs, check_detection_inputs
+from .detection_inputs import CheckedInputs
 from .detection_options import SSD_OPTIONS
 from .layers import ConvNormActivation
 from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large, trainable_stages
@@ -133,8 +133,8 @@ class SSDLiteFeatures(nn.Module):
 class MobileNetSSD(CheckedInputs, SSD):
     """TorchVision's ``SSD`` whose ``forward`` first checks its inputs (as the book's other detectors)."""
 
-    def check_inputs(self, images, targets) -> None:  # noqa: D102
-        check_detection_inputs(images, targets, num_classes=self.head.classification_head.num_columns)
+    def input_checks(self) -> dict[str, Any]:  # noqa: D102
+        return {"num_classes": self.head.classification_head.num_columns}
 
 
 def ssdlite320_mobilenet_v3_large(

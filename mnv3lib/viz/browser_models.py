@@ -45,7 +45,7 @@ from torchvision import tv_tensors
 
 from ..checks import check_image_batch, check_positive
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, classification_eval_transform
-from ..engine.segmentation import segmentation_transforms
+from ..data.transforms import segmentation_transforms
 from ..models.layers import SqueezeExcitation
 from ..models.mobilenetv3 import InvertedResidual, MobileNetV3
 

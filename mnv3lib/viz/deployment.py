@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .plotting import _figure_and_axes
+from .plotting import figure_and_axes
 
 __all__ = ["plot_latency_vs_agreement"]
 
@@ -30,7 +30,7 @@ def plot_latency_vs_agreement(
     for column in (latency, agreement, int8):
         if column not in table.columns:
             raise ValueError(f"expected a column {column!r} in table, got {list(table.columns)}")
-    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 4.0))
+    fig, (axis,) = figure_and_axes(ax, 1, (7.5, 4.0))
     for name, row in table.iterrows():
         marker, color = ("s", "tab:orange") if row[int8] else ("o", "tab:blue")
         axis.scatter(row[latency], row[agreement], marker=marker, color=color, s=36)

@@ -27,6 +27,7 @@ __all__ = [
     "BOOK_STYLE",
     "use_book_style",
     "new_figure",
+    "figure_and_axes",
     "plot_activations",
     "plot_block_diagram",
     "plot_block_profile",
@@ -70,7 +71,13 @@ def new_figure(ncols: int = 1, figsize: tuple[float, float] = (7.0, 3.5)) -> tup
     return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
 
 
-def _figure_and_axes(ax: Axes | Sequence[Axes] | None, ncols: int, figsize: tuple[float, float]):
+def figure_and_axes(ax: Axes | Sequence[Axes] | None, ncols: int, figsize: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+    """The figure and ``ncols`` axes a plot function draws on: those of ``ax`` when the caller gives
+    them (one axis, or a sequence of ``ncols``), else a new figure of ``figsize`` (:func:`new_figure`).
+
+    Raises:
+        ValueError: ``ax`` holds another number of axes than ``ncols``.
+    """
     if ax is None:
         return new_figure(ncols, figsize)
     axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
@@ -86,7 +93,7 @@ def plot_activations(ax: Axes | Sequence[Axes] | None = None, x_range: float = 6
         ax: Two axes to draw on (swish pair, sigmoid pair), or None for a new figure.
         x_range: Plot x in [-x_range, x_range].
     """
-    fig, (ax_swish, ax_sigmoid) = _figure_and_axes(ax, 2, (8.0, 3.2))
+    fig, (ax_swish, ax_sigmoid) = figure_and_axes(ax, 2, (8.0, 3.2))
     x = torch.linspace(-x_range, x_range, 601)
     pairs = [
         (ax_swish, "swish  x·σ(x)", F.silu(x), "hard-swish  x·ReLU6(x+3)/6", F.hardswish(x)),
@@ -130,7 +137,7 @@ def plot_block_diagram(
         labels: Row labels (e.g. ``"block 1"``).
         ax: Axes to draw on, or None for a new figure.
     """
-    fig, (axis,) = _figure_and_axes(ax, 1, (9.0, 0.9 + 0.8 * len(configs)))
+    fig, (axis,) = figure_and_axes(ax, 1, (9.0, 0.9 + 0.8 * len(configs)))
     labels = labels or [f"block {i}" for i in range(len(configs))]
     for row, (config, label) in enumerate(zip(configs, labels)):
         y = len(configs) - row
@@ -160,7 +167,7 @@ def plot_block_profile(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = N
 
     Bars are coloured by activation; hatched bars have squeeze-and-excite.
     """
-    fig, (ax_params, ax_macs) = _figure_and_axes(ax, 2, (9.0, 3.2))
+    fig, (ax_params, ax_macs) = figure_and_axes(ax, 2, (9.0, 3.2))
     colors = [COLORS.get(a, COLORS["other"]) for a in table["activation"]]
     hatches = ["//" if se else "" for se in table["SE"].fillna(0)]
     labels = [str(i) for i in table.index]
@@ -188,7 +195,7 @@ def plot_channel_rounding(
     ax: Axes | None = None,
 ) -> Figure:
     """Channel counts ``c × width_mult`` before and after :func:`make_divisible` (steps of 8)."""
-    fig, (axis,) = _figure_and_axes(ax, 1, (7.0, 3.6))
+    fig, (axis,) = figure_and_axes(ax, 1, (7.0, 3.6))
     width_mults = np.linspace(0.25, 1.5, 126) if width_mults is None else np.asarray(width_mults)
     for index, c in enumerate(base_channels):
         color = mpl.colormaps["viridis"](index / max(1, len(base_channels) - 1))
@@ -208,7 +215,7 @@ def plot_scaling(results: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None)
     Args:
         results: Columns ``arch``, ``variant``, ``width_mult``, ``params``, ``MACs``.
     """
-    fig, (ax_params, ax_macs) = _figure_and_axes(ax, 2, (9.0, 3.4))
+    fig, (ax_params, ax_macs) = figure_and_axes(ax, 2, (9.0, 3.4))
     styles = {"default": "-", "reduced_tail": "--", "dilated": ":"}
     markers = {"mobilenet_v3_large": "o", "mobilenet_v3_small": "s"}
     for (arch, variant), group in results.groupby(["arch", "variant"], sort=False):
@@ -250,7 +257,7 @@ def plot_eps_comparison(
         ax: Two axes, or None for a new figure.
     """
     torch_eps = math.sqrt(tf_eps) if torch_eps is None else torch_eps
-    fig, (ax_step, ax_ratio) = _figure_and_axes(ax, 2, (9.0, 3.4))
+    fig, (ax_step, ax_ratio) = figure_and_axes(ax, 2, (9.0, 3.4))
     smallest = 1e-5 if grad_rms_samples is None else min(1e-5, 0.5 * float(np.min(np.asarray(grad_rms_samples))))
     g = np.geomspace(max(smallest, 1e-12), 10, 400)
     tf_step, torch_step = rmsprop_step_sizes(g, tf_eps, torch_eps)
@@ -290,7 +297,7 @@ def plot_training_curves(
 ) -> Figure:
     """Per-epoch curves of several runs (each history a list of dicts with ``epoch`` and the metrics)."""
     labels = {"train_loss": "training loss", "val_acc1": "validation Acc@1 (%)", "val_loss": "validation loss", "lr": "learning rate"}
-    fig, axes = _figure_and_axes(ax, len(metrics), (4.5 * len(metrics), 3.4))
+    fig, axes = figure_and_axes(ax, len(metrics), (4.5 * len(metrics), 3.4))
     for name, history in histories.items():
         epochs = [h["epoch"] for h in history]
         for axis, metric in zip(axes, metrics):
@@ -413,7 +420,7 @@ def plot_layer_sqnr(table: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None
     of each output's own int8 rounding (points, coloured by layer kind). Right: the median rounding
     SQNR of each kind of layer, worst at the top.
     """
-    fig, (along, by_kind) = _figure_and_axes(ax, 2, (11.0, 4.0))
+    fig, (along, by_kind) = figure_and_axes(ax, 2, (11.0, 4.0))
     groups = list(table["group"])
     palette = dict(zip(sorted(set(groups)), mpl.colormaps["tab20"].colors))
     position = np.arange(len(table))
@@ -440,7 +447,7 @@ def plot_calibration_sweep(results: pd.DataFrame, ax: Axes | Sequence[Axes] | No
 
     ``results`` has one row per run with columns ``observer``, ``batches``, ``acc1`` and ``agreement``.
     """
-    fig, axes = _figure_and_axes(ax, 2, (10.0, 3.4))
+    fig, axes = figure_and_axes(ax, 2, (10.0, 3.4))
     for observer, rows in results.groupby("observer", sort=False):
         rows = rows.sort_values("batches")
         for axis, metric in zip(axes, ("acc1", "agreement")):
@@ -505,7 +512,7 @@ def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float], tex
 def plot_lraspp_anatomy(shapes: dict[str, tuple[int, ...]], ax: Axes | None = None) -> Figure:
     """The LR-ASPP head as a flow of tensors, labelled with their ``(C, H, W)`` from
     :func:`mnv3lib.models.segmentation.lraspp_shapes`: the high (stride 16) branch on top, the low (stride 8) below."""
-    fig, (axis,) = _figure_and_axes(ax, 1, (11.0, 3.6))
+    fig, (axis,) = figure_and_axes(ax, 1, (11.0, 3.6))
     size = shapes["input"][-1]
 
     def label(name: str, title: str) -> str:
@@ -544,7 +551,7 @@ def plot_lraspp_anatomy(shapes: dict[str, tuple[int, ...]], ax: Axes | None = No
 
 def plot_latency_vs_params(table: pd.DataFrame, ax: Axes | None = None, *, latency: str = "CPU latency (ms)", params: str = "parameters (M)") -> Figure:
     """Latency against parameters, one labelled point per row of ``table`` (indexed by model name), log-log."""
-    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 4.5))
+    fig, (axis,) = figure_and_axes(ax, 1, (7.5, 4.5))
     for name, row in table.iterrows():
         axis.scatter(row[params], row[latency], s=30)
         axis.annotate(str(name), (row[params], row[latency]), textcoords="offset points", xytext=(5, 3), fontsize=8)
@@ -559,7 +566,7 @@ def plot_latency_vs_params(table: pd.DataFrame, ax: Axes | None = None, *, laten
 def plot_default_boxes(levels: Sequence[dict], image_size: tuple[int, int], ax: Axes | None = None, *, which: Sequence[int] | None = None) -> Figure:
     """The default boxes of an SSD at the central cell of each level in ``which`` (default: all), one colour
     per level, over the ``image_size`` canvas; ``levels`` as :func:`mnv3lib.models.ssdlite.default_boxes` returns."""
-    fig, (axis,) = _figure_and_axes(ax, 1, (4.2, 4.2))
+    fig, (axis,) = figure_and_axes(ax, 1, (4.2, 4.2))
     colours = mpl.colormaps["viridis"](np.linspace(0, 0.9, len(levels)))
     for index in which if which is not None else range(len(levels)):
         level = levels[index]

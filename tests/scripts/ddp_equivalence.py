@@ -13,14 +13,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from equivalence_setup import PER_PROCESS_BATCH, config, data, NoAugmentation  # noqa: E402
 
 from mnv3lib.engine import distributed  # noqa: E402
-from mnv3lib.engine.loop import run  # noqa: E402
+from mnv3lib.engine.loop import Runtime, run  # noqa: E402
 
 if __name__ == "__main__":
     output = Path(sys.argv[1])
     distributed.init_from_env("cpu")
     results = {}
     for sync_bn in (True, False):
-        result = run(NoAugmentation(config(PER_PROCESS_BATCH)), *data(), device="cpu", sync_bn=sync_bn)
+        result = run(NoAugmentation(config(PER_PROCESS_BATCH)), *data(), runtime=Runtime("cpu", sync_bn=sync_bn))
         results[sync_bn] = {"losses": [e.train_loss for e in result.history], "state": result.model.state_dict(),
                             "acc1": [e.val_acc1 for e in result.history]}  # fmt: skip
     if distributed.is_main():

@@ -4,10 +4,9 @@ so that the two differ only in how the global batch is split."""
 
 from __future__ import annotations
 
-from mnv3lib.data import ShapesDataset
+from mnv3lib.data import ShapesDataset, TransformedDataset
 from mnv3lib.data.transforms import classification_eval_transform
 from mnv3lib.engine.classification import ClassificationConfig, ClassificationTask
-from mnv3lib.engine.loop import TransformedDataset
 
 PER_PROCESS_BATCH = 4
 
