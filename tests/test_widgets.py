@@ -45,6 +45,21 @@ def test_for_display_marks_missing_cells() -> None:
     assert table["kernel"].isna().sum() == 2  # the original is untouched
 
 
+def test_wrap_lines_fits_printed_reprs_to_the_page() -> None:
+    from mnv3lib.viz.display import wrap_lines
+    from mnv3lib.models import mobilenet_v3_large
+
+    text = repr(mobilenet_v3_large().features[4].block)
+    assert max(map(len, text.splitlines())) > 79  # torch's repr scrolls
+    wrapped = wrap_lines(text)
+    assert max(map(len, wrapped.splitlines())) <= 79
+    assert wrapped.split() == text.split()  # nothing lost, only line breaks
+    continued = wrapped.splitlines()[4]  # the BatchNorm line continues under its own indent
+    assert continued.startswith(" " * 8 + "track_running_stats") and wrap_lines("short") == "short"
+    with pytest.raises(ValueError, match="width"):
+        wrap_lines(text, width=5)
+
+
 def test_architecture_explorer_precomputes_every_configuration() -> None:
     explorer = architecture_explorer(latency_repeats=0, width_mults=(0.5, 1.0))
     data = explorer.data
