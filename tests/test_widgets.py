@@ -60,6 +60,22 @@ def test_wrap_lines_fits_printed_reprs_to_the_page() -> None:
         wrap_lines(text, width=5)
 
 
+def test_glue_records_the_printed_text_verbatim_for_the_book(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ast import literal_eval
+
+    import mnv3lib.viz.display as shown
+
+    records = []
+    monkeypatch.setattr(shown, "display", lambda data, **kwargs: records.append((data, kwargs)))
+    assert shown.glue("ratio", np.float64(1.2), ".2f") == "1.20"
+    assert shown.glue("delta", 0.15, "+.2f") == "+0.15"
+    # myst-nb's {glue:text} role reads the record with literal_eval: it must give back the text, not 1.2
+    assert [literal_eval(data[shown.GLUE_PREFIX + "text/plain"]) for data, _ in records] == ["1.20", "+0.15"]
+    assert records[0][1]["metadata"]["scrapbook"]["name"] == "ratio"
+    with pytest.raises(ValueError, match="identifier"):
+        shown.glue("not a name", 1)
+
+
 def test_architecture_explorer_precomputes_every_configuration() -> None:
     explorer = architecture_explorer(latency_repeats=0, width_mults=(0.5, 1.0))
     data = explorer.data

@@ -84,5 +84,7 @@ def glue(name: str, value: Any, fmt: str = "") -> str:
     if fmt and isinstance(value, numbers.Integral) and fmt[-1:] in "eEfFgG%":
         value = float(value)
     text = format(value, fmt)
-    display({GLUE_PREFIX + "text/plain": text}, raw=True, metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+    # Recorded as a Python string literal: myst-nb's role reads the record with ``ast.literal_eval``, which
+    # would turn a bare "1.20" into the number 1.2 (and "+0.15" into 0.15); a quoted string stays verbatim.
+    display({GLUE_PREFIX + "text/plain": repr(text)}, raw=True, metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
     return text
