@@ -45,6 +45,37 @@ def test_for_display_marks_missing_cells() -> None:
     assert table["kernel"].isna().sum() == 2  # the original is untouched
 
 
+def test_wrap_lines_fits_printed_reprs_to_the_page() -> None:
+    from mnv3lib.viz.display import wrap_lines
+    from mnv3lib.models import mobilenet_v3_large
+
+    text = repr(mobilenet_v3_large().features[4].block)
+    assert max(map(len, text.splitlines())) > 79  # torch's repr scrolls
+    wrapped = wrap_lines(text)
+    assert max(map(len, wrapped.splitlines())) <= 79
+    assert wrapped.split() == text.split()  # nothing lost, only line breaks
+    continued = wrapped.splitlines()[4]  # the BatchNorm line continues under its own indent
+    assert continued.startswith(" " * 8 + "track_running_stats") and wrap_lines("short") == "short"
+    with pytest.raises(ValueError, match="width"):
+        wrap_lines(text, width=5)
+
+
+def test_glue_records_the_printed_text_verbatim_for_the_book(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ast import literal_eval
+
+    import mnv3lib.viz.display as shown
+
+    records = []
+    monkeypatch.setattr(shown, "display", lambda data, **kwargs: records.append((data, kwargs)))
+    assert shown.glue("ratio", np.float64(1.2), ".2f") == "1.20"
+    assert shown.glue("delta", 0.15, "+.2f") == "+0.15"
+    # myst-nb's {glue:text} role reads the record with literal_eval: it must give back the text, not 1.2
+    assert [literal_eval(data[shown.GLUE_PREFIX + "text/plain"]) for data, _ in records] == ["1.20", "+0.15"]
+    assert records[0][1]["metadata"]["scrapbook"]["name"] == "ratio"
+    with pytest.raises(ValueError, match="identifier"):
+        shown.glue("not a name", 1)
+
+
 def test_architecture_explorer_precomputes_every_configuration() -> None:
     explorer = architecture_explorer(latency_repeats=0, width_mults=(0.5, 1.0))
     data = explorer.data

@@ -110,20 +110,27 @@ class RMSpropTF(Optimizer):
         state = self.state[p]
         if not state:
             state["step"] = 0
-            state["square_avg"] = torch.ones_like(p)  # TensorFlow starts the accumulator at 1
+            # TensorFlow starts the accumulator at 1
+            state["square_avg"] = torch.ones_like(p)
             state["momentum_buffer"] = torch.zeros_like(p)
             if group["centered"]:
                 state["grad_avg"] = torch.zeros_like(p)
         state["step"] += 1
         alpha = group["alpha"]
         square_avg = state["square_avg"]
-        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)  # v = α v + (1 − α) g²
+        # v = α v + (1 − α) g²
+        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         if group["centered"]:
             grad_avg = state["grad_avg"]
             grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha)
-            denominator = square_avg.addcmul(grad_avg, grad_avg, value=-1).add_(group["eps"]).sqrt_()
+            variance = square_avg.addcmul(grad_avg, grad_avg, value=-1)
+            denominator = variance.add_(group["eps"]).sqrt_()
         else:
-            denominator = square_avg.add(group["eps"]).sqrt_()  # eps inside the square root
+            # eps inside the square root
+            denominator = square_avg.add(group["eps"]).sqrt_()
         buffer = state["momentum_buffer"]
-        buffer.mul_(group["momentum"]).addcdiv_(grad, denominator, value=group["lr"])  # lr inside the buffer
+        # lr inside the buffer
+        buffer.mul_(group["momentum"]).addcdiv_(
+            grad, denominator, value=group["lr"]
+        )
         p.sub_(buffer)

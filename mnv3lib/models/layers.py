@@ -14,11 +14,15 @@ from torch import nn
 __all__ = ["make_divisible", "ConvNormActivation", "SqueezeExcitation"]
 
 
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor``, never dropping more than 10%.
+def make_divisible(
+    value: float, divisor: int = 8, min_value: int | None = None
+) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never dropping
+    more than 10%.
 
-    This is the rounding rule of the MobileNet papers (and TorchVision's ``_make_divisible``):
-    every channel count is a multiple of 8, which suits vectorised kernels on mobile hardware.
+    This is the rounding rule of the MobileNet papers (and TorchVision's
+    ``_make_divisible``): every channel count is a multiple of 8, which suits
+    vectorised kernels on mobile hardware.
 
     Args:
         value: The unrounded channel count, e.g. ``width_mult * 40``.
@@ -35,7 +39,8 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     if min_value is None:
         min_value = divisor
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:  # rounding down must not remove more than 10% of the channels
+    # rounding down must not remove more than 10% of the channels
+    if rounded < 0.9 * value:
         rounded += divisor
     return rounded
 
@@ -119,7 +124,10 @@ class SqueezeExcitation(nn.Module):
         self.scale_activation = scale_activation()
 
     def channel_scale(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-channel gate in [0, 1]. Shape ``(N, C, H, W) → (N, C, 1, 1)``."""
+        """The per-channel gate in [0, 1].
+
+        Shape ``(N, C, H, W) → (N, C, 1, 1)``.
+        """
         scale = self.avgpool(x)  # (N, C, 1, 1)
         scale = self.activation(self.fc1(scale))  # (N, squeeze, 1, 1)
         return self.scale_activation(self.fc2(scale))  # (N, C, 1, 1)

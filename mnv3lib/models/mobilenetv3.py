@@ -128,7 +128,10 @@ class InvertedResidual(nn.Module):
     ) -> None:
         super().__init__()
         if not 0.0 <= stochastic_depth_prob < 1.0:
-            raise ValueError(f"expected 0 <= stochastic_depth_prob < 1, got {stochastic_depth_prob!r}")
+            raise ValueError(
+                "expected 0 <= stochastic_depth_prob < 1, "
+                f"got {stochastic_depth_prob!r}"
+            )
         self.config = config
         self.stochastic_depth_prob = stochastic_depth_prob
         activation = ACTIVATIONS[config.activation]
@@ -136,8 +139,16 @@ class InvertedResidual(nn.Module):
 
         layers: list[nn.Module] = []
         if config.has_expansion:  # expand
-            layers.append(conv(config.in_channels, config.expanded_channels, 1, activation_layer=activation))
-        layers.append(  # depthwise; the activation sits inside this unit, so it runs before SE
+            layers.append(
+                conv(
+                    config.in_channels,
+                    config.expanded_channels,
+                    1,
+                    activation_layer=activation,
+                )
+            )
+        # depthwise; the activation sits inside this unit, so it runs before SE
+        layers.append(
             conv(
                 config.expanded_channels,
                 config.expanded_channels,
@@ -149,14 +160,24 @@ class InvertedResidual(nn.Module):
             )
         )
         if config.use_se:  # squeeze-and-excite
-            layers.append(se_layer(config.expanded_channels, config.squeeze_channels))
+            layers.append(
+                se_layer(config.expanded_channels, config.squeeze_channels)
+            )
         layers.append(  # project: always present, and linear (no activation)
-            conv(config.expanded_channels, config.out_channels, 1, activation_layer=None)
+            conv(
+                config.expanded_channels,
+                config.out_channels,
+                1,
+                activation_layer=None,
+            )
         )
         self.block = nn.Sequential(*layers)
         self.out_channels = config.out_channels
-        self.use_residual = config.use_residual  # plain attributes: read on every forward
-        self.use_stochastic_depth = config.use_residual and stochastic_depth_prob > 0
+        # plain attributes: read on every forward
+        self.use_residual = config.use_residual
+        self.use_stochastic_depth = (
+            config.use_residual and stochastic_depth_prob > 0
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         result = self.block(x)

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from IPython.display import Markdown, display
 
-__all__ = ["show_source", "for_display", "glue", "GLUE_PREFIX"]
+__all__ = ["show_source", "for_display", "wrap_lines", "glue", "GLUE_PREFIX"]
 
 # myst-nb's record format: a display output whose MIME types carry this prefix, named in its metadata.
 GLUE_PREFIX = "application/papermill.record/"
@@ -33,6 +33,29 @@ def show_source(obj: object) -> Markdown:
 def for_display(table: pd.DataFrame, missing: str = "–") -> pd.DataFrame:
     """A copy of ``table`` for people: "not applicable" cells (``<NA>``) shown as ``missing``."""
     return table.astype(object).where(table.notna(), missing)
+
+
+def wrap_lines(text: object, width: int = 79) -> str:
+    """``str(text)`` with every line longer than ``width`` wrapped at spaces, for printing.
+
+    Each continuation is indented four spaces deeper than the line it continues, so a module's
+    ``repr`` keeps its nesting readable and a printed report fits the book's code column (79
+    characters) instead of scrolling sideways. A word longer than ``width`` stays whole.
+
+    Example:
+        >>> print(wrap_lines("  Conv2d(16, 16, kernel_size=(3, 3), bias=False)", width=30))
+          Conv2d(16, 16,
+              kernel_size=(3, 3),
+              bias=False)
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 20:
+        raise ValueError(f"expected width to be an int >= 20, got {width!r}")
+    lines = []
+    for line in str(text).splitlines():
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        wrapped = textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False, drop_whitespace=True)
+        lines.extend(wrapped if len(line) > width else [line])
+    return "\n".join(lines)
 
 
 def glue(name: str, value: Any, fmt: str = "") -> str:
@@ -61,5 +84,7 @@ def glue(name: str, value: Any, fmt: str = "") -> str:
     if fmt and isinstance(value, numbers.Integral) and fmt[-1:] in "eEfFgG%":
         value = float(value)
     text = format(value, fmt)
-    display({GLUE_PREFIX + "text/plain": text}, raw=True, metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+    # Recorded as a Python string literal: myst-nb's role reads the record with ``ast.literal_eval``, which
+    # would turn a bare "1.20" into the number 1.2 (and "+0.15" into 0.15); a quoted string stays verbatim.
+    display({GLUE_PREFIX + "text/plain": repr(text)}, raw=True, metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
     return text
