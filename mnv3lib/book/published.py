@@ -163,3 +163,9 @@ def torchvision_segmentation_meta(arch: str) -> dict[str, Any]:
         "deeplabv3_resnet50": tv_segmentation.DeepLabV3_ResNet50_Weights,
     }
     return _coco_meta(enums, arch, "segmentation model", "COCO_WITH_VOC_LABELS_V1", "COCO-val2017-VOC-labels")
+
+
+# The same blog post's quantization section, in its own words: the QNNPACK int8 MobileNetV3-Large
+# "provides a speed-up of 2.5x" (no method given beyond "measured on CPU"), and QAT "translates to an
+# accuracy increase of 1.8 points comparing to simple post-training quantization" (Acc@1, ImageNet).
+BLOG_QUANTIZATION_TEXT: dict[str, float] = {"int8_speed_up": 2.5, "qat_minus_ptq_points": 1.8}

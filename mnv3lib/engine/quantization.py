@@ -38,11 +38,18 @@ def qat_config(config: ClassificationConfig, epochs: int) -> ClassificationConfi
     )  # fmt: skip
 
 
-def qat_schedule(observer_epochs: int, batch_norm_epochs: int) -> Callable[[nn.Module, int], None]:
-    """The per-epoch hook: disable observers from epoch ``observer_epochs``, freeze BatchNorm statistics
-    from epoch ``batch_norm_epochs`` (both 0-based, as TorchVision counts)."""
+def qat_schedule(
+    observer_epochs: int, batch_norm_epochs: int
+) -> Callable[[nn.Module, int], None]:
+    """The per-epoch hook: disable observers from epoch ``observer_epochs``,
+    freeze BatchNorm statistics from epoch ``batch_norm_epochs`` (both
+    0-based, as TorchVision counts)."""
     if observer_epochs < 0 or batch_norm_epochs < 0:
-        raise ValueError(f"expected epochs >= 0, got observer_epochs={observer_epochs}, batch_norm_epochs={batch_norm_epochs}")
+        raise ValueError(
+            "expected epochs >= 0, got "
+            f"observer_epochs={observer_epochs}, "
+            f"batch_norm_epochs={batch_norm_epochs}"
+        )
 
     def before_epoch(model: nn.Module, epoch: int) -> None:
         if epoch >= observer_epochs:

@@ -63,7 +63,9 @@ class QuantizableSqueezeExcitation(SqueezeExcitation):
     """Squeeze-and-excite whose channel-wise multiply is quantization-aware."""
 
     def __init__(self, channels: int, squeeze_channels: int) -> None:
-        super().__init__(channels, squeeze_channels, scale_activation=nn.Hardsigmoid)
+        super().__init__(
+            channels, squeeze_channels, scale_activation=nn.Hardsigmoid
+        )
         self.skip_mul = FloatFunctional()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
