@@ -51,6 +51,11 @@ def test_fpn_inputs_are_blocks_13_and_16_both_at_stride_32() -> None:
         detection.mobilenet_backbone_with_fpn(mobilenet_v3_large(), trainable_layers=7)
     with pytest.raises(ValueError, match="returned_layers"):
         detection.mobilenet_backbone_with_fpn(mobilenet_v3_large(), returned_layers=[6])
+    narrow = detection.mobilenet_backbone_with_fpn(mobilenet_v3_large(), trainable_layers=6, out_channels=128)
+    with torch.no_grad():
+        assert narrow.out_channels == 128 and {f.shape[1] for f in narrow(torch.rand(1, 3, 224, 224)).values()} == {128}
+    with pytest.raises(ValueError, match="out_channels"):
+        detection.mobilenet_backbone_with_fpn(mobilenet_v3_large(), out_channels=0)
 
 
 def test_keypoint_rcnn_light_head_trains_a_step() -> None:

@@ -52,6 +52,16 @@ def test_ssdlite_builds_torchvisions_variant() -> None:
     assert isinstance(model.head.classification_head.module_list[0][0][0], nn.Conv2d)
 
 
+def test_width_mult_thins_the_backbone_as_torchvisions_builder() -> None:
+    """TorchVision's builder passes ``width_mult`` on to the backbone; the extra blocks and heads keep their widths."""
+    ours = ssdlite320_mobilenet_v3_large(width_mult=0.5)
+    theirs = torchvision.models.detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, width_mult=0.5)
+    ours_state, theirs_state = ours.state_dict(), theirs.state_dict()
+    assert list(ours_state) == list(theirs_state)
+    assert all(ours_state[key].shape == theirs_state[key].shape for key in ours_state)
+    assert count_parameters(ours) == count_parameters(theirs) < 3_440_060
+
+
 def test_a_full_tail_backbone_loads_into_the_split_features() -> None:
     """The book starts SSDlite from its shapes-trained (full-tail) MobileNetV3-Large: every tensor lands
     in its place across the split of block C4, and the split features compute what the classifier's do."""

@@ -131,19 +131,19 @@ def zoo_entries() -> dict[str, ZooEntry]:
             article_cpu_s=BLOG_DETECTION["fasterrcnn_mobilenet_v3_large_320_fpn"]["cpu_s"],
         ),  # fmt: skip
         "SSDlite320 MobileNetV3-Large": ZooEntry(
-            "detection", "4", detection.ssdlite320_mobilenet_v3_large, photo,
+            "detection", "5", detection.ssdlite320_mobilenet_v3_large, photo,
             f"COCO box mAP {torchvision_detection_meta('ssdlite320_mobilenet_v3_large')['box_map']} (TorchVision)",
             published_macs=torchvision_detection_meta("ssdlite320_mobilenet_v3_large")["gflops"],
         ),  # fmt: skip
         f"book keypoint R-CNN, {main} px": ZooEntry("detection", "4", _book_detector("main"), (main, main), "— (not in TorchVision)", _detector_metric("main")),
         f"book keypoint R-CNN, {low} px": ZooEntry("detection", "4", _book_detector("low_res"), (main, main), "— (not in TorchVision)", _detector_metric("low_res")),
         "book Faster R-CNN 320": ZooEntry(
-            "detection", "4", _book_detector("fasterrcnn_320"), (main, main),
+            "detection", "5", _book_detector("fasterrcnn_320"), (main, main),
             f"COCO box mAP {torchvision_detection_meta('fasterrcnn_mobilenet_v3_large_320_fpn')['box_map']} (TorchVision, full size)",
             _detector_metric("fasterrcnn_320"),
         ),  # fmt: skip
         "book SSDlite320": ZooEntry(
-            "detection", "4", _book_detector("ssdlite"), (main, main),
+            "detection", "5", _book_detector("ssdlite"), (main, main),
             f"COCO box mAP {torchvision_detection_meta('ssdlite320_mobilenet_v3_large')['box_map']} (TorchVision, 91 classes)",
             _detector_metric("ssdlite"),
         ),  # fmt: skip
@@ -154,30 +154,30 @@ def zoo_entries() -> dict[str, ZooEntry]:
             article_cpu_s=BLOG_DETECTION["fasterrcnn_resnet50_fpn"]["cpu_s"],
         ),  # fmt: skip
         "LR-ASPP MobileNetV3-Large": ZooEntry(
-            "segmentation", "5", segmentation.lraspp_mobilenet_v3_large, voc,
+            "segmentation", "6", segmentation.lraspp_mobilenet_v3_large, voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('lraspp_mobilenet_v3_large')['miou']} (TorchVision)", _segmenter_metric("lraspp"),
             published_macs=torchvision_segmentation_meta("lraspp_mobilenet_v3_large")["gflops"],
             article_cpu_s=BLOG_SEGMENTATION["lraspp_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "DeepLabV3 MobileNetV3-Large": ZooEntry(
-            "segmentation", "5", lambda: segmentation.deeplabv3_mobilenet_v3_large(aux_loss=False), voc,
+            "segmentation", "6", lambda: segmentation.deeplabv3_mobilenet_v3_large(aux_loss=False), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('deeplabv3_mobilenet_v3_large')['miou']} (TorchVision)", _segmenter_metric("deeplabv3"),
             published_macs=torchvision_segmentation_meta("deeplabv3_mobilenet_v3_large")["gflops"],
             article_cpu_s=BLOG_SEGMENTATION["deeplabv3_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "FCN MobileNetV3-Large": ZooEntry(
-            "segmentation", "5", lambda: segmentation.fcn_mobilenet_v3_large(aux_loss=False), voc,
+            "segmentation", "6", lambda: segmentation.fcn_mobilenet_v3_large(aux_loss=False), voc,
             f"COCO-VOC mIoU {BLOG_SEGMENTATION['fcn_mobilenet_v3_large']['miou']} (article; not released)", _segmenter_metric("fcn"),
             article_cpu_s=BLOG_SEGMENTATION["fcn_mobilenet_v3_large"]["cpu_s"],
         ),  # fmt: skip
         "FCN ResNet-50": ZooEntry(
-            "segmentation", "5", lambda: tv_seg.fcn_resnet50(weights=None, weights_backbone=None), voc,
+            "segmentation", "6", lambda: tv_seg.fcn_resnet50(weights=None, weights_backbone=None), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('fcn_resnet50')['miou']} (TorchVision)",
             published_macs=torchvision_segmentation_meta("fcn_resnet50")["gflops"],
             article_cpu_s=BLOG_SEGMENTATION["fcn_resnet50"]["cpu_s"],
         ),  # fmt: skip
         "DeepLabV3 ResNet-50": ZooEntry(
-            "segmentation", "5", lambda: tv_seg.deeplabv3_resnet50(weights=None, weights_backbone=None), voc,
+            "segmentation", "6", lambda: tv_seg.deeplabv3_resnet50(weights=None, weights_backbone=None), voc,
             f"COCO-VOC mIoU {torchvision_segmentation_meta('deeplabv3_resnet50')['miou']} (TorchVision)",
             published_macs=torchvision_segmentation_meta("deeplabv3_resnet50")["gflops"],
             article_cpu_s=BLOG_SEGMENTATION["deeplabv3_resnet50"]["cpu_s"],
@@ -193,22 +193,35 @@ def _example(entry: ZooEntry) -> torch.Tensor | list[torch.Tensor]:
 def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, warmup: int = 1, latency: bool = True) -> pd.DataFrame:
     """One row per model: task, chapter, input, parameters (M), multiply-adds (G, ours and TorchVision's),
     CPU latency (ms, the median of ``repeats`` after ``warmup``; skipped when ``latency`` is False), the
-    article's CPU time (s; relative, on its machine), our metric and the published one. Each model is built with ``torch.manual_seed(0)``."""
-    rows = []
-    for name, entry in (entries or zoo_entries()).items():
+    article's CPU time (s; relative, on its machine), our metric and the published one.
+
+    Each model is built with ``torch.manual_seed(0)`` and fed one image seeded 0, so a chapter that times
+    some of the same entries with this function times the same computation (a detector's weights decide
+    how much work its heads do). The models that take the same input (task and size) are timed together,
+    interleaved by :func:`~mnv3lib.analysis.benchmark.compare_latency`, so that their ratios share the
+    machine's state.
+    """
+    entries = entries or zoo_entries()
+    rows, models, examples = [], {}, {}
+    for name, entry in entries.items():
         torch.manual_seed(0)  # a detector's multiply-adds depend on its (random) weights: the same for every call
-        model = entry.build().eval()
-        example = _example(entry)
+        model = models[name] = entry.build().eval()
+        example = examples[name] = _example(entry)
         macs = forward_macs(entry.float_twin() if entry.float_twin else model, example)
-        row = {
+        rows.append({
             "model": name, "task": entry.task, "chapter": entry.chapter, "input": "×".join(map(str, entry.image_size)),
             "parameters (M)": count_parameters(entry.float_twin() if entry.float_twin else model) / 1e6, "multiply-adds (G)": macs / 1e9,
-            "TorchVision: multiply-adds (G)": entry.published_macs,
-        }  # fmt: skip
-        if latency:
-            row["CPU latency (ms)"] = compare_latency({name: model}, inputs=example, repeats=repeats, warmup=warmup)[name].median_ms
-        row["article: CPU (s)"] = entry.article_cpu_s
-        row["ours, on the book's data"] = entry.ours() if entry.ours else "—"
-        row["published"] = entry.published
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+            "TorchVision: multiply-adds (G)": entry.published_macs, "article: CPU (s)": entry.article_cpu_s,
+            "ours, on the book's data": entry.ours() if entry.ours else "—", "published": entry.published,
+        })  # fmt: skip
+    table = pd.DataFrame(rows).set_index("model")
+    if latency:
+        groups: dict[tuple[str, tuple[int, int]], list[str]] = {}
+        for name, entry in entries.items():
+            groups.setdefault((entry.task, entry.image_size), []).append(name)
+        median_ms: dict[str, float] = {}
+        for names in groups.values():
+            timed = compare_latency({name: models[name] for name in names}, inputs=examples[names[0]], repeats=repeats, warmup=warmup)
+            median_ms |= {name: timing.median_ms for name, timing in timed.items()}
+        table.insert(table.columns.get_loc("article: CPU (s)"), "CPU latency (ms)", [median_ms[name] for name in table.index])
+    return table

@@ -69,31 +69,54 @@ def mobilenet_backbone_with_fpn(
     returned_layers: Sequence[int] | None = None,
     extra_blocks: ExtraFPNBlock | None = None,
     norm_layer: Callable[..., nn.Module] | None = None,
+    out_channels: int = FPN_CHANNELS,
 ) -> BackboneWithFPN:
-    """Wrap ``backbone.features`` with a Feature Pyramid Network, as TorchVision's ``_mobilenet_extractor``.
+    """Wrap ``backbone.features`` with a Feature Pyramid Network, as
+    TorchVision's ``_mobilenet_extractor``.
 
     Args:
         backbone: A MobileNetV3 (its classifier is not used).
-        trainable_layers: How many stages, counted from the last, keep trainable weights (0 to 6); the
-            earlier ones are frozen.
-        returned_layers: Which stages feed the FPN, as indices into ``backbone.stage_indices``
-            (default: the last two).
-        extra_blocks: The FPN's extra level (default: a stride-2 max-pool of the last level).
+        trainable_layers: How many stages, counted from the last, keep
+            trainable weights (0 to 6); the earlier ones are frozen.
+        returned_layers: Which stages feed the FPN, as indices into
+            ``backbone.stage_indices`` (default: the last two).
+        extra_blocks: The FPN's extra level (default: a stride-2 max-pool
+            of the last level).
         norm_layer: Normalisation inside the FPN (default: none).
+        out_channels: The channels of every FPN level (TorchVision: 256).
 
     Returns:
-        A module mapping images ``(B, 3, H, W)`` to an ordered dict of 256-channel feature maps
-        ``"0"``, ``"1"``, ..., ``"pool"``; ``out_channels`` is 256.
+        A module mapping images ``(B, 3, H, W)`` to an ordered dict of
+        feature maps ``"0"``, ``"1"``, ..., ``"pool"``, each with
+        ``out_channels`` channels.
     """
     stages = backbone.stage_indices
     freeze_early_stages(list(backbone.features), stages, trainable_layers)
-    returned = list(returned_layers) if returned_layers is not None else [len(stages) - 2, len(stages) - 1]
-    if not returned or min(returned) < 0 or max(returned) >= len(stages):
-        raise ValueError(f"expected returned_layers within [0, {len(stages) - 1}], got {returned_layers!r}")
-    return_layers = {str(stages[stage]): str(level) for level, stage in enumerate(returned)}
-    in_channels = [backbone.features[stages[stage]].out_channels for stage in returned]
+    last = len(stages) - 1
+    returned = (
+        list(returned_layers)
+        if returned_layers is not None
+        else [last - 1, last]
+    )
+    if not returned or min(returned) < 0 or max(returned) > last:
+        raise ValueError(
+            f"expected returned_layers within [0, {last}], "
+            f"got {returned_layers!r}"
+        )
+    check_count(out_channels, "out_channels")
+    return_layers = {
+        str(stages[stage]): str(level) for level, stage in enumerate(returned)
+    }
+    in_channels = [
+        backbone.features[stages[stage]].out_channels for stage in returned
+    ]
     return BackboneWithFPN(
-        backbone.features, return_layers, in_channels, FPN_CHANNELS, extra_blocks=extra_blocks or LastLevelMaxPool(), norm_layer=norm_layer
+        backbone.features,
+        return_layers,
+        in_channels,
+        out_channels,
+        extra_blocks=extra_blocks or LastLevelMaxPool(),
+        norm_layer=norm_layer,
     )
 
 

@@ -49,29 +49,49 @@ def segmentation_features(backbone: MobileNetV3) -> tuple[int, int]:
 
 
 class LRASPPHead(nn.Module):
-    """Lite R-ASPP (MobileNetV3 paper, Section 6.4), as TorchVision implements it.
+    """Lite R-ASPP (MobileNetV3 paper, Section 6.4), as TorchVision
+    implements it.
 
-    The high features go through a 1×1 conv + BatchNorm + ReLU, gated channel-wise by a squeeze
-    branch (global average pooling, 1×1 conv, sigmoid: TorchVision's replacement for the paper's
-    49×49 pooling with stride (16, 20)), upsampled to the low features' size, and classified; the low
-    features are classified by a 1×1 conv; the two logit maps are added.
+    The high features go through a 1×1 conv + BatchNorm + ReLU, gated
+    channel-wise by a squeeze branch (global average pooling, 1×1 conv,
+    sigmoid: TorchVision's replacement for the paper's 49×49 pooling with
+    stride (16, 20)), upsampled to the low features' size, and classified;
+    the low features are classified by a 1×1 conv; the two logit maps are
+    added.
 
     Shape:
-        low ``(B, low_channels, H/8, W/8)``, high ``(B, high_channels, H/16, W/16)`` →
-        ``(B, num_classes, H/8, W/8)``.
+        low ``(B, low_channels, H/8, W/8)``, high
+        ``(B, high_channels, H/16, W/16)`` → ``(B, num_classes, H/8, W/8)``.
     """
 
-    def __init__(self, low_channels: int, high_channels: int, num_classes: int, inter_channels: int = 128) -> None:
+    def __init__(
+        self,
+        low_channels: int,
+        high_channels: int,
+        num_classes: int,
+        inter_channels: int = 128,
+    ) -> None:
         super().__init__()
-        self.cbr = nn.Sequential(nn.Conv2d(high_channels, inter_channels, 1, bias=False), nn.BatchNorm2d(inter_channels), nn.ReLU(inplace=True))
-        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high_channels, inter_channels, 1, bias=False), nn.Sigmoid())
+        self.cbr = nn.Sequential(
+            nn.Conv2d(high_channels, inter_channels, 1, bias=False),
+            nn.BatchNorm2d(inter_channels),
+            nn.ReLU(inplace=True),
+        )
+        self.scale = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(high_channels, inter_channels, 1, bias=False),
+            nn.Sigmoid(),
+        )
         self.low_classifier = nn.Conv2d(low_channels, num_classes, 1)
         self.high_classifier = nn.Conv2d(inter_channels, num_classes, 1)
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         low, high = features["low"], features["high"]
-        x = self.cbr(high) * self.scale(high)  # (B, inter, H/16, W/16), gated per channel
-        x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)  # (B, inter, H/8, W/8)
+        # (B, inter, H/16, W/16), gated per channel
+        x = self.cbr(high) * self.scale(high)
+        x = F.interpolate(  # (B, inter, H/8, W/8)
+            x, size=low.shape[-2:], mode="bilinear", align_corners=False
+        )
         return self.low_classifier(low) + self.high_classifier(x)
 
 

@@ -146,6 +146,7 @@ def ssdlite320_mobilenet_v3_large(
     trainable_backbone_layers: int | None = None,
     norm_layer: Callable[..., nn.Module] | None = None,
     reduced_tail: bool | None = None,
+    width_mult: float = 1.0,
     **kwargs: Any,
 ) -> MobileNetSSD:
     """SSDlite320 with a MobileNetV3-Large backbone, equal to TorchVision's builder given the same weights.
@@ -166,6 +167,9 @@ def ssdlite320_mobilenet_v3_large(
             TorchVision's rule, reduced unless ``weights_backbone`` is given. Not in TorchVision's builder:
             ``False`` builds the full tail from scratch, to load a full-tail backbone of your own (as the
             book loads its shapes-trained one through :meth:`SSDLiteFeatures.load_backbone`).
+        width_mult: The backbone's channel multiplier, which TorchVision's builder passes on to
+            ``mobilenet_v3_large`` with its other keyword arguments; the extra blocks and heads keep
+            their widths (TorchVision's extractor has its own ``width_mult``, which its builder leaves at 1).
         **kwargs: Passed to TorchVision's ``SSD`` (``score_thresh``, ``nms_thresh``, ``detections_per_img``, ...): any of
             :data:`~mnv3lib.models.detection_options.SSD_OPTIONS`, each checked here; ``size`` is ignored
             with a warning, as in TorchVision.
@@ -187,7 +191,7 @@ def ssdlite320_mobilenet_v3_large(
     trainable = trainable_stages(member is not None or weights_backbone is not None, trainable_backbone_layers, 6, default=6)
     norm_layer = norm_layer or partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
     reduced = weights_backbone is None if reduced_tail is None else reduced_tail
-    backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer, reduced_tail=reduced)
+    backbone = mobilenet_v3_large(weights=weights_backbone, progress=progress, norm_layer=norm_layer, reduced_tail=reduced, width_mult=width_mult)
     if weights_backbone is None:
         _normal_init(backbone)
     freeze_early_stages(list(backbone.features), backbone.stage_indices, trainable)
