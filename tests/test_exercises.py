@@ -38,7 +38,7 @@ def _solution_answers() -> dict[str, object]:
         "training-3": _share_below_one_percent(),
         "training-6": _default_over_ported(),
         "detection-3": _continuous_roi_op(),
-        "ssdlite-1": _count_default_boxes([[2, 3]] * 6),
+        "ssdlite-1": _count_default_boxes([[2, 3]] * 6, size=512),
         "ssdlite-2": _count_default_boxes([[2]] * 6),
         "ssdlite-3": _largest_box_matches(),
     }  # fmt: skip
@@ -103,7 +103,7 @@ def _continuous_roi_op() -> str:
     return min(stalls, key=stalls.get)  # the one that moves at every step
 
 
-def _count_default_boxes(aspect_ratios: list[list[int]]) -> int:
+def _count_default_boxes(aspect_ratios: list[list[int]], size: int = 320) -> int:
     from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
     from torchvision.models.detection.image_list import ImageList
 
@@ -112,8 +112,8 @@ def _count_default_boxes(aspect_ratios: list[list[int]]) -> int:
     model = ssdlite320_mobilenet_v3_large(num_classes=7).eval()
     generator = DefaultBoxGenerator(aspect_ratios, min_ratio=0.2, max_ratio=0.95)
     with torch.no_grad():
-        maps = list(model.backbone(torch.zeros(1, 3, 320, 320)).values())
-    return len(generator(ImageList(torch.zeros(1, 3, 320, 320), [(320, 320)]), maps)[0])
+        maps = list(model.backbone(torch.zeros(1, 3, size, size)).values())
+    return len(generator(ImageList(torch.zeros(1, 3, size, size), [(size, size)]), maps)[0])
 
 
 def _largest_box_matches() -> dict[str, object]:
@@ -139,7 +139,7 @@ WRONG = {  # plausible mistakes
     "training-3": lambda a: 1 - a,  # the share above 1 %
     "training-6": lambda a: 30.0,  # the literal copy's factor, another comparison
     "detection-3": lambda a: "roi_pool",
-    "ssdlite-1": lambda a: 2400,  # the first map only
+    "ssdlite-1": lambda a: 3234,  # SSDlite320's count: the grids do not follow the input
     "ssdlite-2": lambda a: a + 539 * 2,  # still counting ratio 3
     "ssdlite-3": lambda a: {"matched": a["matched"] - 1, "maps": a["maps"][:1]},
 }
@@ -181,7 +181,8 @@ def test_the_worked_solution_is_right_and_a_plausible_mistake_is_not(exercise: s
 
 def test_the_expected_answers_are_the_librarys_and_the_papers() -> None:
     """Derived from the library by the checks, and held here against what the chapters and papers state."""
-    assert exercises._expected("ssdlite-1")["boxes"] == (20**2 + 10**2 + 5**2 + 3**2 + 2**2 + 1) * 6  # the chapter's 3,234
+    assert exercises._expected("ssdlite-1")["boxes"] == (32**2 + 16**2 + 8**2 + 4**2 + 2**2 + 1) * 6  # strides 16 … 512 at 512 px
+    assert exercises._expected("ssdlite-2")["boxes"] == (20**2 + 10**2 + 5**2 + 3**2 + 2**2 + 1) * 4  # 4 of the 3,234's 6 per cell
     assert exercises._expected("anatomy-4")["factor"] == 4.0  # twice the rows and the columns
     assert exercises._expected("training-3")["share"] == pytest.approx(1 - 338 / 600)  # 0.973 ** 169 < 0.01 from epoch 338
 

@@ -273,7 +273,7 @@ def test_rmsprop_explorer_carries_the_optimizers_steps_for_every_epsilon() -> No
     explorer = rmsprop_explorer(grad_rms_samples=[1e-4, 0.0, 2e-3])
     data = explorer.data
     assert len(data["curves"]) == len(RMSPROP_EPS_VALUES) == 19 and data["learning_rates"] == list(RMSPROP_LEARNING_RATES)
-    assert data["eps_values"][data["default"]["eps"]] == pytest.approx(1e-3) and data["learning_rates"][data["default"]["lr"]] == pytest.approx(1e-2)
+    assert data["eps_values"][data["default"]["eps"]] == pytest.approx(1e-3) and data["learning_rates"][data["default"]["lr"]] == 0.064
     grads = torch.tensor(data["grad_rms"], dtype=torch.float64)
     assert len(grads) == 57 and grads[0] == pytest.approx(1e-6) and grads[-1] == pytest.approx(10.0)
     for index in (0, 8, 18):

@@ -347,8 +347,13 @@ def _box_count(levels: list[dict[str, Any]]) -> int:
     return sum(level["boxes"][..., 0].numel() for level in levels)
 
 
+SSD512 = (512, 512)
+
+
 def _solve_ssdlite_1() -> dict[str, Any]:
-    return {"boxes": _box_count(default_boxes(_ssdlite()))}
+    model = ssdlite320_mobilenet_v3_large(num_classes=7).eval()
+    model.transform.fixed_size = SSD512  # every image resized to 512×512: the maps grow with it
+    return {"boxes": _box_count(default_boxes(model))}
 
 
 def _solve_ssdlite_2() -> dict[str, Any]:
@@ -440,8 +445,9 @@ EXERCISES: dict[str, Exercise] = {
                  "num_classes layer, which shrinks with 10 classes."),
         Exercise("anatomy-2", "01_anatomy", '{"blocks": [index, ...], "ratio": x.xx}', _solve_anatomy_2, _judge_anatomy_2,
                  "Rounding to the nearest multiple of 8 would take a small SE bottleneck down by more than 10 %, so the rule "
-                 "rounds it up instead; with the minimum of 8 channels and the unscaled classifier input, a narrow model "
-                 "keeps more parameters than width_mult² predicts."),
+                 "rounds it up instead. The naive estimate misses that the classifier's output layer keeps all its classes "
+                 "(and every width keeps at least 8 channels), so a narrow model keeps more parameters than width_mult² "
+                 "predicts."),
         Exercise("anatomy-4", "01_anatomy", '{"rows": [index, ...], "factor": x}', _solve_anatomy_4, _judge_anatomy_4,
                  "Dilation halves the last stage's output stride, so its layers after the strided depthwise conv, and the "
                  "last conv, run on twice the rows and twice the columns: the same filters visit four times as many positions."),
@@ -463,8 +469,10 @@ EXERCISES: dict[str, Exercise] = {
                  "Bilinear sampling at exact positions makes the output move with the box at every step; max pooling over "
                  "a box snapped to whole pixels makes it stall, then jump."),
         Exercise("ssdlite-1", "05_ssdlite", "boxes (an int)", _solve_ssdlite_1, _judge_box_count(
-                 "Add up grid cells × boxes per cell over the six maps (default_boxes gives both)."),
-                 "Six boxes per cell on grids of 20², 10², 5², 3², 2² and 1² cells."),
+                 "A stride-s map of a 512-pixel input has ceil(512 / s) cells per side, six boxes each; "
+                 "confirm with default_boxes on a copy whose transform.fixed_size is (512, 512)."),
+                 "The grids follow the input size (the finest map gets 32 × 32 cells), while the boxes' scales "
+                 "stay fractions of the input: more positions, the same shapes."),
         Exercise("ssdlite-2", "05_ssdlite", "boxes (an int)", _solve_ssdlite_2, _judge_box_count(
                  "With one aspect ratio per map, a cell has the two squares plus 2:1 and 1:2."),
                  "Dropping ratio 3 removes two boxes (3:1 and 1:3) from every cell of every map."),

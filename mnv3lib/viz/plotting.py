@@ -500,7 +500,7 @@ def plot_default_boxes(levels: Sequence[dict], image_size: tuple[int, int], ax: 
 
 def plot_rmsprop_steps(
     eps: float = 1e-3,
-    lr: float = 1e-2,
+    lr: float = 0.064,
     *,
     grad_range: tuple[float, float] = (1e-6, 10.0),
     grad_rms_samples: Sequence[float] | None = None,
@@ -588,7 +588,7 @@ def plot_default_box_matches(
     rows, cols = levels[level]["grid"]
     height, width = rows * levels[level]["cell"], cols * levels[level]["cell"]
     row, col = cell if cell is not None else (rows // 2, cols // 2)
-    pixels = image.detach().float().cpu()
+    pixels = image.detach().as_subclass(torch.Tensor).float().cpu()  # a tv_tensors.Image too
     pixels = pixels / 255 if not image.is_floating_point() else pixels
     axis.imshow(pixels.permute(1, 2, 0).clamp(0, 1).numpy(), extent=(0, width, height, 0))
     for r in range(1, rows):

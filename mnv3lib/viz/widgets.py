@@ -71,9 +71,10 @@ __all__ = [
 PAYLOAD_BUDGET_BYTES = 3_000_000
 # The width multipliers the architecture explorer precomputes (those of the paper's Tables 3 and 4).
 WIDTH_MULTS = (0.35, 0.5, 0.75, 1.0, 1.25)
-# The RMSProp explorer's epsilons (TensorFlow's, half a decade apart) and learning rates (a quarter decade apart).
+# The RMSProp explorer's epsilons (TensorFlow's, half a decade apart) and learning rates (about three per
+# decade, with the book's 0.004 and the recipe's 0.064).
 RMSPROP_EPS_VALUES = tuple(10.0 ** (k / 2) for k in range(-20, -1))
-RMSPROP_LEARNING_RATES = tuple(10.0 ** (k / 4) for k in range(-16, 1))
+RMSPROP_LEARNING_RATES = (1e-4, 3e-4, 1e-3, 0.004, 0.01, 0.03, 0.064, 0.1, 0.3, 1.0)
 
 
 @cache
@@ -338,7 +339,7 @@ def _increasing_positive(values: Sequence[float], name: str) -> list[float]:
 def rmsprop_explorer(
     *,
     eps: float = 1e-3,
-    lr: float = 1e-2,
+    lr: float = 0.064,
     eps_values: Sequence[float] = RMSPROP_EPS_VALUES,
     learning_rates: Sequence[float] = RMSPROP_LEARNING_RATES,
     grad_range: tuple[float, float] = (1e-6, 10.0),
