@@ -381,4 +381,6 @@ def test_default_box_explorer_rejects_bad_input(ssdlite) -> None:
     with pytest.raises(ValueError, match="channels look last"):
         default_box_explorer(ssdlite, torch.rand(32, 32, 3))
     with pytest.raises(ValueError, match="boxes"):
-        default_box_explorer(ssdlite, torch.rand(3, 32, 32), {"boxes": torch.zeros(4), "labels": torch.zeros(1)})
+        default_box_explorer(ssdlite, torch.rand(3, 32, 32), {"boxes": torch.zeros(4), "labels": torch.zeros(1)}, classes=CLASSES)
+    with pytest.raises(ValueError, match="expected classes"):
+        default_box_explorer(ssdlite, torch.rand(3, 32, 32), {"boxes": torch.zeros(1, 4), "labels": torch.ones(1, dtype=torch.int64)})

@@ -69,6 +69,7 @@ class Exercise:
         solve: Computes the expected answer from the library (a dict of parts).
         judge: ``judge(parts, expected)`` returns one line per wrong part ([] when all are right).
         why: Why the right answer is right (shown with it; it names no expected value).
+        shorthand: Turns a shorter form of answer into the full one (e.g. a pair into a dict), if any.
     """
 
     id: str
@@ -77,6 +78,7 @@ class Exercise:
     solve: Callable[[], dict[str, Any]]
     judge: Callable[[dict[str, Any], dict[str, Any]], list[str]]
     why: str
+    shorthand: Callable[[object], object] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -482,7 +484,7 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("segmentation-4", "06_segmentation", '("true class", "predicted class")', _solve_segmentation_4,
                  _judge_segmentation_4,
                  "Two shapes with similar outlines at 128 pixels are easy to mix up, and a mix-up paints a whole object in "
-                 "the wrong class, so one pair of classes holds most of the confusion between objects."),
+                 "the wrong class, so one pair of classes holds most of the confusion between objects.", _pair),
     )  # fmt: skip
 }
 
@@ -510,7 +512,7 @@ def check(exercise: str, answer: object) -> Verdict:
         raise ValueError(f"unknown exercise {exercise!r}: the self-checked ones are {', '.join(EXERCISES)}")
     spec = EXERCISES[exercise]
     expected = _expected(exercise)
-    answer = _pair(answer) if exercise == "segmentation-4" else answer
+    answer = spec.shorthand(answer) if spec.shorthand else answer
     wrong = spec.judge(_parts(spec, answer, tuple(expected)), expected)
     if wrong:
         return Verdict(exercise, False, " ".join(wrong))

@@ -709,7 +709,7 @@ def default_box_explorer(
         model: A TorchVision ``SSD`` (e.g. :func:`~mnv3lib.models.ssdlite.ssdlite320_mobilenet_v3_large`).
         image: The scene, ``(3, H, W)``, uint8 or float in [0, 1]; shown stretched to the model's input size.
         target: Its ground truth (``boxes`` in XYXY pixels of ``image``, ``labels``), for the matches.
-        classes: Class names (label 1 first), to name the ground-truth boxes.
+        classes: Class names (label 1 first), to name the ground-truth boxes (needed with a target).
         display: Screen pixels per input pixel.
     """
     if not isinstance(model, SSD):
@@ -719,13 +719,15 @@ def default_box_explorer(
     levels = default_boxes(model)
     truth: list[dict[str, Any]] = []
     if target is not None:
-        _check_detections(target, "target", classes or [str(i) for i in range(1, 10_000)], with_scores=False)
+        if not classes:
+            raise ValueError("expected classes (label 1 first) with a target, to name its ground-truth boxes")
+        _check_detections(target, "target", classes, with_scores=False)
         found = match_default_boxes(model, target["boxes"], (height, width))
         for j, (box, label) in enumerate(zip(found.boxes.tolist(), target["labels"].tolist())):
             members = torch.nonzero(found.matches == j).flatten()
             truth.append({
                 "box": [round(v, 2) for v in box],
-                "label": classes[label - 1] if classes else str(label),
+                "label": classes[label - 1],
                 "matched": members.tolist(),
                 "iou": [round(float(v), 3) for v in found.iou[j, members]],
             })  # fmt: skip
