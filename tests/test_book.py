@@ -216,3 +216,84 @@ def test_every_chapter_number_in_the_text_matches_the_table_of_contents() -> Non
                 prose = re.sub(r"\{doc\}`[^`]*`", " ", text)
                 wrong += [f"{file}: '{m.group(0)}' by hand: link it with {{doc}}" for m in CHAPTER_MENTION.finditer(prose)]
     assert not wrong, "\n".join(wrong)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The workbook: exercises, hints and gated solutions (sphinx-exercise), and the self-checks they call
+# ---------------------------------------------------------------------------------------------------
+
+EXERCISE = re.compile(r"^`{3,}\{exercise\}[^\n]*\n:label: (\S+)", re.MULTILINE)
+SOLUTION_START = re.compile(r"^`{3,}\{solution-start\} (\S+)", re.MULTILINE)
+SOLUTION = re.compile(r"^`{3,}\{solution\} (\S+)", re.MULTILINE)
+SOLUTION_END = re.compile(r"^`{3,}\{solution-end\}", re.MULTILINE)
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([\w-]+)["']""")
+COLAB_TITLE = '# @title Solution'
+
+
+def workbook_problems(cells: list[dict], registered: dict[str, str], chapter: str) -> list[str]:
+    """What is wrong with a chapter's exercises: an exercise without a solution, a solution-start without
+    its solution-end (or nested), a solution code cell without Colab's form title, a check of an
+    unknown exercise, or a self-checked exercise of this chapter that is never checked."""
+    problems, labels, solved, open_solution = [], [], set(), None
+    checked = set()
+    for cell in cells:
+        source = _source(cell)
+        if cell["cell_type"] == "markdown":
+            labels += EXERCISE.findall(source)
+            solved |= set(SOLUTION.findall(source))
+            for label in SOLUTION_START.findall(source):
+                if open_solution is not None:
+                    problems.append(f"solution of {open_solution} is not closed before the one of {label}")
+                open_solution = label
+                solved.add(label)
+            if SOLUTION_END.search(source):
+                if open_solution is None:
+                    problems.append("a solution-end without a solution-start")
+                open_solution = None
+        elif open_solution is not None and source.strip() and not source.startswith(COLAB_TITLE):
+            problems.append(f"a code cell of the solution of {open_solution} does not start with {COLAB_TITLE!r}")
+        if cell["cell_type"] == "code":
+            checked |= set(CHECK_CALL.findall(source))
+    if open_solution is not None:
+        problems.append(f"the solution of {open_solution} has no solution-end")
+    problems += [f"exercise {label} has no solution" for label in labels if label not in solved]
+    problems += [f"check({name!r}) names no self-checked exercise" for name in checked - set(registered)]
+    if labels:  # a chapter with a workbook section checks all of its self-checked exercises
+        mine = {name for name, where in registered.items() if where == chapter}
+        problems += [f"self-checked exercise {name} is never checked" for name in sorted(mine - checked)]
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_has_a_gated_solution_and_a_known_check(path: Path) -> None:
+    from mnv3lib.book.exercises import EXERCISES
+
+    cells = json.loads(path.read_text())["cells"]
+    registered = {name: exercise.chapter for name, exercise in EXERCISES.items()}
+    assert not workbook_problems(cells, registered, path.stem)
+
+
+def test_the_workbook_rules_can_fail() -> None:
+    """A chapter with a broken workbook section is caught (so that the test above can fail)."""
+
+    def markdown(text: str) -> dict:
+        return {"cell_type": "markdown", "source": text}
+
+    def code(text: str) -> dict:
+        return {"cell_type": "code", "source": text, "outputs": []}
+
+    good = [
+        markdown("````{exercise}\n:label: ex-anatomy-1\n\nQuestion.\n````"),
+        markdown("````{solution-start} ex-anatomy-1\n:class: dropdown\n````"),
+        code('# @title Solution { display-mode: "form" }\ncheck("anatomy-1", {})'),
+        markdown("````{solution-end}\n````"),
+    ]
+    registered = {"anatomy-1": "01_anatomy", "anatomy-2": "01_anatomy"}
+    assert workbook_problems(good, {"anatomy-1": "01_anatomy"}, "01_anatomy") == []
+    assert workbook_problems(good, registered, "01_anatomy") == ["self-checked exercise anatomy-2 is never checked"]
+    untitled = good[:2] + [code('check("anatomy-1", {})')] + good[3:]
+    assert "does not start with" in workbook_problems(untitled, {"anatomy-1": "01_anatomy"}, "01_anatomy")[0]
+    assert "has no solution-end" in workbook_problems(good[:3], {"anatomy-1": "01_anatomy"}, "01_anatomy")[0]
+    unknown = good[:2] + [code('# @title Solution\ncheck("anatomy-9", 1)')] + good[3:]
+    assert "names no self-checked exercise" in " ".join(workbook_problems(unknown, {"anatomy-1": "01_anatomy"}, "01_anatomy"))
+    assert workbook_problems(good[:1], {}, "01_anatomy") == ["exercise ex-anatomy-1 has no solution"]

@@ -25,13 +25,19 @@ from browser_support import (
     serve,
     wait_until_ready,
 )
+from mnv3lib.analysis.quantization_error import Int8Grid, grid_error, observe_grid
+from mnv3lib.engine.optim import RMSpropTF, steady_state_steps, tf_eps_to_torch
+from mnv3lib.models.ssdlite import default_boxes, match_default_boxes, ssdlite320_mobilenet_v3_large
 from mnv3lib.viz.drawing import filter_predictions
 from mnv3lib.viz.widgets import (
     _detections_payload,
     architecture_explorer,
     calibration_explorer,
+    default_box_explorer,
     detection_explorer,
     front_end_source,
+    int8_grid_explorer,
+    rmsprop_explorer,
     segmentation_explorer,
 )
 
@@ -68,6 +74,23 @@ def _second_model() -> list:
 MODELS = ("SSDlite", "Faster R-CNN")
 
 
+def _activations() -> list[torch.Tensor]:
+    """Three 'calibration batches' of a hard-swish output with a long positive tail."""
+    generator = torch.Generator().manual_seed(3)
+    return [torch.nn.functional.hardswish(torch.randn(4000, generator=generator) * 2 + torch.rand(4000, generator=generator) ** 8 * 30) for _ in range(3)]
+
+
+def _ssd_scene() -> tuple[object, torch.Tensor, dict]:
+    torch.manual_seed(0)
+    model = ssdlite320_mobilenet_v3_large(num_classes=4).eval()
+    image = torch.rand(3, 200, 240, generator=torch.Generator().manual_seed(4))
+    target = {"boxes": torch.tensor([[20.0, 30.0, 120.0, 150.0], [150.0, 20.0, 180.0, 60.0], [10.0, 10.0, 230.0, 190.0]]), "labels": torch.tensor([1, 3, 2])}
+    return model, image, target
+
+
+SSD_SHAPES = ["1:1, scale sₖ", "1:1, scale √(sₖ·sₖ₊₁)", "2:1", "1:2", "3:1", "1:3"]
+
+
 def _segmentation_data() -> tuple[list, list, list, list]:
     semantic = torch.zeros(40, 40, dtype=torch.int64)
     semantic[5:15, 5:15], semantic[20:30, 20:35] = 1, 2
@@ -92,6 +115,9 @@ def site(tmp_path_factory: pytest.TempPathFactory):
         "calibration": calibration_explorer(
             lambda o, b: {"acc1": 40.0 + b + (o == "minmax"), "agreement": 80.0 + b}, ["histogram", "minmax"], [1, 2, 4], known=None
         ),
+        "rmsprop": rmsprop_explorer(grad_rms_samples=[1e-5, 3e-4, 2e-3, 0.0]),
+        "int8grid": int8_grid_explorer(_activations(), sample_size=5000, title="hard-swish"),
+        "defaultboxes": default_box_explorer(*_ssd_scene(), classes=CLASSES),
     }  # fmt: skip
     for name, explorer in pages.items():
         (folder / f"{name}.html").write_text(explorer.to_html(name))
@@ -118,7 +144,7 @@ def _check_page_hygiene(driver: object) -> None:
     assert not errors, f"console errors: {errors}"
 
 
-@pytest.mark.parametrize("name", ["detection", "detection_models", "segmentation", "architecture", "calibration"])
+@pytest.mark.parametrize("name", ["detection", "detection_models", "segmentation", "architecture", "calibration", "rmsprop", "int8grid", "defaultboxes"])
 def test_every_control_redraws_offline(site: tuple[str, object], name: str) -> None:
     driver, root = _load(site, name)
     changed = exercise_every_control(driver, root)
@@ -129,6 +155,9 @@ def test_every_control_redraws_offline(site: tuple[str, object], name: str) -> N
         "segmentation": {"image", "opacity", "circle", "square", "prediction", "ground truth", "instance masks"},
         "architecture": {"arch", "width_mult", "reduced_tail", "dilated"},
         "calibration": {"observer", "batches", "metric"},
+        "rmsprop": {"eps (TensorFlow's)", "learning rate"},
+        "int8grid": {"observer", "scale", "zero point"},
+        "defaultboxes": {"feature map", "cell", "matches of", *SSD_SHAPES},
     }[name]
     assert set(changed) == expected
     assert all(changed.values()), f"controls that changed nothing: {[k for k, v in changed.items() if not v]}"
@@ -288,3 +317,120 @@ def test_browser_nms_keeps_the_same_set_as_torchvision(site: tuple[str, object])
             mismatches.append((len(found["scores"]), score, iou, sorted(set(browser) ^ set(expected))))
     assert not mismatches, f"{len(mismatches)} of {len(cases)} sets differ: {mismatches[:3]}"
     assert sum(len(k) for k in kept_in_browser) > 1000  # the sets are not trivially empty
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# The three explorers of the workbook: what they draw is what the library computes
+# ---------------------------------------------------------------------------------------------------
+
+
+def _property(driver: object, root: object, name: str) -> object:
+    return driver.execute_script(f"return arguments[0].{name};", root)
+
+
+def test_rmsprop_curves_are_the_optimizers_own_steps(site: tuple[str, object]) -> None:
+    """At every slider position tried, each drawn curve is the step that RMSpropTF or torch.optim.RMSprop
+    takes at that epsilon and learning rate (not the table at lr=1: a step taken at the chosen rate)."""
+    driver, root = _load(site, "rmsprop")
+    data = rmsprop_explorer().data
+    eps_values, rates = data["eps_values"], data["learning_rates"]
+    grads = torch.tensor(data["grad_rms"], dtype=torch.float64)
+    for eps_index, lr_index in ((data["default"]["eps"], data["default"]["lr"]), (0, 0), (len(eps_values) - 1, len(rates) - 1), (5, 3), (13, 8)):
+        _move_sliders(driver, root, {"eps (TensorFlow's)": eps_index, "learning rate": lr_index})
+        shown = _property(driver, root, "mnv3Curves")
+        eps, lr = eps_values[eps_index], rates[lr_index]
+        assert (shown["eps"], shown["lr"]) == (eps, lr)
+        expected = {
+            "tf": steady_state_steps(RMSpropTF, grads, lr=lr, eps=eps),
+            "literal": steady_state_steps(torch.optim.RMSprop, grads, lr=lr, eps=eps),
+            "ported": steady_state_steps(torch.optim.RMSprop, grads, lr=lr, eps=tf_eps_to_torch(eps)),
+        }
+        for curve, steps in expected.items():
+            torch.testing.assert_close(torch.tensor(shown[curve], dtype=torch.float64), steps, rtol=1e-12, atol=0, msg=f"{curve} at eps {eps}, lr {lr}")
+    assert "×1.41" in root.text or "×1.4" in root.text  # the largest TF / ported gap is √2 at g = √eps
+    _check_page_hygiene(driver)
+
+
+def test_int8_grid_readouts_equal_pythons(site: tuple[str, object]) -> None:
+    """Each observer's grid in the page is PyTorch's, and the page's SQNR and share clipped, at the
+    observer's grid and with the sliders moved, are grid_error's on the same values."""
+    driver, root = _load(site, "int8grid")
+    activations = _activations()
+    explorer = int8_grid_explorer(activations, sample_size=5000, title="hard-swish")
+    sample = torch.tensor(explorer.data["values"], dtype=torch.float32)
+    assert len(sample) == 5000 and explorer.data["total"] == 12000
+    for index, observer in enumerate(("histogram", "minmax", "moving_average")):
+        choose(root, "observer", index)
+        grid = observe_grid(activations, observer)
+        shown = _property(driver, root, "mnv3Readout")
+        assert (shown["observer"], shown["scale"], shown["zero_point"]) == (observer, grid.scale, grid.zero_point)
+        expected = grid_error(sample, grid)
+        assert shown["sqnr_db"] == pytest.approx(expected.sqnr_db, rel=1e-12)
+        assert shown["clipped_share"] == expected.clipped_share
+        assert f"SQNR {expected.sqnr_db:.2f} dB" in root.text
+        for step, zero_point in ((-16, grid.zero_point), (20, 60), (-48, 0)):
+            _move_sliders(driver, root, {"scale": step, "zero point": zero_point})
+            moved = Int8Grid(grid.scale * 2 ** (step / 16), zero_point, grid.quant_min, grid.quant_max)
+            shown = _property(driver, root, "mnv3Readout")
+            expected = grid_error(sample, moved)
+            assert shown["sqnr_db"] == pytest.approx(expected.sqnr_db, rel=1e-12) and shown["clipped_share"] == expected.clipped_share
+    _check_page_hygiene(driver)
+
+
+def test_browser_rounding_is_pytorchs(site: tuple[str, object]) -> None:
+    """The page's fake quantization rounds like torch.fake_quantize_per_tensor_affine, halves included."""
+    _, driver = site
+    driver.get("about:blank")
+    generator = torch.Generator().manual_seed(5)
+    cases = []
+    for case in range(60):
+        scale = float(2.0 ** -int(torch.randint(1, 6, (1,), generator=generator))) if case % 3 == 0 else float(torch.rand(1, generator=generator)) * 0.2 + 1e-3
+        zero_point = int(torch.randint(0, 128, (1,), generator=generator))
+        values = (torch.randn(500, generator=generator) * 4).float()
+        if case % 3 == 0:  # exact halves between two levels
+            values[:100] = (torch.randint(-200, 200, (100,), generator=generator) + 0.5) * scale
+        cases.append((values, Int8Grid(scale, zero_point, 0, 127 if case % 2 else 255)))
+    payload = [[v.tolist(), g.scale, g.zero_point, g.quant_min, g.quant_max] for v, g in cases]
+    found = driver.execute_script(
+        front_end_source() + "\nreturn JSON.parse(arguments[0]).map(([v, s, z, lo, hi]) => MNV3Explorers.gridError(Float32Array.from(v), s, z, lo, hi));",
+        json.dumps(payload),
+    )
+    for (values, grid), browser in zip(cases, found):
+        expected = grid_error(values, grid)
+        assert browser["sqnr_db"] == pytest.approx(expected.sqnr_db, rel=1e-12) and browser["clipped_share"] == expected.clipped_share, grid
+
+
+def test_default_boxes_and_matches_are_the_models(site: tuple[str, object]) -> None:
+    """The boxes drawn for a cell are DefaultBoxGenerator's for that cell, and the matches shown for a
+    ground-truth box are SSDMatcher's; unticking a shape removes its boxes from both."""
+    driver, root = _load(site, "defaultboxes")
+    model, image, target = _ssd_scene()
+    levels = default_boxes(model)
+    starts = [0]
+    for level in levels:
+        starts.append(starts[-1] + level["boxes"][..., 0].numel())
+    matches = match_default_boxes(model, target["boxes"], tuple(image.shape[1:])).matches
+    data = default_box_explorer(model, image, target, classes=CLASSES).data
+
+    def drawn(name: str) -> list[int]:
+        return [int(i) for i in root.get_attribute(name).split(",") if i]
+
+    largest = data["default_truth"]
+    assert largest == 2 and drawn("data-matched-boxes") == torch.nonzero(matches == largest).flatten().tolist()
+    for level in (0, 2, 5):
+        choose(root, "feature map", level)
+        rows, cols = levels[level]["grid"]
+        for cell in {0, rows * cols // 2, rows * cols - 1}:
+            _move_sliders(driver, root, {"cell": cell})
+            expected = [starts[level] + cell * 6 + k for k in range(6)]
+            assert drawn("data-drawn-boxes") == expected
+            shown = torch.tensor(data["levels"][level]["boxes"], dtype=torch.float64).reshape(-1, 6, 4)[cell]
+            torch.testing.assert_close(shown, levels[level]["boxes"].reshape(-1, 6, 4)[cell].double(), atol=0.005, rtol=0)
+    for j in range(len(target["boxes"])):
+        choose(root, "matches of", j + 1)
+        assert drawn("data-matched-boxes") == torch.nonzero(matches == j).flatten().tolist()
+    control(root, SSD_SHAPES[0]).click()  # no more squares of scale s_k
+    assert all((i - starts[5]) % 6 != 0 for i in drawn("data-drawn-boxes"))
+    assert drawn("data-matched-boxes") == [i for i in torch.nonzero(matches == j).flatten().tolist() if (i - max(s for s in starts if s <= i)) % 6 != 0]
+    _check_page_hygiene(driver)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnv3lib.engine.optim import RMSpropTF, tf_eps_to_torch, torch_eps_to_tf
+from mnv3lib.engine.optim import RMSpropTF, steady_state_steps, tf_eps_to_torch, torch_eps_to_tf
 
 
 def tf1_rmsprop_reference(w0, grads, lrs, *, alpha, eps, momentum, weight_decay=0.0, centered=False):
@@ -110,3 +110,28 @@ def test_bad_arguments(name: str, value: float) -> None:
     with pytest.raises(ValueError, match="eps > 0"):
         tf_eps_to_torch(0.0)
     assert math.isfinite(torch_eps_to_tf(1e-8))
+
+
+@pytest.mark.parametrize("optimizer_class", [RMSpropTF, torch.optim.RMSprop])
+def test_steady_state_steps_are_where_a_long_run_settles(optimizer_class: type) -> None:
+    """One step at alpha=0 is the step that a run at alpha=0.9 under a constant gradient settles at
+    (PyTorch's mean square starts at 0, TensorFlow's at 1: both forget it after a few hundred steps)."""
+    grads = torch.tensor([1e-6, 1e-4, 0.01, 0.0316, 0.5, 3.0], dtype=torch.float64)
+    for eps, lr in ((1e-3, 0.064), (1e-8, 0.004), (0.0316, 1.0)):
+        steps = steady_state_steps(optimizer_class, grads, lr=lr, eps=eps)
+        weight = torch.zeros_like(grads, requires_grad=True)
+        optimizer = optimizer_class([weight], lr=lr, alpha=0.9, eps=eps)
+        for _ in range(800):
+            before = weight.detach().clone()
+            weight.grad = grads.clone()
+            optimizer.step()
+        torch.testing.assert_close(steps, (weight.detach() - before).abs(), rtol=1e-9, atol=0)
+    tf = steady_state_steps(RMSpropTF, grads, lr=1.0, eps=1e-3)
+    torch.testing.assert_close(tf[3], torch.tensor(0.0316 / math.sqrt(0.0316**2 + 1e-3), dtype=torch.float64))
+
+
+def test_steady_state_steps_refuses_bad_input() -> None:
+    with pytest.raises(TypeError, match="optimizer class"):
+        steady_state_steps("rmsprop", [0.1], lr=1.0, eps=1e-3)
+    with pytest.raises(ValueError, match="> 0"):
+        steady_state_steps(RMSpropTF, [0.1, 0.0], lr=1.0, eps=1e-3)

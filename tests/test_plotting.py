@@ -62,3 +62,27 @@ def test_layer_sqnr_bars_are_sorted_best_first_with_their_values() -> None:
     bars = fig.axes[1]
     assert [label.get_text() for label in bars.get_yticklabels()] == ["stem · hardswish", "se", "project"]
     assert [text.get_text() for text in bars.texts] == ["35.0", "25.0", "15.0"]
+
+
+def test_the_workbook_explorers_static_figures() -> None:
+    """The static figures that follow the RMSProp, int8 grid and default box explorers: one axis each,
+    titled with what they show (the int8 grid's readouts are grid_error's)."""
+    import torch
+
+    from mnv3lib.analysis.quantization_error import Int8Grid, grid_error
+    from mnv3lib.models.ssdlite import default_boxes, match_default_boxes, ssdlite320_mobilenet_v3_large
+
+    fig = plotting.plot_rmsprop_steps(1e-3, 0.01, grad_rms_samples=[1e-4, 1e-3])
+    assert isinstance(fig, Figure) and len(fig.axes[0].get_lines()) >= 4 and "0.01" in fig.axes[0].get_title()
+    values = torch.nn.functional.hardswish(torch.randn(5000, generator=torch.Generator().manual_seed(0)) * 3)
+    grid = Int8Grid(0.05, 10, 0, 127)
+    fig = plotting.plot_int8_grid(values, grid, title="test")
+    error = grid_error(values, grid)
+    assert f"SQNR {error.sqnr_db:.2f} dB" in fig.axes[0].get_title() and f"{100 * error.clipped_share:.3f} % clipped" in fig.axes[0].get_title()
+    model = ssdlite320_mobilenet_v3_large(num_classes=3).eval()
+    found = match_default_boxes(model, torch.tensor([[10.0, 10.0, 100.0, 120.0]]), (160, 160))
+    matched = torch.nonzero(found.matches == 0).flatten().tolist()
+    fig = plotting.plot_default_box_matches(torch.rand(3, 160, 160), default_boxes(model), level=1, truth_box=found.boxes[0].tolist(), matched=matched)
+    assert f"{len(matched)} default boxes matched" in fig.axes[0].get_title() and "map 1 (10×10), cell (5, 5)" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="level"):
+        plotting.plot_default_box_matches(torch.rand(3, 16, 16), default_boxes(model), level=6)

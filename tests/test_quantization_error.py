@@ -93,3 +93,43 @@ def test_trace_and_freeze_keeps_the_outputs(float_and_int8) -> None:
         frozen = q.trace_and_freeze(original, images[:1])
         with torch.inference_mode():
             torch.testing.assert_close(frozen(images[:2]), original(images[:2]))
+
+
+def test_observe_grid_is_the_grid_that_calibration_gives_the_site() -> None:
+    """site_activations + observe_grid give each observer's scale and zero point exactly as quantize_ptq,
+    calibrated on the same batches, gives the converted model's output at that site."""
+    from mnv3lib.analysis.quantization_error import observe_grid, site_activations
+
+    model = randomize_batchnorm(q.mobilenet_v3_small(num_classes=10, width_mult=0.5), seed=3).eval()
+    batches = [torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    site = "features.9.block.0"  # an expansion with hard-swish
+    activations = site_activations(model, site, [(b, None) for b in batches])
+    assert len(activations) == 3 and activations[0].min() >= -0.375 - 1e-6  # hard-swish's floor
+    for observer, reduce_range in [(name, True) for name in q.ACTIVATION_OBSERVERS] + [("minmax", False)]:
+        grid = observe_grid(activations, observer, reduce_range=reduce_range)
+        assert (grid.quant_min, grid.quant_max) == (0, 127 if reduce_range else 255)
+        int8 = q.quantize_ptq(model, batches, "x86", q.ptq_qconfig(observer, reduce_range=reduce_range))
+        output = {}
+        dict(int8.named_modules())[site].register_forward_hook(lambda _m, _i, out: output.setdefault("x", out))
+        with torch.no_grad():
+            int8(batches[0])
+        assert (grid.scale, grid.zero_point) == (output["x"].q_scale(), output["x"].q_zero_point()), observer
+        assert grid.low <= float(activations[0].min()) + grid.scale  # a grid covers the observed floor
+    with pytest.raises(ValueError, match="name a module"):
+        site_activations(model, "features.99", batches)
+    with pytest.raises(ValueError, match="activation observer"):
+        observe_grid(activations, "percentile")
+
+
+def test_grid_error_rounds_as_pytorch_and_counts_the_clipped() -> None:
+    from mnv3lib.analysis.quantization_error import Int8Grid, grid_error
+
+    grid = Int8Grid(scale=0.25, zero_point=2, quant_min=0, quant_max=15)  # values -0.5 … 3.25
+    values = torch.tensor([-1.0, -0.5, 0.125, 0.375, 1.0, 3.25, 3.5, 10.0])
+    error = grid_error(values, grid)
+    assert error.clipped_share == pytest.approx(3 / 8)  # -1.0, 3.5 and 10.0 lie beyond the end levels
+    rounded = torch.tensor([-0.5, -0.5, 0.0, 0.5, 1.0, 3.25, 3.25, 3.25])  # halves round to the even level
+    assert error.sqnr_db == pytest.approx(sqnr_db(values, rounded), abs=1e-12)
+    assert (grid.low, grid.high) == (-0.5, 3.25)
+    with pytest.raises(TypeError, match="Int8Grid"):
+        grid_error(values, (0.25, 2))

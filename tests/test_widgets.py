@@ -5,6 +5,7 @@ Their drawing is tested in a browser (tests/test_explorers_browser.py)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import numpy as np
@@ -289,3 +290,128 @@ def test_the_html_output_is_self_contained() -> None:
     assert isinstance(explorer, Explorer) and repr(explorer).startswith("Explorer(kind='calibration'")
     evil = calibration_explorer(lambda o, b: {"acc1": 1.0}, ["</script><script>alert(1)</script>"], [1])
     assert evil._repr_html_().count("</script>") == 1  # data cannot close the script
+
+
+# ---------------------------------------------------------------------------------------------------
+# The workbook's explorers: RMSProp's steps, an int8 grid, SSD's default boxes
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_rmsprop_explorer_carries_the_optimizers_steps_for_every_epsilon() -> None:
+    from mnv3lib.engine.optim import RMSpropTF, steady_state_steps
+    from mnv3lib.viz.widgets import RMSPROP_EPS_VALUES, RMSPROP_LEARNING_RATES, rmsprop_explorer
+
+    explorer = rmsprop_explorer(grad_rms_samples=[1e-4, 0.0, 2e-3])
+    data = explorer.data
+    assert len(data["curves"]) == len(RMSPROP_EPS_VALUES) == 19 and data["learning_rates"] == list(RMSPROP_LEARNING_RATES)
+    assert data["eps_values"][data["default"]["eps"]] == pytest.approx(1e-3) and data["learning_rates"][data["default"]["lr"]] == 0.064
+    grads = torch.tensor(data["grad_rms"], dtype=torch.float64)
+    assert len(grads) == 57 and grads[0] == pytest.approx(1e-6) and grads[-1] == pytest.approx(10.0)
+    for index in (0, 8, 18):
+        curves, eps = data["curves"][index], data["eps_values"][index]
+        assert curves["tf"] == steady_state_steps(RMSpropTF, grads, lr=1.0, eps=eps).tolist()
+        assert curves["ported"] == steady_state_steps(torch.optim.RMSprop, grads, lr=1.0, eps=math.sqrt(eps)).tolist()
+        assert curves["ported_eps"] == pytest.approx(math.sqrt(eps))
+    assert data["samples"] == [1e-4, 2e-3]  # a zero gradient has no place on a log axis
+    assert explorer.payload_bytes < 80_000, explorer
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"eps": 2e-3}, ValueError, "slider's values"),
+        ({"lr": -1.0}, ValueError, "lr"),
+        ({"grad_range": (1.0, 0.1)}, ValueError, "grad_range"),
+        ({"eps_values": [1e-3, 1e-4]}, ValueError, "increasing"),
+        ({"grad_rms_samples": [float("nan")]}, ValueError, "grad_rms_samples"),
+    ],
+)
+def test_rmsprop_explorer_rejects_bad_input(kwargs: dict, error: type, match: str) -> None:
+    from mnv3lib.viz.widgets import rmsprop_explorer
+
+    with pytest.raises(error, match=match):
+        rmsprop_explorer(**kwargs)
+
+
+def _hardswish_batches() -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return [torch.nn.functional.hardswish(torch.randn(2, 8, 16, 16, generator=generator) * 3) for _ in range(3)]
+
+
+def test_int8_grid_explorer_carries_a_sample_and_the_observers_grids() -> None:
+    from mnv3lib.analysis.quantization_error import observe_grid
+    from mnv3lib.viz.widgets import int8_grid_explorer
+
+    batches = _hardswish_batches()
+    explorer = int8_grid_explorer(batches, sample_size=1000, title="block 9 · hard-swish")
+    data = explorer.data
+    assert [o["name"] for o in data["observers"]] == ["histogram", "minmax", "moving_average"]
+    for entry in data["observers"]:
+        grid = observe_grid(batches, entry["name"])
+        assert (entry["scale"], entry["zero_point"]) == (grid.scale, grid.zero_point)
+    assert (data["quant_min"], data["quant_max"]) == (0, 127) and data["total"] == 3 * 2 * 8 * 16 * 16
+    sample = torch.tensor(data["values"])
+    everything = torch.cat([b.flatten() for b in batches])
+    assert len(sample) == 1000 and torch.isin(sample, everything).all()  # values of the activations, exactly
+    assert int8_grid_explorer(batches, sample_size=10**6, reduce_range=False).data["quant_max"] == 255
+    assert len(int8_grid_explorer(batches, sample_size=10**6).data["values"]) == len(everything)  # all of them
+    assert explorer.payload_bytes < 15_000, explorer
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda f, b: f(b[0]), TypeError, "list of tensors"),
+        (lambda f, b: f([]), TypeError, "list of tensors"),
+        (lambda f, b: f(b, observers=["percentile"]), ValueError, "activation observer"),
+        (lambda f, b: f(b, observers=["minmax", "minmax"]), ValueError, "distinct"),
+        (lambda f, b: f(b, sample_size=0), ValueError, "sample_size"),
+        (lambda f, b: f([b[0].long()]), TypeError, "float tensors"),
+    ],
+)
+def test_int8_grid_explorer_rejects_bad_input(call, error: type, match: str) -> None:
+    from mnv3lib.viz.widgets import int8_grid_explorer
+
+    with pytest.raises(error, match=match):
+        call(int8_grid_explorer, _hardswish_batches())
+
+
+@pytest.fixture(scope="module")
+def ssdlite() -> object:
+    from mnv3lib.models.ssdlite import ssdlite320_mobilenet_v3_large
+
+    torch.manual_seed(0)
+    return ssdlite320_mobilenet_v3_large(num_classes=7).eval()
+
+
+def test_default_box_explorer_carries_every_default_box_and_the_matchers_matches(ssdlite) -> None:
+    from mnv3lib.models.ssdlite import match_default_boxes
+    from mnv3lib.viz.widgets import default_box_explorer
+
+    image = torch.rand(3, 256, 256)
+    target = {"boxes": torch.tensor([[10.0, 20.0, 90.0, 200.0], [120.0, 120.0, 140.0, 150.0]]), "labels": torch.tensor([6, 1])}
+    explorer = default_box_explorer(ssdlite, image, target, classes=CLASSES)
+    data = explorer.data
+    assert [tuple(level["grid"]) for level in data["levels"]] == [(20, 20), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]
+    assert sum(len(level["boxes"]) // 4 for level in data["levels"]) == 3234
+    assert data["levels"][0]["labels"] == ["1:1, scale sₖ", "1:1, scale √(sₖ·sₖ₊₁)", "2:1", "1:2", "3:1", "1:3"]
+    matches = match_default_boxes(ssdlite, target["boxes"], (256, 256))
+    for j, truth in enumerate(data["truth"]):
+        assert truth["matched"] == torch.nonzero(matches.matches == j).flatten().tolist() and truth["matched"]
+        assert truth["box"] == pytest.approx((target["boxes"][j] * 1.25).tolist())  # 256 px → SSDlite's 320
+    assert [t["label"] for t in data["truth"]] == ["person", "circle"] and data["default_truth"] == 0  # the larger box
+    assert explorer.payload_bytes - len(data["image"]) < 100_000, explorer  # 3,234 boxes at 0.01 px, and the matches
+    assert default_box_explorer(ssdlite, image).data["truth"] == []
+
+
+def test_default_box_explorer_rejects_bad_input(ssdlite) -> None:
+    from mnv3lib.viz.widgets import default_box_explorer
+
+    with pytest.raises(TypeError, match="SSD model"):
+        default_box_explorer(torch.nn.Identity(), torch.rand(3, 32, 32))
+    with pytest.raises(ValueError, match="channels look last"):
+        default_box_explorer(ssdlite, torch.rand(32, 32, 3))
+    with pytest.raises(ValueError, match="boxes"):
+        default_box_explorer(ssdlite, torch.rand(3, 32, 32), {"boxes": torch.zeros(4), "labels": torch.zeros(1)}, classes=CLASSES)
+    with pytest.raises(ValueError, match="expected classes"):
+        default_box_explorer(ssdlite, torch.rand(3, 32, 32), {"boxes": torch.zeros(1, 4), "labels": torch.ones(1, dtype=torch.int64)})

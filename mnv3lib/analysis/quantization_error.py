@@ -12,20 +12,33 @@ from __future__ import annotations
 
 import copy
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from torch import nn
 
-from ..checks import check_image_batch
+from ..checks import check_choice, check_image_batch, check_positive
 from ..models.layers import ConvNormActivation, SqueezeExcitation
 from ..models.mobilenetv3 import InvertedResidual
 from ..devices import model_device
-from ..models.quantization import QuantizableMobileNetV3, as_quantizable
+from ..models.quantization import ACTIVATION_OBSERVERS, QuantizableMobileNetV3, as_quantizable, ptq_qconfig
 
-__all__ = ["Site", "sqnr_db", "quantization_sites", "layer_sqnr", "StorageReport", "storage_report", "prediction_agreement"]
+__all__ = [
+    "Site",
+    "sqnr_db",
+    "quantization_sites",
+    "layer_sqnr",
+    "StorageReport",
+    "storage_report",
+    "prediction_agreement",
+    "Int8Grid",
+    "site_activations",
+    "observe_grid",
+    "GridError",
+    "grid_error",
+]
 
 
 def sqnr_db(reference: torch.Tensor, approximation: torch.Tensor) -> float:
@@ -210,3 +223,112 @@ def prediction_agreement(model_a: nn.Module, model_b: nn.Module, batches: Iterab
     if seen == 0:
         raise ValueError("batches yielded no images: cannot measure agreement")
     return 100 * agree / seen
+
+
+# ---------------------------------------------------------------------------------------------------
+# One activation and its int8 grid (Chapter 3's int8 grid explorer)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Int8Grid:
+    """The int8 grid of one tensor: level ``q`` (an integer in ``[quant_min, quant_max]``) stands for the
+    value ``scale · (q − zero_point)``; anything beyond the first or last level is clipped to it."""
+
+    scale: float
+    zero_point: int
+    quant_min: int
+    quant_max: int
+
+    @property
+    def low(self) -> float:
+        """The smallest value the grid represents."""
+        return self.scale * (self.quant_min - self.zero_point)
+
+    @property
+    def high(self) -> float:
+        """The largest value the grid represents."""
+        return self.scale * (self.quant_max - self.zero_point)
+
+
+def site_activations(float_model: nn.Module, site: str, batches: Iterable) -> list[torch.Tensor]:
+    """The float output at one quantization site (a module name, e.g. a :class:`Site`'s ``name``), batch by batch.
+
+    BatchNorm is folded into the convs first when the model can fuse (``fuse_model``), as conversion does,
+    so these are the values that the site's observer sees during calibration.
+
+    Args:
+        float_model: A float model, e.g. a :class:`~mnv3lib.models.quantization.QuantizableMobileNetV3`.
+        site: The module whose output to record.
+        batches: Image batches, or ``(images, targets)`` pairs as a ``DataLoader`` yields them.
+
+    Returns:
+        One tensor per batch, on the CPU.
+    """
+    modules = dict(float_model.named_modules())
+    if not isinstance(site, str) or site not in modules:
+        sites = [s.name for s in quantization_sites(float_model)] if isinstance(float_model, QuantizableMobileNetV3) else []
+        example = f", e.g. one of {sites[:3]} … {sites[-2:]}" if sites else ""
+        raise ValueError(f"expected site to name a module of the model{example}, got {site!r}")
+    reference = copy.deepcopy(float_model).eval()
+    if hasattr(reference, "fuse_model"):
+        reference.fuse_model(is_qat=False)
+    outputs = []
+    for batch in batches:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        check_image_batch(images)
+        outputs.append(_capture(reference, [site], images)[site].detach().cpu())
+    if not outputs:
+        raise ValueError("batches yielded no images: nothing to record")
+    return outputs
+
+
+def observe_grid(activations: Sequence[torch.Tensor], observer: str = "histogram", *, reduce_range: bool = True) -> Int8Grid:
+    """The int8 grid that a PTQ observer picks after seeing each tensor of ``activations`` in turn.
+
+    The observer is PyTorch's, made as :func:`~mnv3lib.models.quantization.ptq_qconfig` makes it for
+    calibration (``quint8``, per tensor, affine), so the grid is the one :func:`quantize_ptq` gives that
+    site when calibrated on the same batches.
+
+    Args:
+        activations: The site's outputs, one tensor per calibration batch (see :func:`site_activations`).
+        observer: A key of :data:`~mnv3lib.models.quantization.ACTIVATION_OBSERVERS`.
+        reduce_range: Use 7 of the 8 bits (x86's default), as in :func:`ptq_qconfig`.
+    """
+    check_choice(observer, "activation observer", ACTIVATION_OBSERVERS)
+    if isinstance(activations, torch.Tensor) or not activations:
+        raise TypeError("expected activations to be a non-empty list of tensors, one per calibration batch")
+    watcher = ptq_qconfig(observer, reduce_range=bool(reduce_range)).activation()
+    for values in activations:
+        if not isinstance(values, torch.Tensor) or not values.is_floating_point():
+            raise TypeError(f"expected float tensors in activations, got {type(values).__name__}")
+        watcher(values.detach().float())
+    scale, zero_point = watcher.calculate_qparams()
+    return Int8Grid(float(scale), int(zero_point), int(watcher.quant_min), int(watcher.quant_max))
+
+
+@dataclass(frozen=True)
+class GridError:
+    """What rounding to an int8 grid does to a set of values.
+
+    Attributes:
+        sqnr_db: Signal-to-quantization-noise ratio of the rounded values (see :func:`sqnr_db`).
+        clipped_share: Fraction of the values beyond the grid's first or last level (clipped to it).
+    """
+
+    sqnr_db: float
+    clipped_share: float
+
+
+def grid_error(values: torch.Tensor, grid: Int8Grid) -> GridError:
+    """Round ``values`` to ``grid`` as PyTorch does (``torch.fake_quantize_per_tensor_affine``) and measure the damage."""
+    if not isinstance(values, torch.Tensor) or not values.is_floating_point() or values.numel() == 0:
+        raise TypeError("expected a non-empty float tensor of values")
+    if not isinstance(grid, Int8Grid):
+        raise TypeError(f"expected an Int8Grid, got {type(grid).__name__}")
+    check_positive(grid.scale, "grid.scale")
+    values = values.detach().float().cpu()
+    rounded = torch.fake_quantize_per_tensor_affine(values, grid.scale, grid.zero_point, grid.quant_min, grid.quant_max)
+    levels = grid.zero_point + torch.round(values * (1.0 / torch.tensor(grid.scale, dtype=torch.float32)))
+    clipped = (levels < grid.quant_min) | (levels > grid.quant_max)
+    return GridError(sqnr_db(values, rounded), float(clipped.double().mean()))

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import torch
 from torch.optim import Optimizer
 
-__all__ = ["RMSpropTF", "tf_eps_to_torch", "torch_eps_to_tf"]
+__all__ = ["RMSpropTF", "tf_eps_to_torch", "torch_eps_to_tf", "steady_state_steps"]
 
 
 def tf_eps_to_torch(eps: float) -> float:
@@ -134,3 +134,35 @@ class RMSpropTF(Optimizer):
             grad, denominator, value=group["lr"]
         )
         p.sub_(buffer)
+
+
+def steady_state_steps(
+    optimizer_class: type[Optimizer], grad_rms: torch.Tensor | Iterable[float], *, lr: float, eps: float
+) -> torch.Tensor:
+    """The size of an RMSProp step once the mean square has settled, for each gradient RMS, taken by the optimizer itself.
+
+    Under a constant gradient ``g`` the mean square ``v`` settles at ``g²`` whatever it started from. With
+    ``alpha=0`` it gets there in one step (``v = 0 · v + 1 · g² = g²``), so one step of a fresh optimizer
+    without momentum, from a float64 weight, is exactly the steady-state step: no formula is typed here, the
+    optimizer computes it (``torch.optim.RMSprop``: ``lr · g / (sqrt(g²) + eps)``; :class:`RMSpropTF`:
+    ``lr · g / sqrt(g² + eps)``).
+
+    Args:
+        optimizer_class: ``torch.optim.RMSprop``, :class:`RMSpropTF`, or another optimizer with their arguments.
+        grad_rms: The gradient magnitudes (> 0), one step each (all in one elementwise step).
+        lr: Learning rate.
+        eps: The optimizer's epsilon.
+
+    Returns:
+        ``|Δw|`` per gradient, float64, of the shape of ``grad_rms``.
+    """
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
+        raise TypeError(f"expected an optimizer class such as torch.optim.RMSprop, got {optimizer_class!r}")
+    grads = torch.as_tensor(grad_rms, dtype=torch.float64).detach().clone()
+    if grads.numel() == 0 or not bool((grads > 0).all()) or not bool(grads.isfinite().all()):
+        raise ValueError("expected grad_rms to be a non-empty set of finite values > 0")
+    weight = torch.zeros_like(grads, requires_grad=True)
+    optimizer = optimizer_class([weight], lr=lr, alpha=0.0, eps=eps, momentum=0.0)
+    weight.grad = grads
+    optimizer.step()
+    return weight.detach().abs()

@@ -21,7 +21,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -30,6 +30,7 @@ from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead
+from torchvision.ops import box_iou
 
 from ..checks import check_flag, check_keywords
 from .detection_inputs import CheckedInputs
@@ -38,7 +39,7 @@ from .layers import ConvNormActivation
 from .mobilenetv3 import MobileNetV3, freeze_early_stages, mobilenet_v3_large, trainable_stages
 from .weights import fetch_state_dict, resolve_weights_and_classes
 
-__all__ = ["MobileNetSSD", "SSDLiteFeatures", "ssdlite320_mobilenet_v3_large", "default_boxes", "SSDLITE_SIZE"]
+__all__ = ["MobileNetSSD", "SSDLiteFeatures", "ssdlite320_mobilenet_v3_large", "default_boxes", "DefaultBoxMatches", "match_default_boxes", "SSDLITE_SIZE"]
 
 SSDLITE_SIZE = (320, 320)
 COCO_CLASSES = 91
@@ -230,3 +231,42 @@ def default_boxes(model: SSD) -> list[dict[str, Any]]:
                        "boxes": anchors[start : start + count].reshape(*grid, per_location, 4)})  # fmt: skip
         start += count
     return levels
+
+
+class DefaultBoxMatches(NamedTuple):
+    """Ground-truth boxes matched to an SSD's default boxes, as its training does.
+
+    Attributes:
+        boxes: The ground-truth boxes resized to the model's input, ``(G, 4)`` XYXY pixels.
+        matches: For each default box (in :func:`default_boxes` order, levels concatenated) the index of
+            its ground-truth box, or -1, ``(A,)``.
+        iou: IoU of every ground-truth box with every default box, ``(G, A)``.
+    """
+
+    boxes: torch.Tensor
+    matches: torch.Tensor
+    iou: torch.Tensor
+
+
+def match_default_boxes(model: SSD, boxes: torch.Tensor, image_size: tuple[int, int]) -> DefaultBoxMatches:
+    """Match ground-truth ``boxes`` of an image of ``image_size`` ``(H, W)`` to ``model``'s default boxes.
+
+    SSD resizes every image to its fixed size, so the boxes are scaled to it first; then the model's own
+    ``proposal_matcher`` (TorchVision's ``SSDMatcher``) runs on ``box_iou``: each default box goes to the
+    ground-truth box it overlaps most if their IoU reaches the threshold (0.5), and each ground-truth box
+    also keeps its single best default box, however low the IoU.
+    """
+    if not isinstance(model, SSD):
+        raise TypeError(f"expected a torchvision SSD model, got {type(model).__name__}")
+    if not isinstance(boxes, torch.Tensor) or boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"expected boxes of shape (G, 4) in XYXY pixels, got {getattr(boxes, 'shape', type(boxes).__name__)}")
+    if len(image_size) != 2 or min(image_size) <= 0:
+        raise ValueError(f"expected image_size = (H, W) > 0, got {image_size!r}")
+    anchors = torch.cat([level["boxes"].reshape(-1, 4) for level in default_boxes(model)])
+    height, width = model.transform.fixed_size
+    scale = torch.tensor([width / image_size[1], height / image_size[0]] * 2)
+    resized = boxes.detach().cpu().float() * scale
+    if len(resized) == 0:
+        return DefaultBoxMatches(resized, torch.full((len(anchors),), -1, dtype=torch.int64), torch.zeros(0, len(anchors)))
+    iou = box_iou(resized, anchors)
+    return DefaultBoxMatches(resized, model.proposal_matcher(iou), iou)

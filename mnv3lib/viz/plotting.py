@@ -19,6 +19,8 @@ from matplotlib.patches import FancyBboxPatch
 from torch.nn import functional as F
 
 from .drawing import draw_detections, draw_instances, draw_semantic
+from ..analysis.quantization_error import Int8Grid, grid_error
+from ..engine.optim import RMSpropTF, steady_state_steps, tf_eps_to_torch
 from ..models.layers import make_divisible
 from ..models.mobilenetv3 import InvertedResidualConfig
 
@@ -45,6 +47,9 @@ __all__ = [
     "plot_segmentation",
     "plot_lraspp_anatomy",
     "plot_latency_vs_params",
+    "plot_rmsprop_steps",
+    "plot_int8_grid",
+    "plot_default_box_matches",
 ]
 
 BOOK_STYLE = {
@@ -581,4 +586,125 @@ def plot_default_boxes(levels: Sequence[dict], image_size: tuple[int, int], ax: 
     axis.set_aspect("equal")
     axis.legend(loc="upper left", fontsize=7, frameon=False)
     axis.set_title(f"default boxes at the central cell ({width}×{height} input, dashed)")
+    return fig
+
+
+def plot_rmsprop_steps(
+    eps: float = 1e-3,
+    lr: float = 0.064,
+    *,
+    grad_range: tuple[float, float] = (1e-6, 10.0),
+    grad_rms_samples: Sequence[float] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """RMSProp's steady-state step against the gradient's RMS, as the optimizers take it
+    (:func:`~mnv3lib.engine.optim.steady_state_steps`): TensorFlow's ``eps`` inside the root, PyTorch's
+    with the same ``eps`` copied and with the ported ``sqrt(eps)``: the Chapter 2 explorer's picture."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 4.0))
+    g = torch.logspace(math.log10(grad_range[0]), math.log10(grad_range[1]), 400, dtype=torch.float64)
+    ported = tf_eps_to_torch(eps)
+    curves = (
+        (RMSpropTF, eps, f"TensorFlow (RMSpropTF): eps={eps:g} inside √", COLORS["hardswish"], "-"),
+        (torch.optim.RMSprop, eps, f"PyTorch (RMSprop): eps={eps:g} copied, outside √", "0.55", ":"),
+        (torch.optim.RMSprop, ported, f"PyTorch: ported eps={ported:.3g}, outside √", COLORS["relu"], "--"),
+    )
+    for optimizer_class, value, label, colour, style in curves:
+        axis.loglog(g, steady_state_steps(optimizer_class, g, lr=lr, eps=value), color=colour, linestyle=style, label=label)
+    axis.axvline(ported, color=COLORS["relu"], linewidth=0.8, linestyle=":")
+    axis.annotate("ported eps = √eps_TF", xy=(ported, axis.get_ylim()[0]), xytext=(4, 6), textcoords="offset points", fontsize=8, color=COLORS["relu"])
+    if grad_rms_samples is not None:
+        samples = np.asarray(grad_rms_samples, dtype=np.float64)
+        samples = samples[(samples >= grad_range[0]) & (samples <= grad_range[1])]
+        axis.plot(samples, np.full_like(samples, axis.get_ylim()[0]), "|", color="k", markersize=12, alpha=0.4, clip_on=False, label="measured gradients")
+    axis.set_xlabel("gradient RMS  g")
+    axis.set_ylabel("|Δw| per step")
+    axis.set_title(f"Steady-state RMSProp step at learning rate {lr:g}")
+    axis.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_int8_grid(values: torch.Tensor, grid: Int8Grid, ax: Axes | None = None, *, title: str = "", bins: int = 160) -> Figure:
+    """A histogram of ``values`` (log counts) with ``grid`` over it: the range it represents shaded, its
+    levels ticked, the clipped values in red, and the SQNR and share clipped
+    (:func:`~mnv3lib.analysis.quantization_error.grid_error`) in the title: the Chapter 3 explorer's picture."""
+    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 3.4))
+    flat = values.detach().float().cpu().flatten()
+    error = grid_error(flat, grid)
+    low, high = min(float(flat.min()), grid.low), max(float(flat.max()), grid.high)
+    pad = 0.04 * (high - low)
+    counts, edges = np.histogram(flat.numpy(), bins=bins, range=(low - pad, high + pad))
+    centres = (edges[:-1] + edges[1:]) / 2
+    clipped = (centres < grid.low - grid.scale / 2) | (centres > grid.high + grid.scale / 2)
+    axis.axvspan(grid.low, grid.high, color=COLORS["relu"], alpha=0.12, label=f"int8 grid [{grid.low:.3g}, {grid.high:.3g}]")
+    axis.bar(centres, np.log10(1 + counts), width=edges[1] - edges[0], color=np.where(clipped, "#d62728", "0.35"))
+    levels = grid.scale * (np.arange(grid.quant_min, grid.quant_max + 1) - grid.zero_point)
+    every = max(1, math.ceil(3 / max(1e-9, 575 * grid.scale / (high - low + 2 * pad))))
+    axis.plot(levels[::every], np.zeros_like(levels[::every]), "|", color=COLORS["relu"], markersize=7, clip_on=False)
+    axis.set_xlabel("value")
+    axis.set_ylabel("log₁₀(1 + count)")
+    axis.legend(fontsize=8, loc="upper right")
+    axis.set_title(
+        (f"{title}: " if title else "")
+        + f"scale {grid.scale:.4g}, zero point {grid.zero_point}: SQNR {error.sqnr_db:.2f} dB, {100 * error.clipped_share:.3f} % clipped",
+        fontsize=9,
+    )
+    return fig
+
+
+def plot_default_box_matches(
+    image: torch.Tensor,
+    levels: Sequence[dict],
+    *,
+    level: int = 0,
+    cell: tuple[int, int] | None = None,
+    truth_box: Sequence[float] | None = None,
+    matched: Sequence[int] = (),
+    ax: Axes | None = None,
+) -> Figure:
+    """An SSD's default boxes over a scene: the grid of one feature map, the boxes of one of its cells
+    (default: the central one), and optionally a ground-truth box with the default boxes matched to it
+    (indices into the levels' boxes concatenated, as :func:`~mnv3lib.models.ssdlite.match_default_boxes`
+    gives them): the SSDlite explorer's picture.
+
+    Args:
+        image: The scene ``(3, H, W)``, drawn stretched to the model's input size.
+        levels: :func:`~mnv3lib.models.ssdlite.default_boxes` of the model.
+        level, cell: The feature map, and the ``(row, column)`` of the cell whose boxes are drawn.
+        truth_box: A ground-truth box in the model's input pixels (XYXY).
+        matched: The default boxes matched to it.
+    """
+    fig, (axis,) = _figure_and_axes(ax, 1, (5.0, 5.0))
+    if not 0 <= level < len(levels):
+        raise ValueError(f"expected level in 0..{len(levels) - 1}, got {level!r}")
+    rows, cols = levels[level]["grid"]
+    height, width = rows * levels[level]["cell"], cols * levels[level]["cell"]
+    row, col = cell if cell is not None else (rows // 2, cols // 2)
+    pixels = image.detach().as_subclass(torch.Tensor).float().cpu()  # a tv_tensors.Image too
+    pixels = pixels / 255 if not image.is_floating_point() else pixels
+    axis.imshow(pixels.permute(1, 2, 0).clamp(0, 1).numpy(), extent=(0, width, height, 0))
+    for r in range(1, rows):
+        axis.axhline(r * height / rows, color="white", alpha=0.45, linewidth=0.8, xmin=1 / 4, xmax=3 / 4)
+    for c in range(1, cols):
+        axis.axvline(c * width / cols, color="white", alpha=0.45, linewidth=0.8, ymin=1 / 4, ymax=3 / 4)
+    axis.add_patch(mpl.patches.Rectangle((col * width / cols, row * height / rows), width / cols, height / rows, color="yellow", alpha=0.35))
+    for k, box in enumerate(levels[level]["boxes"][row, col].tolist()):
+        axis.add_patch(mpl.patches.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, lw=1.5, color=mpl.colormaps["Set2"](k)))
+    all_boxes = torch.cat([lv["boxes"].reshape(-1, 4) for lv in levels])
+    starts = np.cumsum([0] + [lv["boxes"][..., 0].numel() for lv in levels])
+    colours = mpl.colormaps["Dark2"]
+    for index in matched:
+        at = int(np.searchsorted(starts, index, side="right") - 1)
+        box = all_boxes[index].tolist()
+        axis.add_patch(mpl.patches.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, lw=1.0, color=colours(at)))
+    if truth_box is not None:
+        x1, y1, x2, y2 = truth_box
+        axis.add_patch(mpl.patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=2.5, color="black"))
+        axis.add_patch(mpl.patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.2, color="white"))
+    axis.add_patch(mpl.patches.Rectangle((0, 0), width, height, fill=False, lw=1.0, ls="--", color="black"))
+    axis.set_xlim(-width / 2, 1.5 * width)
+    axis.set_ylim(1.5 * height, -height / 2)
+    axis.set_aspect("equal")
+    axis.grid(False)
+    matches = f"; {len(matched)} default boxes matched to the ground-truth box" if truth_box is not None else ""
+    axis.set_title(f"map {level} ({rows}×{cols}), cell ({row}, {col}){matches}", fontsize=9)
     return fig

@@ -1,39 +1,23 @@
 """The book's explorers: data computed once in Python, drawn and filtered in the browser.
 
-Each factory checks its arguments, computes everything its controls can ask for (the candidates of a
-detector before filtering, the class and instance masks, every architecture configuration, the
-calibration sweep), and returns an :class:`Explorer`. An explorer displays as one self-contained HTML
-output: a ``<div>`` followed by a classic ``<script>`` that holds the front-end
+Each factory checks its arguments, computes everything its controls can reach (a detector's candidates
+before filtering, class and instance masks, every architecture configuration, a calibration sweep, an
+optimizer's steps for every epsilon, an activation's values and its observers' grids, an SSD's default
+boxes and their matches), and returns an :class:`Explorer`. An explorer displays as one self-contained
+HTML output: a ``<div>`` followed by a classic ``<script>`` holding the front-end
 (``mnv3lib/viz/static/explorers.js``, no dependency) and the data as JSON. The controls redraw on
 canvases in the browser, with no kernel and no request leaving the page, so they stay live in the
-published book as well as in a notebook.
+published book as well as in a notebook (Jupyter runs the script once the notebook is trusted; Colab and
+VS Code run it as it is).
 
-Why a self-contained HTML output and not an ``anywidget`` (issue 16; both measured with the same
-front-end and the same data by ``benchmarks/explorer_carriers.py``):
+Python cannot observe the controls: whatever the page shows was computed before the explorer was made.
+Every chapter follows an explorer with a static figure of its default state, for print and for readers
+without JavaScript. Why this carrier and not an ipywidget or anywidget: "The explorers" in the book's
+appendix on the library, with the measurements behind the choice.
 
-* static book, offline: both work once anywidget's AMD loader is vendored beside the html-manager
-  (and the widget state is saved in full, as nbclient does), but the widget needs the 3.6 MB
-  ``embed-amd.js`` and ``require.js`` (plus that loader) before it draws, and depends on the
-  html-manager and anywidget front-ends agreeing. Chapter 4's explorer with 12 scenes, in headless
-  Chromium: interactive 0.11 s after navigation with 0.11 MB loaded, against 0.74 s and 3.9 MB for
-  the widget (medians of 5 loads; neither made a request beyond loopback or logged an error);
-* JupyterLab / Notebook 7: the widget needs anywidget's lab extension in the server's environment
-  (absent when the kernel runs in another one); the HTML output needs no extension, but Jupyter runs
-  its script only in a trusted output (any cell run in the session; a saved notebook after "Trust");
-* Colab (ipywidgets 7.x): a third-party widget needs ``output.enable_custom_widget_manager()`` and
-  loads its front-end from a CDN; Colab runs an HTML output's script in its output frame as it is;
-* VS Code: the widget's front-end is fetched from a CDN or the kernel's nbextensions folder; VS Code
-  runs an HTML output's script as it is;
-* no new dependency (anywidget brings psygnal) and no widget state to save: the notebook's output is
-  the page's output.
-
-What the HTML output gives up is the comm: Python cannot observe the controls, so on-demand work (a
-latency measurement, a new calibration run, a detector re-run) happens before the explorer is made,
-never after. The chapters follow every explorer with a static figure of its default state, for print
-and for readers without JavaScript.
-
-Chapters: 1 (:func:`architecture_explorer`), 3 (:func:`calibration_explorer`), 4
-(:func:`detection_explorer`) and 5 (:func:`segmentation_explorer`).
+Explorers by chapter: :func:`architecture_explorer` (Chapter 1), :func:`rmsprop_explorer` (Chapter 2),
+:func:`calibration_explorer` and :func:`int8_grid_explorer` (Chapter 3), :func:`detection_explorer`
+(Chapter 4), :func:`default_box_explorer` (SSDlite) and :func:`segmentation_explorer` (segmentation).
 """
 
 from __future__ import annotations
@@ -55,27 +39,42 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from torchvision.models.detection.ssd import SSD
+
 from ..analysis.benchmark import Latency, measure_latency, num_threads
 from ..analysis.introspection import block_table
+from ..analysis.quantization_error import observe_grid
 from ..checks import check_choice, check_positive, check_range
+from ..engine.optim import RMSpropTF, steady_state_steps, tf_eps_to_torch
 from ..models.mobilenetv3 import ARCHITECTURES, mobilenet_v3
+from ..models.quantization import ACTIVATION_OBSERVERS
+from ..models.ssdlite import default_boxes, match_default_boxes
 
 __all__ = [
     "Explorer",
     "ArchitectureReport",
     "architecture_report",
     "architecture_explorer",
+    "rmsprop_explorer",
     "calibration_explorer",
+    "int8_grid_explorer",
     "detection_explorer",
+    "default_box_explorer",
     "segmentation_explorer",
     "PAYLOAD_BUDGET_BYTES",
     "WIDTH_MULTS",
+    "RMSPROP_EPS_VALUES",
+    "RMSPROP_LEARNING_RATES",
 ]
 
 # An explorer's data must leave room for the rest of its chapter in the book's 8 MB page budget.
 PAYLOAD_BUDGET_BYTES = 3_000_000
 # The width multipliers the architecture explorer precomputes (those of the paper's Tables 3 and 4).
 WIDTH_MULTS = (0.35, 0.5, 0.75, 1.0, 1.25)
+# The RMSProp explorer's epsilons (TensorFlow's, half a decade apart) and learning rates (about three per
+# decade, with the book's 0.004 and the recipe's 0.064).
+RMSPROP_EPS_VALUES = tuple(10.0 ** (k / 2) for k in range(-20, -1))
+RMSPROP_LEARNING_RATES = (1e-4, 3e-4, 1e-3, 0.004, 0.01, 0.03, 0.064, 0.1, 0.3, 1.0)
 
 
 @cache
@@ -316,6 +315,91 @@ def architecture_explorer(
 
 
 # ---------------------------------------------------------------------------------------------------
+# Chapter 2: RMSProp's step against the gradient, epsilon inside or outside the square root
+# ---------------------------------------------------------------------------------------------------
+
+
+def _on_grid(value: float, choices: Sequence[float], name: str) -> int:
+    """Index of ``value`` among ``choices`` (relative tolerance 1e-9), or a ValueError listing them."""
+    check_positive(value, name)
+    for index, choice in enumerate(choices):
+        if math.isclose(value, choice, rel_tol=1e-9):
+            return index
+    shown = ", ".join(f"{c:.3g}" for c in choices)
+    raise ValueError(f"expected {name} to be one of the slider's values ({shown}), got {value!r}")
+
+
+def _increasing_positive(values: Sequence[float], name: str) -> list[float]:
+    out = [float(v) for v in values]
+    if not out or any(not (math.isfinite(v) and v > 0) for v in out) or any(b <= a for a, b in zip(out, out[1:])):
+        raise ValueError(f"expected {name} to be increasing positive numbers, got {list(values)!r}")
+    return out
+
+
+def rmsprop_explorer(
+    *,
+    eps: float = 1e-3,
+    lr: float = 0.064,
+    eps_values: Sequence[float] = RMSPROP_EPS_VALUES,
+    learning_rates: Sequence[float] = RMSPROP_LEARNING_RATES,
+    grad_range: tuple[float, float] = (1e-6, 10.0),
+    points_per_decade: int = 8,
+    grad_rms_samples: Sequence[float] | None = None,
+) -> Explorer:
+    """RMSProp's steady-state step against the gradient's RMS, with epsilon inside the square root
+    (TensorFlow, :class:`~mnv3lib.engine.optim.RMSpropTF`) or outside (``torch.optim.RMSprop``).
+
+    The page has sliders for epsilon and the learning rate, and draws three curves on log axes: TensorFlow
+    with ``eps`` inside the root, PyTorch with the same ``eps`` copied literally, and PyTorch with the ported
+    ``sqrt(eps)`` (:func:`~mnv3lib.engine.optim.tf_eps_to_torch`), whose value is marked on the gradient
+    axis. Every curve is the optimizers' own step (:func:`~mnv3lib.engine.optim.steady_state_steps`),
+    taken here for each epsilon at learning rate 1; the page scales it by the learning rate, and the step
+    is proportional to it in both rules (the browser tests compare the drawn curves with steps taken at
+    the chosen rate).
+
+    Args:
+        eps, lr: The sliders' initial values (members of ``eps_values`` and ``learning_rates``).
+        eps_values: TensorFlow epsilons the slider offers.
+        learning_rates: Learning rates the slider offers.
+        grad_range: The gradient RMS axis, ``(smallest, largest)``.
+        points_per_decade: Gradient values per decade on that axis.
+        grad_rms_samples: Measured gradient RMS values (e.g. one per parameter tensor) drawn as a rug.
+    """
+    eps_list = _increasing_positive(eps_values, "eps_values")
+    rates = _increasing_positive(learning_rates, "learning_rates")
+    eps_index, lr_index = _on_grid(eps, eps_list, "eps"), _on_grid(lr, rates, "lr")
+    check_positive(points_per_decade, "points_per_decade", integer=True)
+    if len(grad_range) != 2 or not 0 < grad_range[0] < grad_range[1] < math.inf:
+        raise ValueError(f"expected grad_range = (smallest, largest) with 0 < smallest < largest, got {grad_range!r}")
+    decades = math.log10(grad_range[1] / grad_range[0])
+    grads = torch.logspace(math.log10(grad_range[0]), math.log10(grad_range[1]), round(decades * points_per_decade) + 1, dtype=torch.float64)
+    samples = None
+    if grad_rms_samples is not None:
+        samples = np.asarray(grad_rms_samples, dtype=np.float64).ravel()
+        if samples.size == 0 or not np.all(np.isfinite(samples)) or np.any(samples < 0):
+            raise ValueError("expected grad_rms_samples to be finite values >= 0")
+    curves = []
+    for value in eps_list:
+        ported = tf_eps_to_torch(value)
+        curves.append({
+            "tf": steady_state_steps(RMSpropTF, grads, lr=1.0, eps=value).tolist(),
+            "literal": steady_state_steps(torch.optim.RMSprop, grads, lr=1.0, eps=value).tolist(),
+            "ported": steady_state_steps(torch.optim.RMSprop, grads, lr=1.0, eps=ported).tolist(),
+            "ported_eps": ported,
+        })  # fmt: skip
+    data = {
+        "kind": "rmsprop",
+        "grad_rms": grads.tolist(),
+        "eps_values": eps_list,
+        "learning_rates": rates,
+        "curves": curves,
+        "default": {"eps": eps_index, "lr": lr_index},
+        "samples": [round(float(v), 12) for v in samples[samples > 0]] if samples is not None else None,
+    }
+    return _check_budget(Explorer(data), "offer fewer epsilons or gradient points")
+
+
+# ---------------------------------------------------------------------------------------------------
 # Chapter 3: the calibration explorer
 # ---------------------------------------------------------------------------------------------------
 
@@ -366,6 +450,65 @@ def calibration_explorer(
     metrics = list(dict.fromkeys(name for values in results.values() for name in values))
     data = {"kind": "calibration", "observers": list(observers), "batch_counts": [int(b) for b in batch_counts], "metrics": metrics, "results": results}
     return _check_budget(Explorer(data))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Chapter 3: the int8 grid over one activation
+# ---------------------------------------------------------------------------------------------------
+
+
+def int8_grid_explorer(
+    activations: Sequence[torch.Tensor],
+    *,
+    observers: Sequence[str] = tuple(ACTIVATION_OBSERVERS),
+    reduce_range: bool = True,
+    sample_size: int = 8192,
+    seed: int = 0,
+    title: str = "",
+) -> Explorer:
+    """An activation's histogram with an int8 grid over it: sliders for the scale and the zero point, a
+    choice of observer, and readouts of the SQNR and of the share of values clipped.
+
+    Each observer's grid comes from PyTorch's observer fed the calibration batches in turn
+    (:func:`~mnv3lib.analysis.quantization_error.observe_grid`); choosing one puts the sliders on its
+    scale and zero point, and the scale slider then moves in steps of 2^(1/16) around it. The page
+    rounds a random sample of the values to the grid exactly as ``torch.fake_quantize_per_tensor_affine``
+    does (in float32) and reports the SQNR and the share clipped for what the sliders say;
+    :func:`~mnv3lib.analysis.quantization_error.grid_error` gives the same numbers in Python.
+
+    Args:
+        activations: One site's outputs, one tensor per calibration batch
+            (:func:`~mnv3lib.analysis.quantization_error.site_activations`).
+        observers: Keys of :data:`~mnv3lib.models.quantization.ACTIVATION_OBSERVERS`, in the menu's order.
+        reduce_range: Use 7 of the 8 bits, as x86's default does.
+        sample_size: How many values the page carries (a uniform sample without replacement, or all of them).
+        seed: The sample's seed.
+        title: What the values are (shown above the histogram).
+    """
+    if isinstance(activations, torch.Tensor) or not activations:
+        raise TypeError("expected activations to be a non-empty list of tensors, one per calibration batch")
+    if not observers or len(set(observers)) != len(observers):
+        raise ValueError(f"expected distinct observers, got {list(observers)}")
+    for name in observers:
+        check_choice(name, "activation observer", ACTIVATION_OBSERVERS)
+    check_positive(sample_size, "sample_size", integer=True)
+    grids = {name: observe_grid(activations, name, reduce_range=reduce_range) for name in observers}
+    values = torch.cat([a.detach().float().cpu().flatten() for a in activations])
+    if not bool(values.isfinite().all()):
+        raise ValueError("expected finite activations")
+    if values.numel() > sample_size:
+        values = values[torch.randperm(values.numel(), generator=torch.Generator().manual_seed(seed))[:sample_size]]
+    first = next(iter(grids.values()))
+    data = {
+        "kind": "int8grid",
+        "title": str(title),
+        "values": _float32_list(values),
+        "total": int(sum(a.numel() for a in activations)),
+        "quant_min": first.quant_min,
+        "quant_max": first.quant_max,
+        "observers": [{"name": name, "scale": grid.scale, "zero_point": grid.zero_point} for name, grid in grids.items()],
+    }
+    return _check_budget(Explorer(data), "pass a smaller sample_size")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -529,6 +672,88 @@ def detection_explorer(
     data["scale"] = scale
     advice = "pass fewer or smaller images" if models is None else "pass fewer or smaller images, or fewer models"
     return _check_budget(Explorer(data), advice)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Chapter 5: the default boxes of each feature map, and their matches
+# ---------------------------------------------------------------------------------------------------
+
+
+def _box_shape_labels(model: SSD, level: int) -> list[str]:
+    """Names of a level's default boxes per cell, in ``DefaultBoxGenerator``'s order."""
+    labels = ["1:1, scale sₖ", "1:1, scale √(sₖ·sₖ₊₁)"]
+    for ratio in model.anchor_generator.aspect_ratios[level]:
+        labels += [f"{ratio:g}:1", f"1:{ratio:g}"]
+    return labels
+
+
+def default_box_explorer(
+    model: SSD,
+    image: torch.Tensor,
+    target: Mapping[str, torch.Tensor] | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+    display: float = 0.75,
+) -> Explorer:
+    """The default boxes of an SSD's feature maps over a scene, and the ones each ground-truth box is matched to.
+
+    Controls: the feature map, the box shapes (aspect ratios and the two squares), the cell, and a
+    ground-truth box whose matches to show. The boxes are the model's own ``anchor_generator`` output
+    (TorchVision's ``DefaultBoxGenerator``, through :func:`~mnv3lib.models.ssdlite.default_boxes`), at
+    the model's fixed input size; the matches are its ``proposal_matcher`` (``SSDMatcher``) applied to
+    ``box_iou`` of the resized ground truth and every default box, as SSD's training does: each default
+    box goes to the box it overlaps most if their IoU reaches the threshold (0.5), and each ground-truth
+    box keeps its single best default box, however low the IoU.
+
+    Args:
+        model: A TorchVision ``SSD`` (e.g. :func:`~mnv3lib.models.ssdlite.ssdlite320_mobilenet_v3_large`).
+        image: The scene, ``(3, H, W)``, uint8 or float in [0, 1]; shown stretched to the model's input size.
+        target: Its ground truth (``boxes`` in XYXY pixels of ``image``, ``labels``), for the matches.
+        classes: Class names (label 1 first), to name the ground-truth boxes (needed with a target).
+        display: Screen pixels per input pixel.
+    """
+    if not isinstance(model, SSD):
+        raise TypeError(f"expected a torchvision SSD model, got {type(model).__name__}")
+    height, width = _check_image(image, "image")
+    check_range(display, "display", 0.1, 4.0)
+    levels = default_boxes(model)
+    truth: list[dict[str, Any]] = []
+    if target is not None:
+        if not classes:
+            raise ValueError("expected classes (label 1 first) with a target, to name its ground-truth boxes")
+        _check_detections(target, "target", classes, with_scores=False)
+        found = match_default_boxes(model, target["boxes"], (height, width))
+        for j, (box, label) in enumerate(zip(found.boxes.tolist(), target["labels"].tolist())):
+            members = torch.nonzero(found.matches == j).flatten()
+            truth.append({
+                "box": [round(v, 2) for v in box],
+                "label": classes[label - 1],
+                "matched": members.tolist(),
+                "iou": [round(float(v), 3) for v in found.iou[j, members]],
+            })  # fmt: skip
+    data = {
+        "kind": "defaultboxes",
+        "image": image_data_uri(image),
+        "size": list(model.transform.fixed_size),
+        "levels": [
+            {
+                "grid": list(level["grid"]),
+                "cell": level["cell"],
+                "labels": _box_shape_labels(model, index),
+                "boxes": torch.round(level["boxes"].double().reshape(-1) * 100).div(100).tolist(),  # 0.01 px
+            }
+            for index, level in enumerate(levels)
+        ],
+        "threshold": float(model.proposal_matcher.high_threshold),
+        "truth": truth,
+        "default_truth": int(max(range(len(truth)), key=lambda j: _area(truth[j]["box"]))) if truth else None,
+        "display": float(display),
+    }
+    return _check_budget(Explorer(data), "pass a smaller image")
+
+
+def _area(box: Sequence[float]) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The front-end of the book's explorers (mnv3lib/viz/widgets.py). Plain JavaScript, no dependency,
 // no network: the Python side computes the data once and hands it to `mount(element, data)`, and
-// everything the controls change (filtering, NMS, masks, tables) is drawn here, on canvases.
+// everything the controls change (filtering, NMS, masks, tables, curves, grids, boxes) is drawn here, on canvases.
 //
 // One classic script, evaluated once per explorer output. It defines `MNV3Explorers` and mounts the
 // explorer whose element and data follow it (see `_repr_html_` in widgets.py).
@@ -541,7 +541,378 @@ var MNV3Explorers = (function () {
     redraw();
   }
 
-  var KINDS = { detection: detection, segmentation: segmentation, architecture: architecture, calibration: calibration };
+
+  // ---------------------------------------------------------------------------------------------
+  // Plots on a canvas: axes, ticks and lines
+  // ---------------------------------------------------------------------------------------------
+
+  // A frame inside a canvas with linear or log10 axes; `x(v)`, `y(v)` map data to pixels.
+  function frame(ctx, box, xRange, yRange, logX, logY) {
+    var tx = logX ? Math.log10 : function (v) { return v; }, ty = logY ? Math.log10 : function (v) { return v; };
+    var x0 = tx(xRange[0]), x1 = tx(xRange[1]), y0 = ty(yRange[0]), y1 = ty(yRange[1]);
+    return {
+      box: box,
+      x: function (v) { return box.left + (box.width * (tx(v) - x0)) / (x1 - x0); },
+      y: function (v) { return box.top + box.height - (box.height * (ty(v) - y0)) / (y1 - y0); },
+    };
+  }
+
+  function clear(ctx) {
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+  }
+
+  function axes(ctx, f, xTicks, yTicks, xLabel, yLabel) {
+    var b = f.box;
+    ctx.strokeStyle = "#dddddd";
+    ctx.lineWidth = 1;
+    ctx.font = "11px sans-serif";
+    ctx.fillStyle = "#444444";
+    xTicks.forEach(function (t) {
+      var px = f.x(t[0]);
+      ctx.beginPath(); ctx.moveTo(px, b.top); ctx.lineTo(px, b.top + b.height); ctx.stroke();
+      ctx.textAlign = "center";
+      ctx.fillText(t[1], px, b.top + b.height + 13);
+    });
+    yTicks.forEach(function (t) {
+      var py = f.y(t[0]);
+      ctx.beginPath(); ctx.moveTo(b.left, py); ctx.lineTo(b.left + b.width, py); ctx.stroke();
+      ctx.textAlign = "right";
+      ctx.fillText(t[1], b.left - 4, py + 4);
+    });
+    ctx.strokeStyle = "#444444";
+    ctx.strokeRect(b.left, b.top, b.width, b.height);
+    ctx.textAlign = "center";
+    ctx.fillText(xLabel, b.left + b.width / 2, b.top + b.height + 28);
+    ctx.save();
+    ctx.translate(12, b.top + b.height / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(yLabel, 0, 0);
+    ctx.restore();
+    ctx.textAlign = "left";
+  }
+
+  function decadeTicks(low, high, every) {
+    var ticks = [];
+    for (var k = Math.ceil(Math.log10(low)); k <= Math.floor(Math.log10(high)); k += every || 1) ticks.push([Math.pow(10, k), "1e" + k]);
+    return ticks;
+  }
+
+  function polyline(ctx, f, xs, ys, colour, width, dash) {
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(f.box.left, f.box.top, f.box.width, f.box.height);
+    ctx.clip();
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = width;
+    ctx.setLineDash(dash || []);
+    ctx.beginPath();
+    xs.forEach(function (x, i) { if (i === 0) ctx.moveTo(f.x(x), f.y(ys[i])); else ctx.lineTo(f.x(x), f.y(ys[i])); });
+    ctx.stroke();
+    ctx.restore();
+  }
+
+  function legend(ctx, x, y, entries) {
+    ctx.font = "11px sans-serif";
+    entries.forEach(function (e, i) {
+      ctx.strokeStyle = e[1];
+      ctx.lineWidth = 2;
+      ctx.setLineDash(e[2] || []);
+      ctx.beginPath(); ctx.moveTo(x, y + 14 * i); ctx.lineTo(x + 22, y + 14 * i); ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillStyle = "#222222";
+      ctx.fillText(e[0], x + 27, y + 14 * i + 4);
+    });
+  }
+
+  function exponential(v) {
+    var text = v.toExponential(2).replace(/\.?0+e/, "e").replace("e+", "e");
+    return v >= 0.01 && v < 1000 ? String(Number(v.toPrecision(3))) : text;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Chapter 2: RMSProp's steady-state step, epsilon inside or outside the square root
+  // ---------------------------------------------------------------------------------------------
+
+  var RMSPROP_COLOURS = { tf: "#dd8452", literal: "#999999", ported: "#4c72b0" };
+
+  function rmsprop(root, data) {
+    var state = { eps: data.default.eps, lr: data.default.lr };
+    var g = data.grad_rms, epsValues = data.eps_values, rates = data.learning_rates;
+    var eps = slider(root, "eps (TensorFlow's)", { min: 0, max: epsValues.length - 1, step: 1, value: state.eps, format: function (i) { return exponential(epsValues[i]); } }, function (i) { state.eps = i; redraw(); });
+    var lr = slider(root, "learning rate", { min: 0, max: rates.length - 1, step: 1, value: state.lr, format: function (i) { return exponential(rates[i]); } }, function (i) { state.lr = i; redraw(); });
+    var readout = el("div", { style: "margin:4px 0" });
+    var chart = canvasFor(620, 340, 1, "|Δw| per step once the mean square has settled, against the gradient's RMS (both axes log)");
+    root.appendChild(row([eps.node, lr.node]));
+    root.appendChild(readout);
+    root.appendChild(chart.figure);
+    // The y range covers every curve at every learning rate, so that the sliders move the curves, not the axes.
+    var lowest = Infinity, highest = 0;
+    data.curves.forEach(function (c) {
+      ["tf", "literal", "ported"].forEach(function (k) { c[k].forEach(function (v) { if (v > 0) { lowest = Math.min(lowest, v); highest = Math.max(highest, v); } }); });
+    });
+    var yRange = [Math.pow(10, Math.floor(Math.log10(lowest * rates[0]))), Math.pow(10, Math.ceil(Math.log10(highest * rates[rates.length - 1])))];
+
+    function redraw() {
+      var curves = data.curves[state.eps], rate = rates[state.lr], ctx = chart.context;
+      var scaled = {};
+      ["tf", "literal", "ported"].forEach(function (k) { scaled[k] = curves[k].map(function (v) { return rate * v; }); });
+      clear(ctx);
+      var f = frame(ctx, { left: 58, top: 12, width: 540, height: 280 }, [g[0], g[g.length - 1]], yRange, true, true);
+      axes(ctx, f, decadeTicks(g[0], g[g.length - 1]), decadeTicks(yRange[0], yRange[1], 2), "gradient RMS  g", "|Δw| per step");
+      var marker = Math.sqrt(epsValues[state.eps]);
+      ctx.strokeStyle = "#4c72b0";
+      ctx.setLineDash([2, 3]);
+      ctx.beginPath(); ctx.moveTo(f.x(marker), f.box.top); ctx.lineTo(f.x(marker), f.box.top + f.box.height); ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillStyle = "#4c72b0";
+      ctx.fillText("ported eps = √eps_TF = " + exponential(curves.ported_eps), Math.min(f.x(marker) + 4, f.box.left + f.box.width - 170), f.box.top + f.box.height - 8);
+      if (data.samples) {
+        ctx.strokeStyle = "rgba(0, 0, 0, 0.35)";
+        data.samples.forEach(function (v) {
+          if (v < g[0] || v > g[g.length - 1]) return;
+          ctx.beginPath(); ctx.moveTo(f.x(v), f.box.top + f.box.height); ctx.lineTo(f.x(v), f.box.top + f.box.height - 8); ctx.stroke();
+        });
+      }
+      polyline(ctx, f, g, scaled.literal, RMSPROP_COLOURS.literal, 2, [2, 3]);
+      polyline(ctx, f, g, scaled.tf, RMSPROP_COLOURS.tf, 2.5);
+      polyline(ctx, f, g, scaled.ported, RMSPROP_COLOURS.ported, 2, [7, 4]);
+      legend(ctx, f.box.left + 10, f.box.top + 12, [
+        ["TensorFlow (RMSpropTF): eps inside √", RMSPROP_COLOURS.tf],
+        ["PyTorch (RMSprop): eps copied, outside √", RMSPROP_COLOURS.literal, [2, 3]],
+        ["PyTorch: ported √eps, outside √", RMSPROP_COLOURS.ported, [7, 4]],
+      ].concat(data.samples ? [["measured gradients (ticks at the bottom)", "rgba(0, 0, 0, 0.35)"]] : []));
+      var gap = 0, gapAt = 0, copied = 0, copiedAt = 0;
+      g.forEach(function (x, i) {
+        var r = curves.tf[i] / curves.ported[i], c = curves.literal[i] / curves.tf[i];
+        if (r > gap) { gap = r; gapAt = x; }
+        if (c > copied) { copied = c; copiedAt = x; }
+      });
+      readout.innerHTML = "TensorFlow's step ÷ the ported PyTorch step: at most <b>×" + gap.toFixed(2) + "</b> (at g = " + exponential(gapAt) +
+        ") &nbsp;·&nbsp; eps copied literally: up to <b>×" + copied.toFixed(copied < 10 ? 2 : 0) + "</b> TensorFlow's step (at g = " + exponential(copiedAt) + ")";
+      root.mnv3Curves = { grad_rms: g, eps: epsValues[state.eps], lr: rate, tf: scaled.tf, literal: scaled.literal, ported: scaled.ported };
+      ready(root, { eps: epsValues[state.eps], lr: rate });
+    }
+
+    redraw();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Chapter 3: an activation's histogram and the int8 grid over it
+  // ---------------------------------------------------------------------------------------------
+
+  // std::nearbyint in the default rounding mode: halves go to the even neighbour.
+  function roundHalfEven(v) {
+    var f = Math.floor(v), d = v - f;
+    if (d < 0.5) return f;
+    if (d > 0.5) return f + 1;
+    return f % 2 === 0 ? f : f + 1;
+  }
+
+  // torch.fake_quantize_per_tensor_affine on the CPU, in float32 as its kernel computes:
+  // (clamp(zero_point + nearbyint(x * (1 / scale)), quant_min, quant_max) - zero_point) * scale.
+  // Returns the SQNR (dB) of the rounded values and the share of values clipped.
+  function gridError(values, scale, zeroPoint, quantMin, quantMax) {
+    var s = f32(scale), inverse = f32(1 / s), signal = 0, noise = 0, clipped = 0;
+    for (var i = 0; i < values.length; i++) {
+      var x = values[i], q = zeroPoint + roundHalfEven(f32(x * inverse));
+      if (q < quantMin || q > quantMax) { clipped++; q = Math.min(Math.max(q, quantMin), quantMax); }
+      var rounded = f32((q - zeroPoint) * s);
+      signal += x * x;
+      noise += (x - rounded) * (x - rounded);
+    }
+    return { sqnr_db: noise === 0 ? Infinity : 10 * Math.log10(signal / noise), clipped_share: clipped / values.length };
+  }
+
+  var SCALE_STEPS = 16;  // the scale slider moves by 2^(1/16) around the observer's scale
+
+  function int8grid(root, data) {
+    var values = Float32Array.from(data.values), observers = data.observers, qmin = data.quant_min, qmax = data.quant_max;
+    var byName = {};
+    observers.forEach(function (o) { byName[o.name] = o; });
+    var state = { observer: observers[0].name, step: 0, zero_point: observers[0].zero_point };
+    var chooser = select(root, "observer", observers.map(function (o) { return [o.name, o.name]; }), state.observer, function (v) {
+      state.observer = v;
+      state.step = 0;
+      state.zero_point = byName[v].zero_point;
+      scale.input.value = "0";
+      zero.input.value = String(state.zero_point);
+      scale.input.dispatchEvent(new Event("input"));  // refreshes the readout beside the slider
+      zero.input.dispatchEvent(new Event("input"));
+    });
+    var scale = slider(root, "scale", { min: -3 * SCALE_STEPS, max: 3 * SCALE_STEPS, step: 1, value: 0, format: function (k) { return currentScale(k).toPrecision(4); } }, function (k) { state.step = k; redraw(); });
+    var zero = slider(root, "zero point", { min: qmin, max: qmax, step: 1, value: state.zero_point, format: function (v) { return String(v); } }, function (v) { state.zero_point = v; redraw(); });
+    var readout = el("div", { style: "margin:4px 0" });
+    var chart = canvasFor(640, 300, 1, (data.title ? data.title + ": " : "") + "histogram of " + values.length.toLocaleString("en") + " of its " + data.total.toLocaleString("en") + " values (log counts), with the int8 grid");
+    root.appendChild(row([chooser.node, scale.node, zero.node]));
+    root.appendChild(readout);
+    root.appendChild(chart.figure);
+
+    function currentScale(k) { return byName[state.observer].scale * Math.pow(2, k / SCALE_STEPS); }
+
+    // Fixed bins over everything any observer's grid or the values reach, so that the sliders move the grid over a still histogram.
+    var low = Infinity, high = -Infinity;
+    values.forEach(function (v) { low = Math.min(low, v); high = Math.max(high, v); });
+    observers.forEach(function (o) { low = Math.min(low, o.scale * (qmin - o.zero_point)); high = Math.max(high, o.scale * (qmax - o.zero_point)); });
+    var pad = 0.04 * (high - low), bins = 160, counts = new Float64Array(bins), width = (high - low + 2 * pad) / bins;
+    low -= pad; high += pad;
+    values.forEach(function (v) { counts[Math.min(bins - 1, Math.floor((v - low) / width))]++; });
+    var peak = Math.log10(1 + Math.max.apply(null, counts));
+
+    function redraw() {
+      var s = currentScale(state.step), z = state.zero_point, ctx = chart.context;
+      var result = gridError(values, s, z, qmin, qmax);
+      var gridLow = s * (qmin - z), gridHigh = s * (qmax - z);
+      clear(ctx);
+      var f = frame(ctx, { left: 48, top: 10, width: 575, height: 230 }, [low, high], [0, peak * 1.05], false, false);
+      var ticks = [], step = Math.pow(10, Math.floor(Math.log10((high - low) / 4)));
+      for (var t = Math.ceil(low / step) * step; t <= high; t += step) ticks.push([t, String(Number(t.toPrecision(3)))]);
+      axes(ctx, f, ticks, [], "value", "log₁₀(1 + count)");
+      ctx.fillStyle = "rgba(76, 114, 176, 0.12)";
+      var left = Math.max(f.x(gridLow), f.box.left), right = Math.min(f.x(gridHigh), f.box.left + f.box.width);
+      if (right > left) ctx.fillRect(left, f.box.top, right - left, f.box.height);
+      for (var b = 0; b < bins; b++) {
+        if (!counts[b]) continue;
+        var centre = low + (b + 0.5) * width, h = Math.log10(1 + counts[b]);
+        ctx.fillStyle = centre < gridLow - s / 2 || centre > gridHigh + s / 2 ? "#d62728" : "#555555";
+        ctx.fillRect(f.x(low + b * width), f.y(h), Math.max(1, f.x(low + (b + 1) * width) - f.x(low + b * width) - 0.5), f.y(0) - f.y(h));
+      }
+      // the levels: every one when they are at least 3 px apart, else every n-th
+      var pixels = f.x(s) - f.x(0), every = Math.max(1, Math.ceil(3 / Math.max(pixels, 1e-9)));
+      ctx.strokeStyle = "#4c72b0";
+      ctx.lineWidth = 1;
+      for (var q = qmin; q <= qmax; q += every) {
+        var px = f.x(s * (q - z));
+        if (px < f.box.left || px > f.box.left + f.box.width) continue;
+        ctx.beginPath(); ctx.moveTo(px, f.box.top + f.box.height); ctx.lineTo(px, f.box.top + f.box.height - 7); ctx.stroke();
+      }
+      ctx.lineWidth = 2;
+      [gridLow, gridHigh].forEach(function (edge) {
+        var px = f.x(edge);
+        if (px < f.box.left || px > f.box.left + f.box.width) return;
+        ctx.beginPath(); ctx.moveTo(px, f.box.top); ctx.lineTo(px, f.box.top + f.box.height); ctx.stroke();
+      });
+      ctx.fillStyle = "#222222";
+      ctx.fillText("levels " + qmin + "…" + qmax + (every > 1 ? " (every " + every + "th drawn)" : ""), f.box.left + 6, f.box.top + 14);
+      var observer = byName[state.observer];
+      readout.innerHTML = "SQNR <b>" + result.sqnr_db.toFixed(2) + " dB</b> &nbsp;·&nbsp; clipped <b>" + (100 * result.clipped_share).toFixed(3) + " %</b>" +
+        " &nbsp;·&nbsp; grid [" + gridLow.toPrecision(4) + ", " + gridHigh.toPrecision(4) + "], step " + s.toPrecision(4) +
+        " &nbsp;·&nbsp; <i>" + state.observer + "</i> chose scale " + observer.scale.toPrecision(4) + ", zero point " + observer.zero_point;
+      root.mnv3Readout = { sqnr_db: result.sqnr_db, clipped_share: result.clipped_share, scale: s, zero_point: z, observer: state.observer };
+      ready(root, { observer: state.observer, scale: s, zero_point: z });
+    }
+
+    redraw();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // SSDlite: default boxes per feature map, and the matches of a ground-truth box
+  // ---------------------------------------------------------------------------------------------
+
+  var SHAPE_COLOURS = ["#00bfff", "#ffd92f", "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3"];
+  var LEVEL_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"];
+
+  function defaultboxes(root, data) {
+    var H = data.size[0], W = data.size[1], d = data.display, levels = data.levels;
+    var offsets = [], total = 0;
+    levels.forEach(function (level) { offsets.push(total); total += level.boxes.length / 4; });
+    var centreCell = function (level) { return Math.floor(level.grid[0] / 2) * level.grid[1] + Math.floor(level.grid[1] / 2); };
+    var state = { level: 0, cell: centreCell(levels[0]), shapes: {}, truth: data.default_truth === null ? "none" : String(data.default_truth) };
+    levels[0].labels.forEach(function (_, k) { state.shapes[k] = true; });
+    var level = select(root, "feature map", levels.map(function (l, i) {
+      return [i, i + ": " + l.grid[0] + "×" + l.grid[1] + " cells of " + Number(l.cell.toFixed(1)) + " px"];
+    }), 0, function (v) {
+      state.level = Number(v);
+      var lv = levels[state.level];
+      cell.input.max = String(lv.grid[0] * lv.grid[1] - 1);
+      cell.input.value = String(centreCell(lv));
+      cell.input.dispatchEvent(new Event("input"));
+    });
+    var cell = slider(root, "cell", { min: 0, max: levels[0].grid[0] * levels[0].grid[1] - 1, step: 1, value: state.cell, format: function (i) {
+      var g = levels[state.level].grid;
+      return "row " + Math.floor(i / g[1]) + ", column " + (i % g[1]);
+    } }, function (i) { state.cell = i; redraw(); });
+    var shapes = levels[0].labels.map(function (label, k) {
+      return checkbox(root, label, true, function (on) { state.shapes[k] = on; redraw(); }, SHAPE_COLOURS[k % SHAPE_COLOURS.length]).node;
+    });
+    var truth = select(root, "matches of", [["none", "no ground-truth box"]].concat(data.truth.map(function (t, j) {
+      return [String(j), "box " + (j + 1) + ": " + t.label];
+    })), state.truth, function (v) { state.truth = v; redraw(); });
+    if (!data.truth.length) truth.input.disabled = true;
+    var canvas = canvasFor(2 * W * d, 2 * H * d, 1, "the " + W + "×" + H + " input (dashed) with half its size around it: default boxes reach beyond the image");
+    var caption = el("div", { style: "font-size:90%" });
+    root.appendChild(row([level.node, cell.node]));
+    root.appendChild(row(shapes));
+    root.appendChild(row([truth.node]));
+    root.appendChild(canvas.figure);
+    root.appendChild(caption);
+    var image = null;
+
+    function px(v, size) { return (v + size / 2) * d; }
+
+    function strokeBox(ctx, b, colour, width, dash) {
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = width;
+      ctx.setLineDash(dash || []);
+      ctx.strokeRect(px(b[0], W), px(b[1], H), (b[2] - b[0]) * d, (b[3] - b[1]) * d);
+      ctx.setLineDash([]);
+    }
+
+    function boxAt(lv, index) { var a = levels[lv].boxes; return [a[4 * index], a[4 * index + 1], a[4 * index + 2], a[4 * index + 3]]; }
+
+    function redraw() {
+      if (!image) return;
+      var ctx = canvas.context, lv = levels[state.level], perCell = lv.labels.length;
+      ctx.fillStyle = "#f4f4f4";
+      ctx.fillRect(0, 0, canvas.canvas.width, canvas.canvas.height);
+      ctx.drawImage(image, px(0, W), px(0, H), W * d, H * d);
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.45)";
+      ctx.lineWidth = 1;
+      for (var r = 1; r < lv.grid[0]; r++) { ctx.beginPath(); ctx.moveTo(px(0, W), px(r * H / lv.grid[0], H)); ctx.lineTo(px(W, W), px(r * H / lv.grid[0], H)); ctx.stroke(); }
+      for (var c = 1; c < lv.grid[1]; c++) { ctx.beginPath(); ctx.moveTo(px(c * W / lv.grid[1], W), px(0, H)); ctx.lineTo(px(c * W / lv.grid[1], W), px(H, H)); ctx.stroke(); }
+      strokeBox(ctx, [0, 0, W, H], "#000000", 1, [5, 4]);
+      var row_ = Math.floor(state.cell / lv.grid[1]), col = state.cell % lv.grid[1];
+      ctx.fillStyle = "rgba(255, 255, 0, 0.35)";
+      ctx.fillRect(px(col * W / lv.grid[1], W), px(row_ * H / lv.grid[0], H), W / lv.grid[1] * d, H / lv.grid[0] * d);
+      var drawn = [];
+      for (var k = 0; k < perCell; k++) {
+        if (!state.shapes[k]) continue;
+        strokeBox(ctx, boxAt(state.level, state.cell * perCell + k), SHAPE_COLOURS[k % SHAPE_COLOURS.length], 2);
+        drawn.push(offsets[state.level] + state.cell * perCell + k);
+      }
+      var text = drawn.length + " default boxes of cell (" + row_ + ", " + col + ") on map " + state.level;
+      var matched = [];
+      if (state.truth !== "none") {
+        var t = data.truth[Number(state.truth)], perLevel = levels.map(function () { return 0; });
+        t.matched.forEach(function (index, m) {
+          var at = 0;
+          while (at + 1 < levels.length && index >= offsets[at + 1]) at++;
+          var shape = (index - offsets[at]) % levels[at].labels.length;
+          if (!state.shapes[shape]) return;
+          perLevel[at]++;
+          matched.push(index);
+          strokeBox(ctx, boxAt(at, index - offsets[at]), LEVEL_COLOURS[at % LEVEL_COLOURS.length], 1.5);
+        });
+        strokeBox(ctx, t.box, "#000000", 3);
+        strokeBox(ctx, t.box, "#ffffff", 1.5);
+        var best = t.iou.length ? Math.max.apply(null, t.iou) : 0;
+        text += " · ground-truth box " + (Number(state.truth) + 1) + " (" + t.label + "): " + matched.length + " of its " + t.matched.length +
+          " matched default boxes have the shapes ticked (IoU ≥ " + data.threshold + ", or its best one; best IoU " + best.toFixed(2) + "), by map: " +
+          perLevel.map(function (n, i) { return i + ": " + n; }).join(", ");
+      }
+      caption.textContent = text;
+      root.setAttribute("data-drawn-boxes", drawn.join(","));
+      root.setAttribute("data-matched-boxes", matched.join(","));
+      ready(root, { level: state.level, cell: state.cell, truth: state.truth });
+    }
+
+    loadImage(data.image).then(function (loaded) { image = loaded; redraw(); });
+  }
+
+  var KINDS = {
+    detection: detection, segmentation: segmentation, architecture: architecture, calibration: calibration,
+    rmsprop: rmsprop, int8grid: int8grid, defaultboxes: defaultboxes,
+  };
 
   // Draw the explorer described by `data` (its `kind` and payload) inside `element`.
   function mount(element, data) {
@@ -552,5 +923,5 @@ var MNV3Explorers = (function () {
     draw(element, data);
   }
 
-  return { mount: mount, nms: nms, batchedNms: batchedNms, filterCandidates: filterCandidates, asFloat32: asFloat32, decodeRle: decodeRle, PALETTE: PALETTE };
+  return { mount: mount, nms: nms, batchedNms: batchedNms, filterCandidates: filterCandidates, asFloat32: asFloat32, decodeRle: decodeRle, gridError: gridError, PALETTE: PALETTE };
 })();
