@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .engine import distributed
-from .engine.checkpoint import save_checkpoint
+from .engine.checkpoint import CheckpointWriteError, save_checkpoint
 from .engine.segmentation import MODELS as SEGMENTATION_MODELS
 from .engine.segmentation import SegmentationConfig
 from .data.voc import voc_splits
@@ -321,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.device = distributed.init_from_env(args.device)  # under torchrun: join the process group
         return commands[args.command](args)
-    except (ValueError, TypeError, FileExistsError, PermissionError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileExistsError, PermissionError, FileNotFoundError, CheckpointWriteError) as error:
         if distributed.is_main():  # every process meets the same error: report it once
             print(f"{parser.prog} {args.command}: error: {_flag_message(parser, args.command, error)}", file=sys.stderr)
         return 2

@@ -3,13 +3,21 @@ case (what is called → the exception type and a fragment of its message). Add 
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from torchvision import tv_tensors
 
 from mnv3lib.cli import main as cli
 from mnv3lib.data import PERSON_KEYPOINTS, MiniCocoScenes, ShapesDataset, SemanticScenes
@@ -18,7 +26,10 @@ from mnv3lib.book.artifacts import load_book_classifier
 from mnv3lib.engine.checkpoint import average_checkpoints, load_checkpoint, load_features, save_checkpoint
 from mnv3lib.engine.classification import ClassificationConfig
 from mnv3lib.engine.detection import DetectionConfig
+from mnv3lib.engine import distributed
+from mnv3lib.engine.loop import LOCK_FILE, check_data, run_files
 from mnv3lib.engine.segmentation import SegmentationConfig
+from mnv3lib.engine.segmentation import checked_collate as segmentation_collate
 from mnv3lib.models import WeightsUnavailableError
 
 TINY = {"model": "mobilenet_v3_small", "width_mult": 0.25, "batch_size": 8, "eval_batch_size": 16, "epochs": 2,
@@ -71,12 +82,101 @@ RUN_ROWS: list[tuple[str, Callable[[Path], object], type[Exception], str]] = [
     ("truncated checkpoint file", lambda d: (save_checkpoint({"model": {"w": torch.zeros(1000)}}, d / "c.pt"), d.joinpath("c.pt").write_bytes(d.joinpath("c.pt").read_bytes()[:300]), load_checkpoint(d / "c.pt")), ValueError, "is not a readable checkpoint"),
     ("a weights file given to resume", lambda d: (save_checkpoint({"model": {}}, d / "w.pt"), fit(_config(), *_shapes(), resume=d / "w.pt")), ValueError, "not a training checkpoint"),
     ("a three-item list as the training set", lambda d: fit(_config(), [1, 2, 3], _shapes()[1]), ValueError, "fewer than batch_size"),
+    # Side doors into another run's folder (issue 29, 1)
+    ("resume into a folder that holds another run", lambda d: (fit(_config(epochs=1), *_shapes(), output_dir=d / "a"), fit(_config(epochs=1), *_shapes(), output_dir=d / "b"),
+                                                               fit(_config(epochs=1), *_shapes(), output_dir=d / "b", resume=d / "a" / "checkpoint.pt")),
+     FileExistsError, r"resuming .*a/checkpoint.pt into .*b, but that folder already holds a run \(checkpoint.pt"),
+    ("overwrite given as a string", lambda d: fit(_config(), *_shapes(), output_dir=d, overwrite="no"), TypeError, "expected overwrite to be True or False, got 'no'"),
+    ("a folder with history.json and no checkpoint", lambda d: (d.joinpath("history.json").write_text("{}"), fit(_config(), *_shapes(), output_dir=d)),
+     FileExistsError, r"already holds a run \(history.json\): replace it"),
+    ("a folder another live run is writing into", lambda d: (d.joinpath(LOCK_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": "now"})),
+                                                             fit(_config(), *_shapes(), output_dir=d)), FileExistsError, f"another run is writing into .* \\(process {os.getpid()} on"),
+    ("a 300-character folder name", lambda d: fit(_config(), *_shapes(), output_dir=d / ("x" * 300)), ValueError, "a name in it is too long for the file system"),
+    # Work lost after the compute (issue 29, 2): refused before it
+    ("resume of an average_last run whose kept checkpoint is gone", lambda d: (fit(_config(epochs=3, average_last=2), *_shapes(), output_dir=d / "a", stop_after_epoch=1),
+                                                                               [p.unlink() for p in (d / "a").glob("improved_*.pt")],
+                                                                               fit(_config(epochs=3, average_last=2), *_shapes(), output_dir=d / "b", resume=d / "a" / "checkpoint.pt")),
+     FileNotFoundError, r"keeps improved_0001.pt to average \(average_last\), which is not beside it"),
+    # Custom data (issue 29, 5)
+    ("classification labels out of range", lambda d: fit(_config(), Relabelled(_shapes()[0], lambda y: y + 10), _shapes()[1]), ValueError, r"labels \[1\d.*\] are outside \[0, 10\)"),
+    ("classification labels as floats", lambda d: fit(_config(), Relabelled(_shapes()[0], float), _shapes()[1]), TypeError, "expected the labels to be integer class ids"),
+    ("binary masks stored as 0/255", lambda d: fit(SegmentationConfig(image_size=32, epochs=1, batch_size=4), Relabelled(_scenes("train"), lambda m: (m > 0).to(torch.uint8) * 255),
+                                                  _scenes("val")), ValueError, "hold only 0 and 255: 255 is the ignore index"),
+    ("a batch of masks that are all 255", lambda d: segmentation_collate([(torch.rand(3, 8, 8), torch.full((8, 8), 255))] * 2, num_classes=3), ValueError,
+     "no labelled pixel .every value is 255"),
 ]
 
 
 @pytest.mark.parametrize(("call", "error", "fragment"), [row[1:] for row in RUN_ROWS], ids=[row[0] for row in RUN_ROWS])
 def test_bad_runs_fail_before_any_step(tmp_path: Path, call, error, fragment) -> None:
     _refuse(tmp_path, call, error, fragment)
+
+
+class Relabelled(torch.utils.data.Dataset):
+    """A dataset with its targets (labels or masks) passed through ``change``: custom data gone wrong."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, change: Callable[[object], object]) -> None:
+        self.dataset, self.change, self.classes = dataset, change, dataset.classes
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[object, object]:
+        image, target = self.dataset[index]
+        if isinstance(target, int):
+            return image, self.change(target)
+        return image, tv_tensors.Mask(self.change(torch.as_tensor(np.asarray(target))))
+
+
+def _scenes(split: str, size: int = 8) -> SemanticScenes:
+    return SemanticScenes(MiniCocoScenes(split, size=size, image_size=32))
+
+
+def test_integer_masks_of_any_width_train(tmp_path: Path) -> None:
+    """uint8 and int32 masks (as read from PNG files) train: the collate makes them int64."""
+    for dtype in (torch.uint8, torch.int32):
+        result = fit(SegmentationConfig(image_size=32, epochs=1, batch_size=4), Relabelled(_scenes("train"), lambda m: m.to(dtype)), _scenes("val"))
+        assert not result.diverged and math.isfinite(result.history[-1].losses["loss"])
+
+
+def test_zero_steps_per_process_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torchrun each process takes len // processes items: 20 items, 2 processes and batches of 16
+    would train nothing; the check counts per process (the torchrun test below runs it for real)."""
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    with pytest.raises(ValueError, match=r"20 items \(10 for each of 2 processes\), fewer than batch_size 16"):
+        check_data(_config(batch_size=16), *_shapes(20))
+
+
+def test_overwrite_replaces_the_whole_old_run_and_only_it(tmp_path: Path) -> None:
+    """--overwrite deletes the old run's files (checkpoint, kept checkpoints, averaged weights, history)
+    and leaves other files alone; temporary files of a killed save go too, and the lock is released."""
+    fit(_config(epochs=2, average_last=2), *_shapes(), output_dir=tmp_path)
+    for name in ("averaged.pt", "history.json", ".checkpoint.pt.abc123.tmp", "notes.txt"):
+        tmp_path.joinpath(name).write_text("x")
+    assert {"improved_0001.pt", "averaged.pt", "history.json"} <= set(run_files(tmp_path))
+    fit(_config(epochs=1), *_shapes(), output_dir=tmp_path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "notes.txt"]
+
+
+def test_a_stale_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
+    """A run killed on this machine leaves its lock; a dead process's lock does not block its resume."""
+    fit(_config(epochs=2), *_shapes(), output_dir=tmp_path, stop_after_epoch=1)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    tmp_path.joinpath(LOCK_FILE).write_text(json.dumps({"pid": int(dead), "host": socket.gethostname(), "since": "then"}))
+    result = fit(_config(epochs=2), *_shapes(), output_dir=tmp_path, resume=tmp_path / "checkpoint.pt")
+    assert len(result.history) == 2 and not tmp_path.joinpath(LOCK_FILE).exists()
+
+
+def test_average_last_resumes_into_a_new_folder_or_into_memory(tmp_path: Path) -> None:
+    """The kept checkpoints follow a resumed run: copied into its new folder, or loaded when it writes
+    nothing; both end with the average an uninterrupted run gets."""
+    config = _config(epochs=3, average_last=2)
+    whole = fit(config, *_shapes(), output_dir=tmp_path / "whole")
+    fit(config, *_shapes(), output_dir=tmp_path / "a", stop_after_epoch=2)
+    moved = fit(config, *_shapes(), output_dir=tmp_path / "b", resume=tmp_path / "a" / "checkpoint.pt")
+    in_memory = fit(config, *_shapes(), resume=tmp_path / "a" / "checkpoint.pt")
+    assert moved.extras["averaged"] == whole.extras["averaged"] == in_memory.extras["averaged"]
+    assert set(run_files(tmp_path / "b")) >= {f"improved_{e:04d}.pt" for e in whole.extras["averaged"]["epochs"] if e <= 2}
 
 
 def test_a_finished_run_is_never_overwritten_silently(tmp_path: Path) -> None:
@@ -127,6 +227,7 @@ CLI_ROWS: list[tuple[str, list[str], str]] = [
     ("ema decay 2", ["--model-ema-decay", "2"], "--model-ema-decay: expected model_ema_decay in"),
     ("shapes with a data path", ["--data-path", "/nowhere"], "--data-path /nowhere is not read with --dataset shapes"),
     ("batch larger than the data", ["-b", "64"], "--batch-size: the training set has 16 items"),
+    ("negative average-last", ["--average-last", "-1"], "--average-last: expected average_last >= 0, got -1"),
 ]
 
 

@@ -138,6 +138,23 @@ def test_torchrun_classification_resumes_in_one_process(tmp_path: Path, capsys) 
     assert "epoch 2/2:" in capsys.readouterr().out
 
 
+def test_torchrun_refusals_reach_every_process_in_one_line(tmp_path: Path) -> None:
+    """Under torchrun, a refusal that only rank 0 can make (a folder holding another run) and one that
+    depends on the process count (20 items, 2 processes, batches of 16: no step) stop both processes
+    before any step, with one line from rank 0 and no collective error from rank 1."""
+    tmp_path.joinpath("history.json").write_text("{}")
+    cases = {"already holds a run (history.json)": ["--shapes-train-size", "48", "-b", "8", "--output-dir", str(tmp_path)],
+             "20 items (10 for each of 2 processes), fewer than batch_size 16": ["--shapes-train-size", "20", "-b", "16",
+                                                                                 "--output-dir", str(tmp_path / "new")]}  # fmt: skip
+    for message, flags in cases.items():
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "mnv3lib.train", "classification",
+                   *TINY_SHAPES, "--epochs", "1", *flags]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        assert done.returncode != 0 and done.stderr.count(message) == 1, done.stderr[-3000:]
+        assert "gloo" not in done.stderr.lower() and "epoch 1/1" not in done.stdout, done.stderr[-3000:]
+    assert not (tmp_path / "new" / "checkpoint.pt").exists()
+
+
 def test_torchrun_detection_gathers_every_prediction(tmp_path: Path) -> None:
     done = torchrun("-m", "mnv3lib.train", "detection", "--scenes-train-size", "8", "--scenes-val-size", "5", "-b", "2", "--epochs", "1",
                     "--min-size", "128", "--max-size", "128", "--warmup-iters", "2", "--sync-bn", "--output-dir", str(tmp_path))  # fmt: skip

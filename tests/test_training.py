@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnv3lib.engine.checkpoint import as_float16, as_float32, average_state_dicts, load_checkpoint, save_checkpoint
+from mnv3lib.engine.checkpoint import CheckpointWriteError, as_float16, as_float32, average_state_dicts, load_checkpoint, save_checkpoint
 from mnv3lib.data import ShapesDataset
 from mnv3lib.data.folders import export_image_folder
 from mnv3lib.cli import main as train_main
@@ -81,6 +82,24 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path: Path) -> N
     assert load_checkpoint(path)["value"].item() == 1 and not list(tmp_path.glob("*.tmp"))
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"),
+                                     RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0")])  # fmt: skip
+def test_a_full_disk_is_named_and_the_old_checkpoint_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception) -> None:
+    """torch.save reports a full disk as an OSError or as a RuntimeError of its zip writer: either way the
+    error says it could not write, how much space is free, and that the file there is unchanged."""
+    path = save_checkpoint({"value": torch.tensor(1)}, tmp_path / "c.pt")
+
+    def full_disk(payload: object, file: object) -> None:
+        file.write(b"partial")
+        raise failure
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointWriteError, match=r"cannot write .*c\.pt: .* MiB free there\); the file that was there, if any, is unchanged"):
+        save_checkpoint({"value": torch.tensor(2)}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["value"].item() == 1 and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_average_state_dicts() -> None:

@@ -6,6 +6,7 @@ The engine's loop (:mod:`mnv3lib.engine.loop`) writes one after every epoch.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,7 +17,16 @@ import torch
 from ..devices import move
 from ..models.weights import safe_load
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
+__all__ = ["CheckpointWriteError", "save_checkpoint", "load_checkpoint", "load_features", "as_float16", "as_float32", "average_state_dicts", "average_checkpoints"]
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, a folder gone): the file it would have replaced is intact."""
+
+
+def _is_write_failure(error: RuntimeError) -> bool:
+    """Whether ``torch.save`` failed writing (its zip writer reports a full disk as a RuntimeError)."""
+    return any(sign in str(error) for sign in ("PytorchStreamWriter", "file write failed", "unexpected pos", "inline_container"))
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -24,6 +34,10 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
 
     The data goes to a temporary file in the same folder, is flushed to disk, then renamed over ``path``.
     Tensors on a GPU are saved as CPU tensors, so the file loads on any machine.
+
+    Raises:
+        CheckpointWriteError: if the file cannot be written (e.g. a full disk): the message says why and
+            how much space is free; the temporary file is removed and the file at ``path`` is unchanged.
     """
     payload = move(dict(payload), torch.device("cpu"))
     path = Path(path)
@@ -36,6 +50,16 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)  # mkstemp creates 0600 files; checkpoints are meant to be shared
         os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, RuntimeError) and not _is_write_failure(error):
+            raise
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        try:
+            free = f" ({shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there)"
+        except OSError:
+            free = ""
+        raise CheckpointWriteError(f"cannot write {path}: {reason}{free}; the file that was there, if any, is unchanged") from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

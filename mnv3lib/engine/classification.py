@@ -103,8 +103,9 @@ class ClassificationConfig(Config):
                 raise ValueError(f"expected 0 <= {name} < 1, got {getattr(self, name)!r}")
         if self.lr_noise is not None and not (0.0 <= self.lr_noise[0] < self.lr_noise[1] <= 1.0):
             raise ValueError(f"expected lr_noise as (start, end) fractions with 0 <= start < end <= 1, got {self.lr_noise!r}")
-        if self.lr_warmup_epochs < 0 or self.average_last < 0 or self.workers < 0:
-            raise ValueError("expected lr_warmup_epochs, average_last and workers to be >= 0")
+        for name in ("lr_warmup_epochs", "average_last", "workers"):  # one message per setting: the CLI names its flag
+            if getattr(self, name) < 0:
+                raise ValueError(f"expected {name} >= 0, got {getattr(self, name)!r}")
         if self.batch_size < 2:
             raise ValueError("expected batch_size >= 2: BatchNorm cannot normalise one image per channel in training (its last maps can be 1×1)")
         check_positive(self.width_mult, "width_mult")
@@ -207,11 +208,25 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, topk: Iterable[int] = 
     return [hits.float().mean().item() * 100 for hits in top_k_hits(logits, targets, topk)]
 
 
-def checked_collate(samples: list[tuple[torch.Tensor, Any]]) -> Any:
-    """PyTorch's default collate, then a check of the image batch (finite float values, ``(N, 3, H,
-    W)``) on the CPU: the training step's model then need not read the images on the device."""
+def checked_collate(samples: list[tuple[torch.Tensor, Any]], num_classes: int | None = None) -> Any:
+    """PyTorch's default collate, then a check of the batch on the CPU: finite float images ``(N, 3, H,
+    W)``, and, given ``num_classes``, integer labels in ``[0, num_classes)``. The training step's model
+    then need not read the batch on the device, and a bad label is named here instead of failing inside
+    the loss.
+
+    Raises:
+        TypeError: labels that are not integers (e.g. floats).
+        ValueError: images that are not a finite float batch, or labels outside ``[0, num_classes)``.
+    """
     images, targets = batch = default_collate(samples)
     check_image_batch(images, values=True)
+    if num_classes is not None:
+        if not isinstance(targets, torch.Tensor) or targets.is_floating_point() or targets.dtype == torch.bool or targets.ndim != 1:
+            kind = f"{targets.dtype} of shape {tuple(targets.shape)}" if isinstance(targets, torch.Tensor) else type(targets).__name__
+            raise TypeError(f"expected the labels to be integer class ids (one per image), got {kind}")
+        bad = (targets < 0) | (targets >= num_classes)
+        if bad.any():
+            raise ValueError(f"labels {sorted(set(targets[bad].tolist()))[:5]} are outside [0, {num_classes}): the training set has {num_classes} classes")
     return batch
 
 
@@ -258,7 +273,6 @@ class ClassificationTask(Task):
     average of the last checkpoints that improved Acc@1 (TorchVision's MobileNetV3 recipe)."""
 
     record_type = EpochResult
-    collate_fn = staticmethod(checked_collate)
 
     def __init__(self, config: ClassificationConfig) -> None:
         self.config = config
@@ -273,6 +287,7 @@ class ClassificationTask(Task):
             config.train_crop_size, auto_augment=config.auto_augment, random_erase=config.random_erase, min_scale=config.train_min_scale
         )
         val_transform = classification_eval_transform(config.val_resize_size, config.val_crop_size)
+        self.collate_fn = partial(checked_collate, num_classes=_num_classes(train_set))
         return TransformedDataset(train_set, train_transform), TransformedDataset(val_set, val_transform)
 
     def build_model(self, train_set: Dataset) -> nn.Module:
@@ -303,7 +318,8 @@ class ClassificationTask(Task):
         return model
 
     def _val_loader(self, val_set: Dataset) -> DataLoader:
-        return DataLoader(distributed.shard(val_set), batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.workers)
+        return DataLoader(distributed.shard(val_set), batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.workers,
+                          collate_fn=self.collate_fn)  # fmt: skip
 
     def evaluate(self, model: nn.Module, val_set: Dataset) -> dict[str, float]:
         loader = self._val_loader(val_set)
@@ -345,6 +361,21 @@ class ClassificationTask(Task):
         if self.ema is not None:
             self.ema.load_state_dict(state["model_ema"])
         self.improved, self.best_acc1 = state["improved"], state["best_acc1"]
+
+    def carry_files(self, source: Path, output: Path | None) -> None:
+        """The kept checkpoints of a resumed run (``improved_*.pt``, named in its state) follow it: copied
+        into a new run folder (rank 0), or loaded into memory for a run that writes nothing; refused
+        before any compute if ``source`` lacks one, since the average at the end would need it."""
+        names = [entry["path"] for entry in self.improved if "path" in entry]
+        missing = [name for name in names if not (source / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"the checkpoint keeps {', '.join(missing)} to average (average_last), which is not beside it in {source}")
+        if output is None:
+            self.improved = [{k: v for k, v in entry.items() if k != "path"} | {"state": load_checkpoint(source / entry["path"])["model"]}
+                             if "path" in entry else entry for entry in self.improved]  # fmt: skip
+        elif output.resolve() != source.resolve() and distributed.is_main():
+            for name in names:
+                save_checkpoint(load_checkpoint(source / name), output / name)
 
     def finish(self, result: RunResult, val_set: Dataset, output: Path | None) -> None:
         result.extras["ema_model"] = self.ema.module if self.ema is not None else None

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset, Sampler, Subset
 from ..devices import resolve_device
 
 __all__ = [
-    "init_from_env", "shutdown", "world_size", "rank", "is_main", "barrier", "all_reduce_sum", "gather_objects",
+    "init_from_env", "shutdown", "world_size", "rank", "is_main", "barrier", "all_reduce_sum", "gather_objects", "broadcast_object",
     "shard", "ShardSampler", "seed_worker", "unwrap", "CPUSyncBatchNorm", "convert_sync_batchnorm",
 ]  # fmt: skip
 
@@ -107,6 +107,16 @@ def gather_objects(items: list[Any]) -> list[Any]:
     gathered: list[Any] = [None] * world_size()
     dist.all_gather_object(gathered, items)
     return [item for part in gathered for item in part]
+
+
+def broadcast_object(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (e.g. the outcome of a check only rank 0 can make, such as
+    claiming the run folder, so that every process stops with the same error)."""
+    if world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def shard(dataset: Dataset) -> Dataset:

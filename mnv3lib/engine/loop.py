@@ -20,6 +20,13 @@ Everything else is one policy for every task:
   (:class:`~mnv3lib.data.transforms.TransformedDataset`);
 * bad data and an output folder that holds another run are refused before any compute, and a
   resume must use the config and data (their :func:`fingerprint`) of the run it continues;
+* a run folder belongs to one run: rank 0 claims it with a lock file (:data:`LOCK_FILE`, created
+  atomically, released when the run ends; a killed run's lock on this machine is taken over), a folder
+  holding any of another run's files (:data:`RUN_FILES`) is refused unless the run resumes its own
+  checkpoint there or ``overwrite=True`` replaces it (deleting the old run's files, and only those), and a
+  resumed run's kept checkpoints follow it into a new folder;
+* a checkpoint that cannot be written (a full disk) stops the run with
+  :class:`~mnv3lib.engine.checkpoint.CheckpointWriteError`, which says that the previous one is intact;
 * global RNGs are reseeded explicitly and only here: ``torch.manual_seed(config.seed)`` before the
   model is built, and :func:`~mnv3lib.engine.reproducibility.seed_epoch` at the start of each epoch;
 * where and how to train is one :class:`~mnv3lib.engine.runtime.Runtime`: the model is built on the
@@ -36,7 +43,11 @@ Everything else is one policy for every task:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
+import json
+import os
+import socket
 import tempfile
 import time
 import typing
@@ -51,16 +62,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..checks import inputs_checked
+from ..checks import check_flag, inputs_checked
 from ..devices import accumulation_dtype, autocast_dtype, model_device, move
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoint
 from .reproducibility import seed_epoch
 from .runtime import Runtime
 
 __all__ = [
     "Config", "EpochRecord", "Task", "RunResult", "RunState", "Runtime", "fingerprint", "check_data",
-    "train_one_epoch", "setup", "restore", "wrap", "train_epoch", "evaluate_epoch", "save", "finish", "run",
+    "train_one_epoch", "setup", "restore", "wrap", "train_epoch", "evaluate_epoch", "save", "finish", "release", "run",
+    "RUN_FILES", "LOCK_FILE", "run_files",
 ]  # fmt: skip
 
 
@@ -113,6 +125,10 @@ class Task:
     no_amp: str | None = None
     no_channels_last: str | None = None
     no_compile: str | None = None
+
+    def check_data(self, train_set: Dataset, val_set: Dataset) -> None:
+        """Refuse data this task cannot learn from, before any compute (e.g. segmentation masks that
+        mark objects with the ignore index); called after the loop's own :func:`check_data`."""
 
     def datasets(self, train_set: Dataset, val_set: Dataset) -> tuple[Dataset, Dataset]:
         """The datasets with the task's transforms (wrapped, not modified)."""
@@ -175,6 +191,12 @@ class Task:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (after :meth:`start`)."""
 
+    def carry_files(self, source: Path, output: Path | None) -> None:
+        """After :meth:`load_state_dict` on a resume: the files of the run folder ``source`` that the task's
+        state names (e.g. the checkpoints kept to average) must be found where the resumed run writes,
+        ``output`` (copied there when it is another folder; rank 0 copies), or held in memory when the run
+        writes nothing. A file the state names but ``source`` lacks is refused here, before any compute."""
+
     def finish(self, result: RunResult, val_set: Dataset, output: Path | None) -> None:
         """Called once at the end of the run (e.g. to average checkpoints)."""
 
@@ -211,6 +233,7 @@ class RunState:
     output: Path | None  # the run folder (None: nothing is written)
     history: list[Any] = field(default_factory=list)
     epochs_done: int = 0
+    lock: Path | None = None  # the run folder's lock file, held by this process (rank 0) until release()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,36 +346,130 @@ def fingerprint(dataset: Dataset) -> dict[str, Any]:
 
 def check_data(config: Any, train_set: Dataset, val_set: Dataset) -> None:
     """Refuse data that no epoch could use, before any compute: an empty set, or fewer training items
-    than one batch (every epoch drops its last, incomplete batch)."""
+    per process than one batch (each process takes ``len // processes`` items of every epoch, and drops
+    its last, incomplete batch)."""
     for name, dataset in (("training", train_set), ("validation", val_set)):
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"expected the {name} set to be a map-style Dataset (with __len__ and __getitem__), got {type(dataset).__name__}")
         if len(dataset) == 0:
             raise ValueError(f"the {name} set is empty")
-    if len(train_set) < config.batch_size:
-        raise ValueError(f"the training set has {len(train_set)} items, fewer than batch_size {config.batch_size}: no training step would run")
+    processes = distributed.world_size()
+    share = len(train_set) // processes
+    if share < config.batch_size:
+        each = f" ({share} for each of {processes} processes)" if processes > 1 else ""
+        raise ValueError(f"the training set has {len(train_set)} items{each}, fewer than batch_size {config.batch_size}: no training step would run")
 
 
-def _prepare_output(output_dir: str | Path | None, resume: str | Path | None, overwrite: bool) -> Path | None:
-    """The run folder, created and checked writable; a folder that holds a run is refused unless the run
-    resumes or ``overwrite`` says to replace it. Only rank 0 checks and writes it."""
-    if output_dir is None:
-        return None
-    output = Path(output_dir)
-    if not distributed.is_main():
-        return output
-    if (output / "checkpoint.pt").exists() and resume is None and not overwrite:
-        raise FileExistsError(
-            f"{output} already holds a run (checkpoint.pt): resume it with resume={output / 'checkpoint.pt'} "
-            "(--resume), replace it with overwrite=True (--overwrite), or choose another output folder"
-        )
+# What the engine and the command line write into a run folder (the run's files), and the temporary
+# files of an atomic save, which a killed process can leave behind.
+RUN_FILES = ("checkpoint.pt", "history.json", "averaged.pt", "improved_*.pt")
+TEMPORARY_FILES = (".*.pt.*.tmp", ".write-test-*")
+LOCK_FILE = ".mnv3lib-run.lock"
+
+
+def run_files(folder: str | Path) -> list[str]:
+    """The names of the run files in ``folder`` (:data:`RUN_FILES`), sorted; [] if it holds no run."""
+    folder = Path(folder)
+    return sorted({path.name for pattern in RUN_FILES for path in folder.glob(pattern) if path.is_file()})
+
+
+def _lock_holder(lock: Path) -> dict[str, Any] | None:
+    """Who holds ``lock`` (pid, host, since), or None when it is stale: its process, on this host, is gone."""
     try:
-        output.mkdir(parents=True, exist_ok=True)
+        holder = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return {"pid": "?", "host": "?", "since": "?"}  # being written, or not ours: treat it as held
+    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, another user's
+    return holder
+
+
+def _acquire(lock: Path) -> None:
+    """Claim ``lock`` atomically (``O_EXCL``), taking over a stale one (left by a killed run on this host)."""
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None:
+                raise FileExistsError(
+                    f"another run is writing into {lock.parent} (process {holder.get('pid')} on {holder.get('host')}, since "
+                    f"{holder.get('since')}): wait for it or choose another output folder; if no such run is alive, delete {lock}"
+                ) from None
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(handle, "w") as file:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}, file)
+        return
+    raise FileExistsError(f"could not claim {lock.parent}: another run claimed it at the same moment")
+
+
+def release(state: RunState) -> None:
+    """Give up the run folder's lock (what :func:`run` does when it returns or fails)."""
+    if state.lock is not None:
+        state.lock.unlink(missing_ok=True)
+        state.lock = None
+
+
+def _claim_output(output: Path, resume: str | Path | None, overwrite: bool) -> Path:
+    """Rank 0's claim of the run folder, see :func:`_prepare_output`; returns the lock it holds."""
+    output.mkdir(parents=True, exist_ok=True)
+    lock = output / LOCK_FILE
+    _acquire(lock)
+    try:
+        found = run_files(output)
+        resumes_here = resume is not None and Path(resume).resolve() == (output / "checkpoint.pt").resolve()
+        if found and not resumes_here and not overwrite:
+            listed = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+            how = f"resume it with resume={output / 'checkpoint.pt'} (--resume), " if "checkpoint.pt" in found else ""
+            doing = f"resuming {resume} into {output}, but that folder" if resume is not None else str(output)
+            raise FileExistsError(
+                f"{doing} already holds a run ({listed}): {how}replace it with overwrite=True (--overwrite), or choose another output folder"
+            )
+        for name in found if overwrite and not resumes_here else []:  # the old run's files, and only those
+            (output / name).unlink()
+        for pattern in TEMPORARY_FILES:  # left by a killed save: nobody else writes here while we hold the lock
+            for path in output.glob(pattern):
+                path.unlink(missing_ok=True)
         with tempfile.NamedTemporaryFile(dir=output, prefix=".write-test-"):
             pass
-    except OSError as error:
-        raise PermissionError(f"cannot write the run into {output}: {error.strerror or error}") from error
-    return output
+    except BaseException:
+        lock.unlink(missing_ok=True)
+        raise
+    return lock
+
+
+def _prepare_output(output_dir: str | Path | None, resume: str | Path | None, overwrite: bool) -> tuple[Path | None, Path | None]:
+    """The run folder and its lock. Rank 0 claims the folder: it creates it, takes its lock (a second run
+    into the same folder is refused while the first is alive), refuses a folder that holds another run's
+    files (:data:`RUN_FILES`) unless the run resumes its own checkpoint there or ``overwrite`` says to
+    replace it (then the old run's files are deleted, and only those), removes the temporary files of a
+    killed save and checks that it can write. Every process gets rank 0's outcome, so all stop with the
+    same error."""
+    check_flag(overwrite, "overwrite")
+    if output_dir is None:
+        return None, None
+    output = Path(output_dir)
+    outcome: BaseException | Path | None = None
+    if distributed.is_main():
+        try:
+            outcome = _claim_output(output, resume, overwrite)
+        except OSError as error:
+            if isinstance(error, FileExistsError) and error.errno is None:  # ours, with its message (not the OS's)
+                outcome = error
+            elif error.errno == errno.ENAMETOOLONG:
+                outcome = ValueError(f"cannot use {output} as the run folder: a name in it is too long for the file system ({error.strerror})")
+            else:
+                outcome = PermissionError(f"cannot write the run into {output}: {error.strerror or error}")
+    outcome = distributed.broadcast_object(outcome if isinstance(outcome, BaseException) else None) or outcome
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return output, outcome
 
 
 def _check_runtime(task: Task, runtime: Runtime) -> None:
@@ -391,7 +508,8 @@ def setup(task: Task, train_set: Dataset, val_set: Dataset, *, runtime: Runtime,
     config = task.config
     _check_runtime(task, runtime)
     check_data(config, train_set, val_set)
-    output = _prepare_output(output_dir, resume, overwrite)
+    task.check_data(train_set, val_set)
+    output, lock = _prepare_output(output_dir, resume, overwrite)
     data = {"train": fingerprint(train_set), "val": fingerprint(val_set)}
     train_data, val_data = task.datasets(train_set, val_set)
     torch.manual_seed(config.seed)
@@ -406,7 +524,7 @@ def setup(task: Task, train_set: Dataset, val_set: Dataset, *, runtime: Runtime,
     optimizer = task.build_optimizer([p for p in model.parameters() if p.requires_grad])
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp and runtime.device.type == "cuda")
     task.start(model)
-    return RunState(task, runtime, train_set, data, train_data, val_data, model, model, optimizer, scaler, output)
+    return RunState(task, runtime, train_set, data, train_data, val_data, model, model, optimizer, scaler, output, lock=lock)
 
 
 def restore(state: RunState, path: str | Path) -> None:
@@ -415,6 +533,7 @@ def restore(state: RunState, path: str | Path) -> None:
     saved = load_checkpoint(path)
     _check_resume(state.task.config, saved, state.data, path)
     state.task.load_state_dict(saved.get("task", {}))  # first: it checks what the model's shapes depend on
+    state.task.carry_files(Path(path).parent, state.output)
     state.model.load_state_dict(saved["model"])
     state.optimizer.load_state_dict(saved["optimizer"])
     if state.scaler.is_enabled() and saved.get("scaler"):
@@ -467,7 +586,12 @@ def save(state: RunState) -> None:
                    "runtime": state.runtime.record()}  # fmt: skip
         if state.scaler.is_enabled():
             payload["scaler"] = state.scaler.state_dict()
-        save_checkpoint(payload, state.output / "checkpoint.pt")
+        path = state.output / "checkpoint.pt"
+        try:
+            save_checkpoint(payload, path)
+        except CheckpointWriteError as error:
+            before = f"epoch {state.epochs_done - 1}'s checkpoint there is intact: free some space and resume from it" if path.is_file() else "no earlier checkpoint was written"
+            raise CheckpointWriteError(f"epoch {state.epochs_done}'s checkpoint could not be written ({error}); {before}") from error
     distributed.barrier()
 
 
@@ -517,20 +641,23 @@ def run(
         raise ValueError(f"expected eval_every to be an int >= 1, got {eval_every!r}")
     runtime = Runtime() if runtime is None else runtime
     state = setup(task, train_set, val_set, runtime=runtime, model=model, output_dir=output_dir, resume=resume, overwrite=overwrite)
-    if resume is not None:
-        restore(state, resume)
-    state.trained = wrap(state.model, runtime)
-    last_epoch = task.config.epochs if stop_after_epoch is None else min(task.config.epochs, stop_after_epoch)
-    diverged = False
-    for epoch in range(state.epochs_done, last_epoch):
-        started = time.perf_counter()
-        train, lr, diverged = train_epoch(state, epoch, progress=progress)
-        metrics = task.not_evaluated() if diverged else evaluate_epoch(state, epoch, eval_every)
-        state.history.append(task.record(epoch + 1, lr, train, metrics, time.perf_counter() - started))
-        if log and distributed.is_main():
-            log(f"epoch {epoch + 1}: the loss is not finite, training diverged" if diverged else task.log_line(state.history[-1]))
-        if diverged:
-            break
-        state.epochs_done = epoch + 1
-        save(state)
-    return finish(state, diverged)
+    try:
+        if resume is not None:
+            restore(state, resume)
+        state.trained = wrap(state.model, runtime)
+        last_epoch = task.config.epochs if stop_after_epoch is None else min(task.config.epochs, stop_after_epoch)
+        diverged = False
+        for epoch in range(state.epochs_done, last_epoch):
+            started = time.perf_counter()
+            train, lr, diverged = train_epoch(state, epoch, progress=progress)
+            metrics = task.not_evaluated() if diverged else evaluate_epoch(state, epoch, eval_every)
+            state.history.append(task.record(epoch + 1, lr, train, metrics, time.perf_counter() - started))
+            if log and distributed.is_main():
+                log(f"epoch {epoch + 1}: the loss is not finite, training diverged" if diverged else task.log_line(state.history[-1]))
+            if diverged:
+                break
+            state.epochs_done = epoch + 1
+            save(state)
+        return finish(state, diverged)
+    finally:
+        release(state)

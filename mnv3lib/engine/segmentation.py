@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -34,6 +35,7 @@ __all__ = [
     "build_segmenter",
     "segmentation_loss",
     "checked_collate",
+    "check_mask_values",
     "poly_lr_factor",
     "evaluate_segmentation",
     "predict_masks",
@@ -131,7 +133,12 @@ def checked_collate(samples: list[tuple[torch.Tensor, torch.Tensor]], num_classe
     on the CPU, once per sample: the training step need not read the batch on the device."""
     images, masks = (tensor.as_subclass(torch.Tensor) for tensor in default_collate(samples))
     check_segmentation_batch(images, masks, num_classes, values=True)
-    return images, masks
+    if bool((masks == IGNORE_INDEX).all()):
+        raise ValueError(
+            f"a batch of {len(masks)} masks has no labelled pixel (every value is {IGNORE_INDEX}, the ignore index), so its loss "
+            f"is undefined; masks that mark objects with {IGNORE_INDEX} (binary 0/{IGNORE_INDEX} masks) need their objects as class 1"
+        )
+    return images, masks.long()  # uint8 or int32 masks (as read from PNGs) become the int64 that cross_entropy takes
 
 
 def _num_classes(model: nn.Module) -> int:
@@ -165,11 +172,26 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     for images, masks in DataLoader(distributed.shard(dataset), batch_size=batch_size, shuffle=False):
         images, masks = images.as_subclass(torch.Tensor), masks.as_subclass(torch.Tensor)
         check_segmentation_batch(images, masks, matrix.num_classes, values=True)
+        masks = masks.long()
         with inputs_checked():  # just checked, on the CPU
             predictions = runner(images.to(device))["out"].argmax(1).cpu()
         matrix.update(masks, predictions)
     distributed.all_reduce_sum(matrix.matrix)
     return matrix.compute()
+
+
+def check_mask_values(dataset: Dataset, num_classes: int, items: int = 16) -> None:
+    """Refuse, before any compute, a dataset whose masks mark objects with the ignore index: when the
+    first ``items`` masks hold only 0 and 255 (binary masks saved as 0/255 images), every object pixel
+    would be ignored and the model would learn the background alone."""
+    seen: set[int] = set()
+    for index in range(min(items, len(dataset))):
+        seen |= set(torch.as_tensor(np.asarray(dataset[index][1])).unique().tolist())
+    if IGNORE_INDEX in seen and seen <= {0, IGNORE_INDEX} and num_classes > 1:
+        raise ValueError(
+            f"the first {min(items, len(dataset))} training masks hold only 0 and {IGNORE_INDEX}: {IGNORE_INDEX} is the ignore index, "
+            f"so every object pixel would be ignored; store binary masks with objects as 1 (mask // {IGNORE_INDEX})"
+        )
 
 
 def _dataset_classes(dataset: Dataset) -> int:
@@ -192,6 +214,9 @@ class SegmentationTask(Task):
         config = self.config
         train = segmentation_transforms(config.image_size, train=True, flip_prob=config.flip_prob)
         return TransformedDataset(train_set, train, pairs=True), TransformedDataset(val_set, segmentation_transforms(config.image_size, train=False), pairs=True)
+
+    def check_data(self, train_set: Dataset, val_set: Dataset) -> None:
+        check_mask_values(train_set, _dataset_classes(train_set))
 
     def build_model(self, train_set: Dataset) -> nn.Module:
         return build_segmenter(self.config, _dataset_classes(train_set))
