@@ -68,7 +68,7 @@ def test_the_chapter_has_a_real_photos_section(chapter: str) -> None:
     assert section.cells, f"{path.relative_to(ROOT)} has no code cell tagged {REAL_PHOTOS_TAG!r}"
 
 
-@pytest.mark.parametrize("path", _chapters_with_sections(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", _chapters_with_sections(), ids=lambda p: getattr(p, "stem", str(p)))
 def test_the_real_photos_section_runs_with_weights(path: Path, fake_torch_home: Path) -> None:
     executed = run_section(tagged_section(nbformat.read(path, as_version=4)), NOTEBOOKS)
     text = printed(executed)
@@ -76,7 +76,7 @@ def test_the_real_photos_section_runs_with_weights(path: Path, fake_torch_home: 
     assert any(cell.outputs for cell in executed.cells), "the section showed nothing"
 
 
-@pytest.mark.parametrize("path", _chapters_with_sections(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", _chapters_with_sections(), ids=lambda p: getattr(p, "stem", str(p)))
 def test_the_real_photos_section_says_so_in_one_line_offline(path: Path, empty_torch_home: Path) -> None:
     """What the published page shows, whatever the machine's cache: one line, the note, and nothing else."""
     executed = run_section(tagged_section(nbformat.read(path, as_version=4)), NOTEBOOKS)
