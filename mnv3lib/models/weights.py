@@ -17,7 +17,6 @@ import hashlib
 import math
 import os
 import pickle
-import sys
 import tempfile
 import threading
 import urllib.error
@@ -226,7 +225,7 @@ def download_file(url: str, destination: str | os.PathLike, *, timeout: float, p
 
     worker = threading.Thread(target=fetch, name=f"download {destination.name}", daemon=True)
     if progress:
-        print(f'Downloading: "{url}" to {destination}', file=sys.stderr)
+        print(f'Downloading: "{url}" to {destination}')  # stdout, as torch.hub announces it
     worker.start()
     try:
         worker.join(timeout)
