@@ -17,7 +17,6 @@ import hashlib
 import math
 import os
 import pickle
-import sys
 import tempfile
 import threading
 import urllib.error
@@ -225,8 +224,8 @@ def download_file(url: str, destination: str | os.PathLike, *, timeout: float, p
                 Path(temporary).unlink(missing_ok=True)
 
     worker = threading.Thread(target=fetch, name=f"download {destination.name}", daemon=True)
-    if progress:
-        print(f'Downloading: "{url}" to {destination}', file=sys.stderr)
+    if progress:  # on stdout, as torch.hub announces it (load_pretrained silences it there)
+        print(f'Downloading: "{url}" to {destination}')
     worker.start()
     try:
         worker.join(timeout)
