@@ -600,7 +600,7 @@ def plot_rmsprop_steps(
     """RMSProp's steady-state step against the gradient's RMS, as the optimizers take it
     (:func:`~mnv3lib.engine.optim.steady_state_steps`): TensorFlow's ``eps`` inside the root, PyTorch's
     with the same ``eps`` copied and with the ported ``sqrt(eps)``: the Chapter 2 explorer's picture."""
-    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 4.0))
+    fig, (axis,) = figure_and_axes(ax, 1, (7.5, 4.0))
     g = torch.logspace(math.log10(grad_range[0]), math.log10(grad_range[1]), 400, dtype=torch.float64)
     ported = tf_eps_to_torch(eps)
     curves = (
@@ -627,7 +627,7 @@ def plot_int8_grid(values: torch.Tensor, grid: Int8Grid, ax: Axes | None = None,
     """A histogram of ``values`` (log counts) with ``grid`` over it: the range it represents shaded, its
     levels ticked, the clipped values in red, and the SQNR and share clipped
     (:func:`~mnv3lib.analysis.quantization_error.grid_error`) in the title: the Chapter 3 explorer's picture."""
-    fig, (axis,) = _figure_and_axes(ax, 1, (7.5, 3.4))
+    fig, (axis,) = figure_and_axes(ax, 1, (7.5, 3.4))
     flat = values.detach().float().cpu().flatten()
     error = grid_error(flat, grid)
     low, high = min(float(flat.min()), grid.low), max(float(flat.max()), grid.high)
@@ -673,7 +673,7 @@ def plot_default_box_matches(
         truth_box: A ground-truth box in the model's input pixels (XYXY).
         matched: The default boxes matched to it.
     """
-    fig, (axis,) = _figure_and_axes(ax, 1, (5.0, 5.0))
+    fig, (axis,) = figure_and_axes(ax, 1, (5.0, 5.0))
     if not 0 <= level < len(levels):
         raise ValueError(f"expected level in 0..{len(levels) - 1}, got {level!r}")
     rows, cols = levels[level]["grid"]
