@@ -209,6 +209,8 @@ def download_file(url: str, destination: str | os.PathLike, *, timeout: float, p
             request = urllib.request.Request(url, headers={"User-Agent": "mnv3lib"})
             opener = urllib.request.build_opener()  # reads the proxy variables now (urlopen keeps those of its first call)
             with opener.open(request, timeout=timeout) as response, open(temporary, "wb") as file:
+                if progress:  # announced once the server answers: offline, nothing is printed
+                    print(f'Downloading: "{url}" to {destination}', file=sys.stderr)
                 size = response.headers.get("Content-Length", "")
                 with tqdm(total=int(size) if size.isdigit() else None, unit="B", unit_scale=True, disable=not progress) as bar:
                     while not cancelled.is_set() and (chunk := response.read1(_CHUNK)):  # read1: what one read brings
@@ -225,8 +227,6 @@ def download_file(url: str, destination: str | os.PathLike, *, timeout: float, p
                 Path(temporary).unlink(missing_ok=True)
 
     worker = threading.Thread(target=fetch, name=f"download {destination.name}", daemon=True)
-    if progress:
-        print(f'Downloading: "{url}" to {destination}', file=sys.stderr)
     worker.start()
     try:
         worker.join(timeout)
