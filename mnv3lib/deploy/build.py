@@ -59,18 +59,22 @@ def deploy_routes(
     *,
     threads: int | None = None,
 ) -> dict[str, Deployment]:
-    """Deploy a float model by several routes, as :func:`deploy` does one by one, but sharing what
-    they have in common: one ONNX export serves both ONNX Runtime routes (``onnx_int8`` quantizes
-    the file that ``onnx`` runs). The routes are built in :func:`~mnv3lib.deploy.routes.build_order`:
-    the ``torch.compile`` routes last, because building an ExecuTorch route or the PT2E route resets
-    TorchDynamo, which would empty the compiled code of the routes built before.
+    """Deploy a float model by several routes, as :func:`deploy` does one by
+    one, but sharing what they have in common: one ONNX export serves both
+    ONNX Runtime routes (``onnx_int8`` quantizes the file that ``onnx``
+    runs). The routes are built in
+    :func:`~mnv3lib.deploy.routes.build_order`: the ``torch.compile`` routes
+    last, because building an ExecuTorch route or the PT2E route resets
+    TorchDynamo, which would empty the compiled code of the routes built
+    before.
 
     Args:
         routes: Keys of :data:`~mnv3lib.deploy.routes.ROUTES`, each once.
         model, example, calibration, threads: As for :func:`deploy`.
 
     Returns:
-        Route → :class:`~mnv3lib.deploy.routes.Deployment`, in the order of ``routes``.
+        Route → :class:`~mnv3lib.deploy.routes.Deployment`, in the order of
+        ``routes``.
     """
     routes = tuple(routes)
     if not routes:
@@ -83,7 +87,10 @@ def deploy_routes(
     deployments: dict[str, Deployment] = {}
     for route in sorted(routes, key=build_order):  # stable: otherwise in order
         if route not in deployments:
-            deployments.update(_deploy(model, onnx if route in onnx else (route,), example, calibration, threads))
+            together = onnx if route in onnx else (route,)
+            deployments.update(
+                _deploy(model, together, example, calibration, threads)
+            )
     return {route: deployments[route] for route in routes}
 
 
