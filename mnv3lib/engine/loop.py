@@ -431,8 +431,9 @@ def _claim_output(output: Path, resume: str | Path | None, overwrite: bool) -> P
             raise FileExistsError(
                 f"{doing} already holds a run ({listed}): {how}replace it with overwrite=True (--overwrite), or choose another output folder"
             )
-        for name in found if overwrite and not resumes_here else []:  # the old run's files, and only those
-            (output / name).unlink()
+        if overwrite and not resumes_here:  # the old run's files, and only those
+            for name in found:
+                (output / name).unlink()
         for pattern in TEMPORARY_FILES:  # left by a killed save: nobody else writes here while we hold the lock
             for path in output.glob(pattern):
                 path.unlink(missing_ok=True)
@@ -466,10 +467,10 @@ def _prepare_output(output_dir: str | Path | None, resume: str | Path | None, ov
                 outcome = ValueError(f"cannot use {output} as the run folder: a name in it is too long for the file system ({error.strerror})")
             else:
                 outcome = PermissionError(f"cannot write the run into {output}: {error.strerror or error}")
-    outcome = distributed.broadcast_object(outcome if isinstance(outcome, BaseException) else None) or outcome
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return output, outcome
+    error = distributed.broadcast_object(outcome if isinstance(outcome, BaseException) else None)  # rank 0's, on every rank
+    if error is not None:
+        raise error
+    return output, outcome  # the lock on rank 0, None elsewhere
 
 
 def _check_runtime(task: Task, runtime: Runtime) -> None:
