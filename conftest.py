@@ -10,11 +10,16 @@ running pytest) and the sanitiser. This file supplies what addopts cannot:
   inline, as in Jupyter; `MNV3LIB_OFFLINE` makes every machine the offline reader's (the unit tests
   unset it: tests/conftest.py).
 * the sanitiser path, made absolute so that pytest works from any directory of the repository.
+* on another torch than the pinned one (the Colab job), the output of a cell tagged
+  `torch-version-sensitive` is not compared: it still runs, with its asserts, but a result that training
+  or int8 arithmetic makes differ in the second decimal under another torch (tests/test_chapters.py
+  lists each such cell and why) does not fail the job. On the pinned torch every cell is compared.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +44,29 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.nbval_sanitize_with = str(ROOT / sanitiser)
 
 
+VERSION_SENSITIVE_TAG = "torch-version-sensitive"
+
+
+def pinned_torch() -> str:
+    """The torch version the chapters were executed with: constraints.txt's pin."""
+    match = re.search(r"^torch==(\S+)$", (ROOT / "constraints.txt").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError("constraints.txt pins no torch version (a line 'torch==X.Y.Z')")
+    return match.group(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import torch
+
+    if torch.__version__.split("+")[0] == pinned_torch():
+        return
+    for item in items:
+        cell = getattr(item, "cell", None)
+        options = getattr(item, "options", None)
+        if cell is not None and options is not None and VERSION_SENSITIVE_TAG in cell.metadata.get("tags", []):
+            options["check"] = False
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say which library and which stack are under test (the Colab job tests an installed copy)."""
     import mnv3lib
@@ -46,4 +74,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     location = Path(mnv3lib.__file__).resolve().parent
     where = "this checkout" if location == ROOT / "mnv3lib" else "installed"
-    return [f"mnv3lib: {location} ({where}); torch {torch.__version__}"]
+    pinned = pinned_torch()
+    stack = "the pinned torch" if torch.__version__.split("+")[0] == pinned else (
+        f"not the pinned {pinned}: outputs of cells tagged {VERSION_SENSITIVE_TAG} are not compared"
+    )
+    return [f"mnv3lib: {location} ({where}); torch {torch.__version__} ({stack})"]

@@ -279,6 +279,19 @@ return {
 
 def sideways_scrolling(driver: object, url: str, width: int = 1280, height: int = 800) -> dict:
     """Code blocks and outputs that scroll sideways on the page at ``url`` in a ``width`` × ``height`` window."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver.set_window_size(width, height)
     driver.get(url)
-    return driver.execute_script(SIDEWAYS_SCRIPT)
+    # Measure the page as the reader sees it: loaded, its cells in the DOM and its web fonts applied (a
+    # fallback font has other widths). Without the wait a measurement could find no cells, and pass.
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(
+            "return document.readyState === 'complete' && document.querySelectorAll('div.cell_input').length > 0"
+        )
+    )
+    driver.execute_async_script("const done = arguments[arguments.length - 1]; document.fonts.ready.then(() => done());")
+    found = driver.execute_script(SIDEWAYS_SCRIPT)
+    if not found["code"]:
+        raise AssertionError(f"no code cells found on {url}: the page did not load")
+    return found

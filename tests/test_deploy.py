@@ -16,6 +16,7 @@ from torch import nn
 
 from mnv3lib.deploy import (
     DEPLOY_REQUIREMENTS, INT8_ROUTES, ROUTES, Deployment, build_order, check_outputs, deploy, deploy_requirements, deploy_routes, route_available,
+    torch_deprecations,
 )
 from mnv3lib.models import mobilenet_v3_small
 from mnv3lib.models.quantization import mobilenet_v3_small as quantizable_small
@@ -139,6 +140,23 @@ def test_deploy_requirements_go_with_the_torch_version() -> None:
     installed = ".".join(torch.__version__.split("+")[0].split(".")[:2])
     if installed in DEPLOY_REQUIREMENTS:  # the default is the installed torch's
         assert deploy_requirements() == list(DEPLOY_REQUIREMENTS[installed])
+
+
+def test_torch_deprecations_are_read_from_the_installed_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch.ao.quantization import utils as ao_utils
+
+    found = torch_deprecations()
+    assert found.torch_version == torch.__version__.split("+")[0]
+    if found.jit_freeze_since is not None:  # torch >= 2.10 documents it, and both functions warn
+        assert {"`torch.jit.trace`", "`torch.jit.freeze`"} <= set(found.warned)
+    # what an older torch, which deprecates neither, gives: empty fields, not an error (Colab's torch 2.9)
+    monkeypatch.setattr(torch.jit.freeze, "__doc__", "Freeze a ScriptModule.")
+    monkeypatch.setattr(ao_utils, "DEPRECATION_WARNING", "", raising=False)
+    older = torch_deprecations()
+    assert older.jit_freeze_since is None and older.ao_removal is None
+    monkeypatch.setattr(torch.jit.freeze, "__doc__", "Freeze.\n\n.. deprecated:: 2.7\n")
+    monkeypatch.setattr(ao_utils, "DEPRECATION_WARNING", "torch.ao.quantization will be removed in 2.12.")
+    assert (torch_deprecations().jit_freeze_since, torch_deprecations().ao_removal) == ("2.7", "2.12")
 
 
 def test_eager_int8_takes_a_mobilenet_v3_classifier() -> None:

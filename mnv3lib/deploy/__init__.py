@@ -36,10 +36,10 @@ that use them.
 
 from .build import deploy, deploy_routes
 from .outputs import OutputCheck, check_outputs
-from .requirements import DEPLOY_REQUIREMENTS, deploy_requirements
+from .requirements import DEPLOY_REQUIREMENTS, TorchDeprecations, deploy_requirements, torch_deprecations
 from .routes import INT8_ROUTES, ROUTES, Deployment, build_order, route_available
 
 __all__ = [
     "ROUTES", "INT8_ROUTES", "DEPLOY_REQUIREMENTS", "Deployment", "OutputCheck", "deploy", "deploy_routes", "build_order", "check_outputs",
-    "route_available", "deploy_requirements",
+    "route_available", "deploy_requirements", "TorchDeprecations", "torch_deprecations",
 ]  # fmt: skip

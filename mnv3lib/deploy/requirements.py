@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+from dataclasses import dataclass
+
 import torch
 
-__all__ = ["DEPLOY_REQUIREMENTS", "deploy_requirements"]
+__all__ = ["DEPLOY_REQUIREMENTS", "TorchDeprecations", "deploy_requirements", "torch_deprecations"]
 
 # Tested versions for each torch (major.minor). ExecuTorch's and torchao's wheels are built against
 # one torch and do not all declare which, so an unpinned install can pick versions built for another
@@ -46,3 +50,46 @@ def deploy_requirements(torch_version: str | None = None) -> list[str]:
             "and torchao's release notes name it)"
         )
     return list(DEPLOY_REQUIREMENTS[major_minor])
+
+
+@dataclass(frozen=True)
+class TorchDeprecations:
+    """What the installed torch says about the deprecated APIs of the eager int8 route (Chapter 3's).
+
+    Attributes:
+        torch_version: The installed torch, without its local suffix (``"2.14.1"``).
+        ao_removal: The version that ``torch.ao.quantization``'s deprecation warning names for its removal,
+            or None where this torch does not deprecate it.
+        jit_freeze_since: The version that ``torch.jit.freeze``'s docstring marks it deprecated since, or None
+            where this torch does not.
+        warned: The functions that warn (their names as the warnings quote them, e.g. "`torch.jit.trace`")
+            when a module is traced and frozen.
+    """
+
+    torch_version: str
+    ao_removal: str | None
+    jit_freeze_since: str | None
+    warned: tuple[str, ...]
+
+
+def torch_deprecations() -> TorchDeprecations:
+    """Read the installed torch's deprecations of ``torch.ao.quantization``, ``torch.jit.trace`` and
+    ``torch.jit.freeze`` from its own warning texts and docstrings, and by tracing and freezing a linear layer.
+
+    Older torch versions deprecate less (torch 2.9 marks neither function), so each field may be empty.
+    """
+    from torch.ao.quantization import utils as ao_utils
+
+    removal = re.search(r"removed in (\d+\.\d+)", getattr(ao_utils, "DEPRECATION_WARNING", ""))
+    since = re.search(r"deprecated:: ([\d.]+)", torch.jit.freeze.__doc__ or "")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        linear = torch.nn.Linear(2, 2).eval()
+        torch.jit.freeze(torch.jit.trace(linear, torch.ones(1, 2)))
+    warned = sorted({str(w.message).split()[0] for w in caught if str(w.message).startswith("`torch.jit.")})
+    return TorchDeprecations(
+        torch_version=torch.__version__.split("+")[0],
+        ao_removal=removal[1] if removal else None,
+        jit_freeze_since=since[1] if since else None,
+        warned=tuple(warned),
+    )
