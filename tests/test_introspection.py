@@ -74,3 +74,16 @@ def test_latency_of_a_frozen_torchscript_model() -> None:
         frozen = torch.jit.freeze(torch.jit.trace(model, images, check_trace=False))
     results = compare_latency({"eager": model, "frozen": frozen}, inputs=images, repeats=3, warmup=1)
     assert results["frozen"].median_ms > 0 and results["frozen"].input_shape == (1, 3, 64, 64)
+
+
+def test_relation_to_puts_measured_ratios_in_words() -> None:
+    from mnv3lib.analysis.benchmark import relation_to
+
+    assert relation_to([4.1, 23.9], [4.94, 24.73]) == "close to"
+    assert relation_to([2.0, 9.6], [4.94, 24.73]) == "below"
+    assert relation_to([22.1, 11.4], [15.3, 8.5]) == "above"
+    assert relation_to([2.0, 40.0], [4.94, 24.73]) == "on either side of"
+    assert relation_to([2.0], [4.94], close=0.7) == "close to"
+    for ours, published, close in (([], [], 0.25), ([1.0], [1.0, 2.0], 0.25), ([0.0], [1.0], 0.25), ([1.0], [1.0], 1.5)):
+        with pytest.raises(ValueError):
+            relation_to(ours, published, close=close)

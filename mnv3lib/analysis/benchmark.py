@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,7 +19,7 @@ from torch import nn
 from ..checks import check_positive
 from ..devices import move, resolve_device
 
-__all__ = ["Latency", "measure_latency", "compare_latency", "num_threads"]
+__all__ = ["Latency", "measure_latency", "compare_latency", "num_threads", "relation_to"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +146,28 @@ def measure_latency(
 ) -> Latency:
     """Median latency of one model (on the CPU by default); see :func:`compare_latency` for the arguments."""
     return compare_latency({"model": model}, input_shape, repeats=repeats, warmup=warmup, threads=threads, device=device)["model"]
+
+
+def relation_to(ours: Sequence[float], published: Sequence[float], *, close: float = 0.25) -> str:
+    """How measured ratios stand against published ones, in words a sentence can take: "close to" when each
+    is within ``close`` (a fraction) of its published value, else "below" or "above" when all lie on one
+    side, else "on either side of". The chapters glue it, so that their prose follows the measurement.
+
+    Raises:
+        ValueError: the sequences are empty or differ in length, a value is not positive, or ``close`` is
+            not in (0, 1).
+    """
+    ours, published = [float(v) for v in ours], [float(v) for v in published]
+    if not ours or len(ours) != len(published):
+        raise ValueError(f"expected as many measured ratios as published ones (at least one), got {len(ours)} and {len(published)}")
+    if min(ours + published) <= 0:
+        raise ValueError(f"ratios must be positive, got {ours} and {published}")
+    if not 0 < close < 1:
+        raise ValueError(f"close must be a fraction in (0, 1), got {close}")
+    if all(abs(o / p - 1) <= close for o, p in zip(ours, published)):
+        return "close to"
+    if all(o < p for o, p in zip(ours, published)):
+        return "below"
+    if all(o > p for o, p in zip(ours, published)):
+        return "above"
+    return "on either side of"
