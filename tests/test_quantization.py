@@ -112,3 +112,18 @@ def test_quantized_engine_is_restored() -> None:
     with pytest.raises(ValueError, match="quantization backend"):
         with quantized_engine("tpu"):
             pass
+
+
+def test_eager_int8_notices_silenced_hides_exactly_the_named_notices() -> None:
+    import warnings
+
+    from mnv3lib.models.quantization import EAGER_INT8_NOTICES, eager_int8_notices_silenced
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with eager_int8_notices_silenced():
+            for message, category in EAGER_INT8_NOTICES:
+                warnings.warn(message + " (as torch says it)", category)
+            warnings.warn("torch.ao.quantization is deprecated", FutureWarning)  # another category
+            warnings.warn("an unrelated notice", UserWarning)
+    assert [str(w.message) for w in caught] == ["torch.ao.quantization is deprecated", "an unrelated notice"]

@@ -199,7 +199,7 @@ def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, w
     some of the same entries with this function times the same computation (a detector's weights decide
     how much work its heads do). The models that take the same input (task and size) are timed together,
     interleaved by :func:`~mnv3lib.analysis.benchmark.compare_latency`, so that their ratios share the
-    machine's state; the detection groups are timed last (see the code for why).
+    machine's state.
     """
     entries = entries or zoo_entries()
     rows, models, examples = [], {}, {}
@@ -220,10 +220,7 @@ def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, w
         for name, entry in entries.items():
             groups.setdefault((entry.task, entry.image_size), []).append(name)
         median_ms: dict[str, float] = {}
-        # Detection last: timed after the detectors' many differently shaped calls, the segmentation models
-        # ran slower (FCN ResNet-50 over LR-ASPP 16.0x against 19.8x when timed first, on 2 CPU threads),
-        # which made this table disagree with Chapter 6's own run; the detectors' ratios do not move.
-        for names in sorted(groups.values(), key=lambda names: entries[names[0]].task == "detection"):
+        for names in groups.values():
             timed = compare_latency({name: models[name] for name in names}, inputs=examples[names[0]], repeats=repeats, warmup=warmup)
             median_ms |= {name: timing.median_ms for name, timing in timed.items()}
         table.insert(table.columns.get_loc("article: CPU (s)"), "CPU latency (ms)", [median_ms[name] for name in table.index])

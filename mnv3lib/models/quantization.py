@@ -43,6 +43,8 @@ __all__ = [
     "ptq_qconfig",
     "trace_and_freeze",
     "quantized_engine",
+    "EAGER_INT8_NOTICES",
+    "eager_int8_notices_silenced",
 ]
 
 BACKENDS = ("x86", "qnnpack", "fbgemm", "onednn")
@@ -136,6 +138,25 @@ def _check_backend(backend: str) -> None:
     if backend not in torch.backends.quantized.supported_engines:
         supported = ", ".join(e for e in torch.backends.quantized.supported_engines if e != "none")
         raise ValueError(f"quantization backend {backend!r} is not available in this torch build: use one of {supported}")
+
+
+# The warnings that torch repeats on every eager-mode quantization (Chapter 3's appendix on deprecated
+# APIs explains each): the start of each message, and its category.
+EAGER_INT8_NOTICES: tuple[tuple[str, type[Warning]], ...] = (
+    ("torch.ao.quantization is deprecated", DeprecationWarning),  # the eager-mode API itself
+    ("Please use quant_min and quant_max", UserWarning),  # the observers' reduce_range
+    ("torch.quantize_per_tensor, torch.quantize_per_channel", UserWarning),  # the quantized tensor dtypes
+    ("must run observer before calling calculate_qparams", UserWarning),  # a residual add that sees no data
+)
+
+
+@contextmanager
+def eager_int8_notices_silenced() -> Iterator[None]:
+    """Inside the ``with`` block, silence exactly :data:`EAGER_INT8_NOTICES` (any other warning still shows)."""
+    with warnings.catch_warnings():
+        for message, category in EAGER_INT8_NOTICES:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        yield
 
 
 @contextmanager
