@@ -12,7 +12,7 @@ running pytest) and the sanitiser. This file supplies what addopts cannot:
 * the sanitiser path, made absolute so that pytest works from any directory of the repository.
 * on another torch than the pinned one (the Colab job), the output of a cell tagged
   `torch-version-sensitive` is not compared: it still runs, with its asserts, but a result that training
-  or int8 arithmetic makes differ in the second decimal under another torch (tests/test_chapters.py
+  or int8 arithmetic makes differ in the second decimal under another torch (tests/test_book.py
   lists each such cell and why) does not fail the job. On the pinned torch every cell is compared.
 """
 
@@ -55,10 +55,14 @@ def pinned_torch() -> str:
     return match.group(1)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def on_pinned_torch() -> bool:
     import torch
 
-    if torch.__version__.split("+")[0] == pinned_torch():
+    return torch.__version__.split("+")[0] == pinned_torch()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if on_pinned_torch():
         return
     for item in items:
         cell = getattr(item, "cell", None)
@@ -74,8 +78,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     location = Path(mnv3lib.__file__).resolve().parent
     where = "this checkout" if location == ROOT / "mnv3lib" else "installed"
-    pinned = pinned_torch()
-    stack = "the pinned torch" if torch.__version__.split("+")[0] == pinned else (
-        f"not the pinned {pinned}: outputs of cells tagged {VERSION_SENSITIVE_TAG} are not compared"
+    stack = "the pinned torch" if on_pinned_torch() else (
+        f"not the pinned {pinned_torch()}: outputs of cells tagged {VERSION_SENSITIVE_TAG} are not compared"
     )
     return [f"mnv3lib: {location} ({where}); torch {torch.__version__} ({stack})"]
