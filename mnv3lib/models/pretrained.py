@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -61,11 +60,8 @@ def _int8_large(member: WeightsEnum, progress: bool) -> nn.Module:
     (``model.quantization_backend``, ``"qnnpack"``)."""
     backend = member.meta["backend"]
     state_dict = fetch_state_dict(member, progress=progress)
-    with quantization.quantized_engine(backend), warnings.catch_warnings():
-        # Chapter 3 explains both: int8 tensor types are deprecated in torch >= 2.10, and the observers
-        # of the additions that blocks without a residual never make keep their default range.
-        warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel")
-        warnings.filterwarnings("ignore", message="must run observer before calling calculate_qparams")
+    # the notices torch repeats on every eager quantization (Chapter 3 explains them)
+    with quantization.quantized_engine(backend), quantization.eager_int8_notices_silenced():
         prepared = quantization.prepare_qat(quantization.mobilenet_v3_large(), backend)
         prepared.load_state_dict(state_dict)
         return quantization.convert(prepared)
