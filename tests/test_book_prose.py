@@ -100,3 +100,34 @@ def test_the_rule_catches_typed_numbers_and_spares_the_rest(allowed: set[str]) -
         "PyTorch 2.10, the article's 74.042 and 19,386,354, an expansion of 6 channels."
     )
     assert typed_numbers(text, allowed) == ["0.709", "0.712", "57", "1,286,604"]
+
+
+# A timing ratio that two pages print: (page, glue name) pairs that must hold the same number. Both come
+# from the book's one timing record (mnv3lib.book.zoo.load_latency_record): timed again in each page's own
+# process, the same ratio moved from run to run by up to 35 % on the book's 2-core machine.
+SHARED_RATIOS = {
+    "ResNet-50 Faster R-CNN over the high-resolution one": [("04_detection", "r50_over_high"), ("80_model_zoo", "zoo_r50_over_high")],
+    "ResNet-50 Faster R-CNN over the 320 one": [("04_detection", "r50_over_320"), ("80_model_zoo", "zoo_r50_over_320")],
+    "high-resolution Faster R-CNN over the 320 one": [("04_detection", "high_over_320"), ("80_model_zoo", "high_over_low")],
+    "FCN ResNet-50 over LR-ASPP": [("06_segmentation", "fcn_r50_over_lraspp"), ("80_model_zoo", "zoo_r50_over_lraspp")],
+    "FCN ResNet-50 over DeepLabV3": [("06_segmentation", "fcn_r50_over_deeplab"), ("80_model_zoo", "zoo_r50_over_deeplab")],
+    "FCN ResNet-50 over FCN MobileNetV3": [("06_segmentation", "fcn_r50_over_fcn"), ("80_model_zoo", "zoo_r50_over_fcn")],
+}
+
+
+def glued_values(path: Path) -> dict[str, str]:
+    """The text each glue name records in an executed notebook (what the book build pastes)."""
+    values = {}
+    for cell in json.loads(path.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:
+                values[record["name"]] = output["data"]["application/papermill.record/text/plain"]
+    return values
+
+
+@pytest.mark.parametrize("ratio", SHARED_RATIOS)
+def test_a_timing_ratio_is_the_same_number_on_every_page_that_prints_it(ratio: str) -> None:
+    glued = {(page, name): glued_values(ROOT / "notebooks" / f"{page}.ipynb").get(name) for page, name in SHARED_RATIOS[ratio]}
+    assert None not in glued.values(), f"{ratio}: not glued on {[key for key, value in glued.items() if value is None]}"
+    assert len(set(glued.values())) == 1, f"{ratio} differs between pages: {glued}; print it from the book's timing record on each"

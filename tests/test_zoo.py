@@ -43,3 +43,49 @@ def test_the_zoos_book_detectors_are_the_trained_ones() -> None:
     table = zoo_table({"SSDlite320 MobileNetV3-Large": entries["SSDlite320 MobileNetV3-Large"]}, latency=False)
     row = table.loc["SSDlite320 MobileNetV3-Large"]
     assert row["multiply-adds (G)"] == pytest.approx(row["TorchVision: multiply-adds (G)"], abs=5e-4)  # 0.583
+
+
+def test_the_shipped_timing_record_covers_every_timed_model() -> None:
+    """Chapters 4 and 6 and the zoo print this one record: it must hold every entry they take, sanely."""
+    from mnv3lib.book.zoo import load_latency_record, timing_entries
+
+    record = load_latency_record()
+    assert set(record.median_ms) == set(timing_entries()) == set(record.q1_ms) == set(record.q3_ms)
+    for name, median in record.median_ms.items():
+        assert 0 < record.q1_ms[name] <= median <= record.q3_ms[name], name
+    assert record.memory_held and record.repeats >= 5 and record.command == "python -m mnv3lib.book latency"
+    assert {"torch", "threads", "processor"} <= set(record.machine) and str(record).startswith("the book's timing record")
+    # the three heads at 320 px do less work than at 520 px, so a sane record times them faster
+    for head in ("LR-ASPP", "DeepLabV3", "FCN"):
+        assert record.median_ms[f"{head} MobileNetV3-Large, at 320 px"] < record.median_ms[f"{head} MobileNetV3-Large"]
+
+
+def test_zoo_table_takes_its_latency_from_a_record_or_says_what_is_missing(tmp_path) -> None:
+    from mnv3lib.book.zoo import load_latency_record, record_latency
+
+    small = {"MobileNetV3-Small": zoo_entries()["MobileNetV3-Small"]}
+    written = record_latency(tmp_path, entries=small, repeats=2, warmup=0)
+    assert not list(tmp_path.glob("*.partial")) and [p.name for p in tmp_path.iterdir()] == ["latency_results.json"]
+    record = load_latency_record(tmp_path / "latency_results.json")
+    assert record == written and record.repeats == 2 and record.median_ms["MobileNetV3-Small"] > 0
+    table = zoo_table(small, latency=record)
+    assert table.loc["MobileNetV3-Small", "CPU latency (ms)"] == record.median_ms["MobileNetV3-Small"]
+    with pytest.raises(ValueError, match="no MobileNetV3-Large: run `python -m mnv3lib.book latency`"):
+        zoo_table({"MobileNetV3-Large": zoo_entries()["MobileNetV3-Large"]}, latency=record)
+    with pytest.raises(ValueError, match="True, False or a LatencyRecord"):
+        zoo_table(small, latency="recorded")
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        record_latency(tmp_path / "missing", entries=small)
+    with pytest.raises(FileNotFoundError, match="run `python -m mnv3lib.book latency` first"):
+        load_latency_record(tmp_path / "none.json")
+    (tmp_path / "other.json").write_text('{"runs": {}}')
+    with pytest.raises(ValueError, match="is not a timing record"):
+        load_latency_record(tmp_path / "other.json")
+
+
+def test_the_latency_command_refuses_bad_repeats_before_timing(capsys) -> None:
+    from mnv3lib.book.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["latency", "--repeats", "0"])
+    assert "--repeats must be at least 1" in capsys.readouterr().err

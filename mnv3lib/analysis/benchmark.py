@@ -1,4 +1,6 @@
-"""CPU latency, measured honestly: warm-up runs, many repeats, the median, and the thread count.
+"""CPU latency, measured honestly: warm-up runs, many repeats, the median, the thread count, and freed
+memory kept in the process (:func:`hold_freed_memory`), so that no pass pays page faults that depend on
+what ran before it.
 
 Timings are benchmarks to print beside the articles' numbers, never assertions: compare models
 with :func:`compare_latency`, which interleaves them in one run so that they share the machine's
@@ -7,6 +9,9 @@ state, and report ratios rather than absolute times.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,7 +24,11 @@ from torch import nn
 from ..checks import check_positive
 from ..devices import move, resolve_device
 
-__all__ = ["Latency", "measure_latency", "compare_latency", "num_threads", "relation_to"]
+__all__ = ["Latency", "measure_latency", "compare_latency", "hold_freed_memory", "num_threads", "relation_to"]
+
+# glibc's mallopt parameters (malloc.h), and the values hold_freed_memory() sets
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRIM_AT_BYTES, _MMAP_ABOVE_BYTES = 1 << 30, 32 << 20
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,38 @@ def num_threads(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(previous)
 
 
+@functools.cache
+def hold_freed_memory() -> bool:
+    """Keep the memory torch frees inside this process, so that timed passes do not page-fault it back in.
+
+    glibc's malloc gives freed memory back to the operating system when the free space at the top of
+    its heap passes a threshold that it adjusts as the program runs. The next forward pass then takes
+    every page back with a page fault, which the kernel zeroes first. How much is given back depends on
+    everything the process allocated before, so the same model's time depends on its history: on the
+    book's 2-core machine, LR-ASPP at 520×520 took 38 ms without page faults and up to 62 ms with
+    18,000 of them, in one process, and whole runs settled in one mode or the other. This fixes both of
+    glibc's thresholds, like the ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_`` variables
+    would before start-up: blocks up to 32 MiB (glibc's largest mmap threshold) come from the heap, and
+    the heap keeps up to 1 GiB of free memory at its top. Larger blocks are still mapped and unmapped
+    on each use, alike in every run. The process then holds its peak memory until it exits.
+
+    It applies to the whole process, for the rest of its life (glibc cannot restore its adjusting
+    thresholds), and only once; :func:`compare_latency` calls it unless told not to.
+
+    Returns:
+        True when glibc accepted both settings; False where the C library is not glibc (macOS,
+        Windows, musl), where timing goes on as before.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_AT_BYTES)) and bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_ABOVE_BYTES))
+
+
 @contextmanager
 def _eval_mode(models: Mapping[str, nn.Module]) -> Iterator[None]:
     """Eval mode while timing, then each model's own mode back (frozen TorchScript modules have none)."""
@@ -84,11 +125,14 @@ def compare_latency(
     threads: int | None = None,
     inputs: torch.Tensor | list[torch.Tensor] | None = None,
     device: str | torch.device = "cpu",
+    hold_memory: bool = True,
 ) -> dict[str, Latency]:
     """Time several models on the same input, interleaved round-robin, in eval mode without autograd.
 
     Each round times every model once (the order rotates between rounds), so slow drifts of the
-    machine affect all models alike and their ratio is meaningful.
+    machine affect all models alike and their ratio is meaningful. On the CPU, freed memory is kept
+    in the process first (:func:`hold_freed_memory`), so that no pass pays for page faults that
+    depend on what ran before it.
 
     Args:
         models: Name → model.
@@ -101,6 +145,8 @@ def compare_latency(
         device: Where to time them (the models are moved there). The default is the CPU, because the
             articles' tables are CPU times; on CUDA each pass is timed to the end of its kernels
             (``torch.cuda.synchronize``).
+        hold_memory: Call :func:`hold_freed_memory` before timing on the CPU (process-wide, for good);
+            False leaves glibc's malloc as it is.
 
     Returns:
         Name → :class:`Latency`.
@@ -111,6 +157,8 @@ def compare_latency(
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"expected warmup to be an int >= 0, got {warmup!r}")
     device = resolve_device(device)
+    if hold_memory and device.type == "cpu":
+        hold_freed_memory()
     x = inputs if inputs is not None else torch.rand(input_shape, generator=torch.Generator().manual_seed(0))
     x = move(x, device)
     if device.type != "cpu":
@@ -143,9 +191,11 @@ def measure_latency(
     warmup: int = 5,
     threads: int | None = None,
     device: str | torch.device = "cpu",
+    hold_memory: bool = True,
 ) -> Latency:
     """Median latency of one model (on the CPU by default); see :func:`compare_latency` for the arguments."""
-    return compare_latency({"model": model}, input_shape, repeats=repeats, warmup=warmup, threads=threads, device=device)["model"]
+    timed = compare_latency({"model": model}, input_shape, repeats=repeats, warmup=warmup, threads=threads, device=device, hold_memory=hold_memory)
+    return timed["model"]
 
 
 def relation_to(ours: Sequence[float], published: Sequence[float], *, close: float = 0.25) -> str:

@@ -2,7 +2,8 @@
 saved results and checkpoints (:mod:`.artifacts`), the articles' published figures (:mod:`.published`)
 and the model zoo (:mod:`.zoo`). Nothing outside this package imports it.
 
-``python -m mnv3lib.book classification`` (``detection``, ``segmentation``) re-creates the saved results.
+``python -m mnv3lib.book classification`` (``detection``, ``segmentation``) re-creates the saved results,
+``python -m mnv3lib.book latency`` the timing record.
 """
 
 from .artifacts import (

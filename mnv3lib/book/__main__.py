@@ -1,8 +1,10 @@
-"""Re-create the book's saved results: ``python -m mnv3lib.book classification|detection|segmentation``.
+"""Re-create the book's saved results: ``python -m mnv3lib.book classification|detection|segmentation|latency``.
 
-Each command trains the runs of :mod:`mnv3lib.book.runs` and writes their results file and float16
-checkpoints into ``--output-dir`` (default: the package's ``artifacts/``). ``detection`` and ``segmentation``
-keep per-epoch checkpoints in ``--work-dir``, from which an interrupted run resumes.
+Each training command trains the runs of :mod:`mnv3lib.book.runs` and writes their results file and
+float16 checkpoints into ``--output-dir`` (default: the package's ``artifacts/``). ``detection`` and
+``segmentation`` keep per-epoch checkpoints in ``--work-dir``, from which an interrupted run resumes.
+``latency`` times every model of the book in one process and writes the timing record that Chapters 4
+and 6 and the model zoo print (:func:`mnv3lib.book.zoo.record_latency`; about 2 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from .artifacts import ARTIFACTS
 from .runs import run_classification, run_detection, run_segmentation
+from .zoo import record_latency
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if topic == "classification":
             command.add_argument("--reuse", action="store_true", help="take runs whose config is unchanged from the existing results file instead of training them again")
         command.add_argument("--device", default=None, help="cpu, cuda or mps (default: cuda if present, else cpu; the shipped results were made on the CPU)")
+    command = commands.add_parser("latency", help="re-measure the book's timing record (CPU, batch 1)")
+    command.add_argument("--output-dir", type=Path, default=ARTIFACTS)
+    command.add_argument("--repeats", type=int, default=15, help="timed passes per model (default 15)")
     args = parser.parse_args(argv)
+    if args.topic == "latency":
+        if args.repeats < 1:
+            parser.error(f"--repeats must be at least 1, got {args.repeats}")
+        print(record_latency(args.output_dir, repeats=args.repeats))
+        return 0
     options = {"progress": args.progress, "device": args.device}
     if args.topic == "classification":
         run_classification(args.output_dir, reuse=args.reuse, **options)

@@ -131,9 +131,20 @@ def save_half(model: torch.nn.Module, config: Any, classes: list[str], path: Pat
     return save_checkpoint({"model": as_float16(model.state_dict()), "config": config.to_dict(), "classes": classes, **extra}, path)
 
 
+def _processor() -> str:
+    """The processor's model name (Linux reports it in /proc/cpuinfo, where ``platform.processor()`` is empty)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
     """The torch version, thread count and processor of this process: where a result was made."""
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()}
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "processor": _processor()}
 
 
 def write_results(path: Path, data: dict[str, Any], runs: dict[str, Any], command: str, *, made_on: dict[str, Any] | None = None,

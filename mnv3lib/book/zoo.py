@@ -1,6 +1,14 @@
-"""Every model of the book at a glance: parameters, multiply-adds, CPU latency on the reader's machine,
-our metric on the book's data and the published metric, labelled. The closing page ("Model zoo at a
-glance") prints :func:`zoo_table` and plots latency against parameters.
+"""Every model of the book at a glance: parameters, multiply-adds, CPU latency, our metric on the book's
+data and the published metric, labelled. The closing page ("Model zoo at a glance") prints
+:func:`zoo_table` and plots latency against parameters.
+
+The book prints one timing record (``artifacts/latency_results.json``), which
+``python -m mnv3lib.book latency`` (:func:`record_latency`) makes by timing :func:`timing_entries` in one
+process: so a ratio that Chapter 4 or 6 prints is the same number on the zoo's page. Timed again in
+each chapter's own process, the same ratio came out up to 35 % apart from one run to the next on the
+book's 2-core machine, even with freed memory held (64 % without: see
+:func:`~mnv3lib.analysis.benchmark.hold_freed_memory`). ``zoo_table(entries, repeats=15)`` times them
+on the reader's machine instead.
 
 Latency and multiply-adds are measured with random weights on one image of the size each model is
 made for (speed does not depend on the weights, except a detector's, whose heads see as many
@@ -10,8 +18,12 @@ results (``mnv3lib/book/artifacts``), which the chapters re-measure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -21,16 +33,19 @@ from torch import nn
 from ..models import detection
 from ..models import quantization
 from ..models import segmentation
-from ..analysis.benchmark import compare_latency
+from ..analysis.benchmark import Latency, compare_latency, hold_freed_memory
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
 from ..engine.detection import DetectionConfig, build_detector
-from .artifacts import load_classification_results, load_detection_results, load_segmentation_results
+from .artifacts import ARTIFACTS, load_classification_results, load_detection_results, load_segmentation_results, machine
 from .runs import BOOK_DETECTORS
 from ..analysis.introspection import count_parameters, forward_macs
 from ..models import mobilenet_v3_large, mobilenet_v3_small
 from .published import BLOG, BLOG_DETECTION, BLOG_SEGMENTATION, torchvision_detection_meta, torchvision_meta, torchvision_segmentation_meta
 
-__all__ = ["ZooEntry", "zoo_entries", "zoo_table"]
+__all__ = ["LATENCY_RESULTS", "LatencyRecord", "ZooEntry", "load_latency_record", "measure_entries", "record_latency", "timing_entries", "zoo_entries", "zoo_table"]
+
+LATENCY_RESULTS = "latency_results.json"
+LATENCY_COMMAND = "python -m mnv3lib.book latency"
 
 
 @dataclass(frozen=True)
@@ -185,43 +200,147 @@ def zoo_entries() -> dict[str, ZooEntry]:
     }
 
 
+def timing_entries() -> dict[str, ZooEntry]:
+    """What the book's timing record holds: the zoo, and Chapter 6's variants of its segmentation models
+    (the three MobileNetV3 heads at the article's 320-pixel low-resolution inference, LR-ASPP undilated),
+    all on the same 520×520 image."""
+    entries = zoo_entries()
+    variants = {}
+    for name in ("LR-ASPP MobileNetV3-Large", "DeepLabV3 MobileNetV3-Large", "FCN MobileNetV3-Large"):
+        entry = entries[name]
+        variants[f"{name}, at 320 px"] = ZooEntry(
+            "segmentation", "6", lambda build=entry.build: segmentation.LowResolution(build(), 320), entry.image_size, entry.published,
+        )  # fmt: skip
+    lraspp = entries["LR-ASPP MobileNetV3-Large"]
+    variants["LR-ASPP MobileNetV3-Large, undilated"] = ZooEntry(
+        "segmentation", "6", lambda: segmentation.lraspp_mobilenet_v3_large(dilated=False), lraspp.image_size, "— (not in TorchVision)",
+    )  # fmt: skip
+    return entries | variants
+
+
 def _example(entry: ZooEntry) -> torch.Tensor | list[torch.Tensor]:
     image = torch.rand(3, *entry.image_size, generator=torch.Generator().manual_seed(0))
     return [image] if entry.task == "detection" else image[None]
 
 
-def zoo_table(entries: dict[str, ZooEntry] | None = None, *, repeats: int = 3, warmup: int = 1, latency: bool = True) -> pd.DataFrame:
-    """One row per model: task, chapter, input, parameters (M), multiply-adds (G, ours and TorchVision's),
-    CPU latency (ms, the median of ``repeats`` after ``warmup``; skipped when ``latency`` is False), the
-    article's CPU time (s; relative, on its machine), our metric and the published one.
+def _build(entry: ZooEntry) -> nn.Module:
+    torch.manual_seed(0)  # a detector's multiply-adds depend on its (random) weights: the same for every call
+    return entry.build().eval()
 
-    Each model is built with ``torch.manual_seed(0)`` and fed one image seeded 0, so a chapter that times
-    some of the same entries with this function times the same computation (a detector's weights decide
-    how much work its heads do). The models that take the same input (task and size) are timed together,
-    interleaved by :func:`~mnv3lib.analysis.benchmark.compare_latency`, so that their ratios share the
-    machine's state.
-    """
-    entries = entries or zoo_entries()
-    rows, models, examples = [], {}, {}
+
+def measure_entries(entries: Mapping[str, ZooEntry], *, repeats: int = 15, warmup: int = 1) -> dict[str, Latency]:
+    """Time the entries on the CPU, each built with ``torch.manual_seed(0)`` and fed one image seeded 0.
+    The entries that take the same input (task and size) are timed together, interleaved by
+    :func:`~mnv3lib.analysis.benchmark.compare_latency`, so that their ratios share the machine's state."""
+    if not entries:
+        raise ValueError("expected at least one zoo entry to time, got none")
+    groups: dict[tuple[str, tuple[int, int]], list[str]] = {}
     for name, entry in entries.items():
-        torch.manual_seed(0)  # a detector's multiply-adds depend on its (random) weights: the same for every call
-        model = models[name] = entry.build().eval()
-        example = examples[name] = _example(entry)
-        macs = forward_macs(entry.float_twin() if entry.float_twin else model, example)
+        groups.setdefault((entry.task, entry.image_size), []).append(name)
+    timed: dict[str, Latency] = {}
+    for names in groups.values():
+        models = {name: _build(entries[name]) for name in names}
+        timed |= compare_latency(models, inputs=_example(entries[names[0]]), repeats=repeats, warmup=warmup)
+    return {name: timed[name] for name in entries}
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    """The book's timing record: each model's median CPU latency (ms) and quartiles, how they were
+    measured and on what machine (:func:`record_latency` writes it, :func:`load_latency_record` reads it)."""
+
+    median_ms: dict[str, float]
+    q1_ms: dict[str, float]
+    q3_ms: dict[str, float]
+    repeats: int
+    warmup: int
+    memory_held: bool
+    machine: dict[str, Any]
+    command: str
+
+    def __str__(self) -> str:
+        made = self.machine
+        return (
+            f"the book's timing record: the median of {self.repeats} interleaved passes per model, batch 1, "
+            f"on {made['threads']} CPU threads ({made['processor']}), torch {made['torch']}; "
+            f"`{self.command}` re-measures it"
+        )
+
+
+def record_latency(output_dir: Path = ARTIFACTS, *, entries: Mapping[str, ZooEntry] | None = None, repeats: int = 15, warmup: int = 1) -> LatencyRecord:
+    """Time ``entries`` (default: :func:`timing_entries`) in this process and write the record to
+    ``output_dir/latency_results.json`` (atomically, replacing the previous record); return it."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise FileNotFoundError(f"no folder at {output_dir} to write the timing record into")
+    entries = timing_entries() if entries is None else entries
+    memory_held = hold_freed_memory()
+    with quantization.eager_int8_notices_silenced():
+        timed = measure_entries(entries, repeats=repeats, warmup=warmup)
+    record = LatencyRecord(
+        {name: t.median_ms for name, t in timed.items()}, {name: t.q1_ms for name, t in timed.items()}, {name: t.q3_ms for name, t in timed.items()},
+        repeats, warmup, memory_held, machine(), LATENCY_COMMAND,
+    )  # fmt: skip
+    path = output_dir / LATENCY_RESULTS
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(vars(record), indent=1) + "\n")
+    os.replace(partial, path)
+    return record
+
+
+def load_latency_record(path: Path | None = None) -> LatencyRecord:
+    """The timing record that :func:`record_latency` wrote (default: the one shipped with the book)."""
+    path = Path(path) if path is not None else ARTIFACTS / LATENCY_RESULTS
+    if not path.is_file():
+        raise FileNotFoundError(f"no timing record at {path}: run `{LATENCY_COMMAND}` first")
+    fields = json.loads(path.read_text())
+    expected = set(LatencyRecord.__dataclass_fields__)
+    if not isinstance(fields, dict) or set(fields) != expected:
+        found = sorted(fields) if isinstance(fields, dict) else type(fields).__name__
+        raise ValueError(f"{path} is not a timing record: expected the keys {sorted(expected)}, found {found}; run `{LATENCY_COMMAND}` again")
+    return LatencyRecord(**fields)
+
+
+def zoo_table(
+    entries: Mapping[str, ZooEntry] | None = None, *, latency: bool | LatencyRecord = True, repeats: int = 3, warmup: int = 1
+) -> pd.DataFrame:
+    """One row per model: task, chapter, input, parameters (M), multiply-adds (G, ours and TorchVision's),
+    CPU latency (ms), the article's CPU time (s; relative, on its machine), our metric and the published one.
+
+    Each model is built with ``torch.manual_seed(0)`` and fed one image seeded 0 (a detector's weights
+    decide how much work its heads do), as :func:`measure_entries` times it.
+
+    Args:
+        entries: Name → entry (default: :func:`zoo_entries`).
+        latency: True to time the entries now (:func:`measure_entries`, the median of ``repeats`` after
+            ``warmup``), a :class:`LatencyRecord` to take their medians from it, or False for no latency column.
+        repeats: Timed passes per model, when timing now.
+        warmup: Untimed passes per model first, when timing now.
+
+    Raises:
+        ValueError: ``latency`` is a record that lacks some of the entries.
+    """
+    entries = zoo_entries() if entries is None else entries
+    if isinstance(latency, LatencyRecord):
+        missing = [name for name in entries if name not in latency.median_ms]
+        if missing:
+            raise ValueError(f"the timing record has no {', '.join(missing)}: run `{latency.command}` to time every entry of timing_entries()")
+    elif not isinstance(latency, bool):
+        raise ValueError(f"expected latency to be True, False or a LatencyRecord, got {latency!r}")
+    rows = []
+    for name, entry in entries.items():
+        model = entry.float_twin() if entry.float_twin else _build(entry)
         rows.append({
             "model": name, "task": entry.task, "chapter": entry.chapter, "input": "×".join(map(str, entry.image_size)),
-            "parameters (M)": count_parameters(entry.float_twin() if entry.float_twin else model) / 1e6, "multiply-adds (G)": macs / 1e9,
+            "parameters (M)": count_parameters(model) / 1e6, "multiply-adds (G)": forward_macs(model, _example(entry)) / 1e9,
             "TorchVision: multiply-adds (G)": entry.published_macs, "article: CPU (s)": entry.article_cpu_s,
             "ours, on the book's data": entry.ours() if entry.ours else "—", "published": entry.published,
         })  # fmt: skip
     table = pd.DataFrame(rows).set_index("model")
-    if latency:
-        groups: dict[tuple[str, tuple[int, int]], list[str]] = {}
-        for name, entry in entries.items():
-            groups.setdefault((entry.task, entry.image_size), []).append(name)
-        median_ms: dict[str, float] = {}
-        for names in groups.values():
-            timed = compare_latency({name: models[name] for name in names}, inputs=examples[names[0]], repeats=repeats, warmup=warmup)
-            median_ms |= {name: timing.median_ms for name, timing in timed.items()}
+    if latency is True:
+        median_ms = {name: t.median_ms for name, t in measure_entries(entries, repeats=repeats, warmup=warmup).items()}
+    elif latency is not False:
+        median_ms = latency.median_ms
+    if latency is not False:
         table.insert(table.columns.get_loc("article: CPU (s)"), "CPU latency (ms)", [median_ms[name] for name in table.index])
     return table
