@@ -74,6 +74,11 @@ def test_zoo_table_takes_its_latency_from_a_record_or_says_what_is_missing(tmp_p
         zoo_table({"MobileNetV3-Large": zoo_entries()["MobileNetV3-Large"]}, latency=record)
     with pytest.raises(ValueError, match="True, False or a LatencyRecord"):
         zoo_table(small, latency="recorded")
+    for counts in ({"repeats": 0}, {"warmup": -1}, {"repeats": 2.5}):
+        with pytest.raises((ValueError, TypeError), match="repeats|warmup"):
+            zoo_table(small, **counts)
+        with pytest.raises((ValueError, TypeError), match="repeats|warmup"):
+            record_latency(tmp_path, entries=small, **counts)
     with pytest.raises(FileNotFoundError, match="no folder"):
         record_latency(tmp_path / "missing", entries=small)
     with pytest.raises(FileNotFoundError, match="run `python -m mnv3lib.book latency` first"):

@@ -34,6 +34,7 @@ from ..models import detection
 from ..models import quantization
 from ..models import segmentation
 from ..analysis.benchmark import Latency, compare_latency, hold_freed_memory
+from ..checks import check_positive
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
 from ..engine.detection import DetectionConfig, build_detector
 from .artifacts import ARTIFACTS, load_classification_results, load_detection_results, load_segmentation_results, machine
@@ -228,12 +229,19 @@ def _build(entry: ZooEntry) -> nn.Module:
     return entry.build().eval()
 
 
+def _check_counts(repeats: int, warmup: int) -> None:
+    check_positive(repeats, "repeats", integer=True)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"expected warmup to be an int >= 0, got {warmup!r}")
+
+
 def measure_entries(entries: Mapping[str, ZooEntry], *, repeats: int = 15, warmup: int = 1) -> dict[str, Latency]:
     """Time the entries on the CPU, each built with ``torch.manual_seed(0)`` and fed one image seeded 0.
     The entries that take the same input (task and size) are timed together, interleaved by
     :func:`~mnv3lib.analysis.benchmark.compare_latency`, so that their ratios share the machine's state."""
     if not entries:
         raise ValueError("expected at least one zoo entry to time, got none")
+    _check_counts(repeats, warmup)
     groups: dict[tuple[str, tuple[int, int]], list[str]] = {}
     for name, entry in entries.items():
         groups.setdefault((entry.task, entry.image_size), []).append(name)
@@ -273,6 +281,7 @@ def record_latency(output_dir: Path = ARTIFACTS, *, entries: Mapping[str, ZooEnt
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         raise FileNotFoundError(f"no folder at {output_dir} to write the timing record into")
+    _check_counts(repeats, warmup)
     entries = timing_entries() if entries is None else entries
     memory_held = hold_freed_memory()
     with quantization.eager_int8_notices_silenced():
@@ -302,7 +311,7 @@ def load_latency_record(path: Path | None = None) -> LatencyRecord:
 
 
 def zoo_table(
-    entries: Mapping[str, ZooEntry] | None = None, *, latency: bool | LatencyRecord = True, repeats: int = 3, warmup: int = 1
+    entries: Mapping[str, ZooEntry] | None = None, *, latency: bool | LatencyRecord = True, repeats: int = 15, warmup: int = 1
 ) -> pd.DataFrame:
     """One row per model: task, chapter, input, parameters (M), multiply-adds (G, ours and TorchVision's),
     CPU latency (ms), the article's CPU time (s; relative, on its machine), our metric and the published one.
@@ -318,7 +327,8 @@ def zoo_table(
         warmup: Untimed passes per model first, when timing now.
 
     Raises:
-        ValueError: ``latency`` is a record that lacks some of the entries.
+        ValueError: ``latency`` is a record that lacks some of the entries, or neither a bool nor a record;
+            ``repeats`` or ``warmup`` is not a count (checked before any model is built).
     """
     entries = zoo_entries() if entries is None else entries
     if isinstance(latency, LatencyRecord):
@@ -327,6 +337,8 @@ def zoo_table(
             raise ValueError(f"the timing record has no {', '.join(missing)}: run `{latency.command}` to time every entry of timing_entries()")
     elif not isinstance(latency, bool):
         raise ValueError(f"expected latency to be True, False or a LatencyRecord, got {latency!r}")
+    elif latency:
+        _check_counts(repeats, warmup)
     rows = []
     for name, entry in entries.items():
         model = entry.float_twin() if entry.float_twin else _build(entry)
@@ -337,10 +349,10 @@ def zoo_table(
             "ours, on the book's data": entry.ours() if entry.ours else "—", "published": entry.published,
         })  # fmt: skip
     table = pd.DataFrame(rows).set_index("model")
-    if latency is True:
-        median_ms = {name: t.median_ms for name, t in measure_entries(entries, repeats=repeats, warmup=warmup).items()}
-    elif latency is not False:
-        median_ms = latency.median_ms
     if latency is not False:
+        if isinstance(latency, LatencyRecord):
+            median_ms = latency.median_ms
+        else:
+            median_ms = {name: t.median_ms for name, t in measure_entries(entries, repeats=repeats, warmup=warmup).items()}
         table.insert(table.columns.get_loc("article: CPU (s)"), "CPU latency (ms)", [median_ms[name] for name in table.index])
     return table
