@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import torch
 
 __all__ = [
-    "check_image_batch", "check_positive", "check_range", "check_numbers", "check_choice", "check_flag", "check_keywords", "is_tracing",
+    "check_image_batch", "check_positive", "check_count", "check_range", "check_numbers", "check_choice", "check_flag", "check_keywords", "is_tracing",
     "inputs_checked", "inputs_are_checked",
 ]  # fmt: skip
 
@@ -100,6 +100,12 @@ def check_positive(value: object, name: str, *, integer: bool = False) -> None:
         raise ValueError(f"expected {name} to be a finite number > 0, got {value!r}")
     if value <= 0:
         raise ValueError(f"expected {name} > 0, got {value!r}")
+
+
+def check_count(value: object, name: str) -> None:
+    """Check that ``value`` is an ``int`` >= 0 (a number of warm-up passes, say)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected {name} to be an int >= 0, got {value!r}")
 
 
 def check_range(value: object, name: str, low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -86,6 +88,16 @@ def test_zoo_table_takes_its_latency_from_a_record_or_says_what_is_missing(tmp_p
     (tmp_path / "other.json").write_text('{"runs": {}}')
     with pytest.raises(ValueError, match="is not a timing record"):
         load_latency_record(tmp_path / "other.json")
+    (tmp_path / "cut.json").write_text('{"median_ms": {')
+    with pytest.raises(ValueError, match="not valid JSON.*again"):
+        load_latency_record(tmp_path / "cut.json")
+    fields = json.loads((tmp_path / "latency_results.json").read_text())
+    for key, value in (("median_ms", {"MobileNetV3-Small": -1.0}), ("machine", {"torch": "2.14.1"})):
+        (tmp_path / "edited.json").write_text(json.dumps(fields | {key: value}))
+        with pytest.raises(ValueError, match="again"):
+            load_latency_record(tmp_path / "edited.json")
+    with pytest.raises(ValueError, match="at least one zoo entry"):
+        zoo_table({}, latency=False)
 
 
 def test_the_latency_command_refuses_bad_repeats_before_timing(capsys) -> None:

@@ -10,7 +10,6 @@ state, and report ratios rather than absolute times.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import statistics
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..checks import check_positive
+from ..checks import check_count, check_positive
 from ..devices import move, resolve_device
 
 __all__ = ["Latency", "measure_latency", "compare_latency", "hold_freed_memory", "num_threads", "relation_to"]
@@ -85,12 +84,9 @@ def hold_freed_memory() -> bool:
         True when glibc accepted both settings; False where the C library is not glibc (macOS,
         Windows, musl), where timing goes on as before.
     """
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
+    except (OSError, AttributeError, TypeError):  # no mallopt (macOS), or no CDLL(None) (Windows)
         return False
     return bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_AT_BYTES)) and bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_ABOVE_BYTES))
 
@@ -154,8 +150,7 @@ def compare_latency(
     if not models:
         raise ValueError("expected at least one model to time, got an empty mapping")
     check_positive(repeats, "repeats", integer=True)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"expected warmup to be an int >= 0, got {warmup!r}")
+    check_count(warmup, "warmup")
     device = resolve_device(device)
     if hold_memory and device.type == "cpu":
         hold_freed_memory()

@@ -4,7 +4,7 @@ Each training command trains the runs of :mod:`mnv3lib.book.runs` and writes the
 float16 checkpoints into ``--output-dir`` (default: the package's ``artifacts/``). ``detection`` and
 ``segmentation`` keep per-epoch checkpoints in ``--work-dir``, from which an interrupted run resumes.
 ``latency`` times every model of the book in one process and writes the timing record that Chapters 4
-and 6 and the model zoo print (:func:`mnv3lib.book.zoo.record_latency`; about 2 minutes on 2 CPU cores).
+and 6 and the model zoo print (:func:`mnv3lib.book.zoo.record_latency`; about a minute on 2 CPU cores).
 """
 
 from __future__ import annotations

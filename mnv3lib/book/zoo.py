@@ -34,7 +34,7 @@ from ..models import detection
 from ..models import quantization
 from ..models import segmentation
 from ..analysis.benchmark import Latency, compare_latency, hold_freed_memory
-from ..checks import check_positive
+from ..checks import check_count, check_positive
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
 from ..engine.detection import DetectionConfig, build_detector
 from .artifacts import ARTIFACTS, load_classification_results, load_detection_results, load_segmentation_results, machine
@@ -231,8 +231,7 @@ def _build(entry: ZooEntry) -> nn.Module:
 
 def _check_counts(repeats: int, warmup: int) -> None:
     check_positive(repeats, "repeats", integer=True)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"expected warmup to be an int >= 0, got {warmup!r}")
+    check_count(warmup, "warmup")
 
 
 def measure_entries(entries: Mapping[str, ZooEntry], *, repeats: int = 15, warmup: int = 1) -> dict[str, Latency]:
@@ -302,11 +301,20 @@ def load_latency_record(path: Path | None = None) -> LatencyRecord:
     path = Path(path) if path is not None else ARTIFACTS / LATENCY_RESULTS
     if not path.is_file():
         raise FileNotFoundError(f"no timing record at {path}: run `{LATENCY_COMMAND}` first")
-    fields = json.loads(path.read_text())
+    again = f"run `{LATENCY_COMMAND}` again"
+    try:
+        fields = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); {again}") from None
     expected = set(LatencyRecord.__dataclass_fields__)
     if not isinstance(fields, dict) or set(fields) != expected:
         found = sorted(fields) if isinstance(fields, dict) else type(fields).__name__
-        raise ValueError(f"{path} is not a timing record: expected the keys {sorted(expected)}, found {found}; run `{LATENCY_COMMAND}` again")
+        raise ValueError(f"{path} is not a timing record: expected the keys {sorted(expected)}, found {found}; {again}")
+    times = [fields[key] for key in ("median_ms", "q1_ms", "q3_ms")]
+    if not all(isinstance(t, dict) and all(isinstance(v, (int, float)) and v > 0 for v in t.values()) for t in times):
+        raise ValueError(f"{path}: each time must be a positive number of milliseconds; {again}")
+    if not isinstance(fields["machine"], dict) or not {"torch", "threads", "processor"} <= set(fields["machine"]):
+        raise ValueError(f"{path}: the machine must name its torch, threads and processor; {again}")
     return LatencyRecord(**fields)
 
 
@@ -331,6 +339,8 @@ def zoo_table(
             ``repeats`` or ``warmup`` is not a count (checked before any model is built).
     """
     entries = zoo_entries() if entries is None else entries
+    if not entries:
+        raise ValueError("expected at least one zoo entry, got none (None takes them all)")
     if isinstance(latency, LatencyRecord):
         missing = [name for name in entries if name not in latency.median_ms]
         if missing:

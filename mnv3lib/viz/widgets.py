@@ -44,7 +44,7 @@ from torchvision.models.detection.ssd import SSD
 from ..analysis.benchmark import Latency, measure_latency, num_threads
 from ..analysis.introspection import block_table
 from ..analysis.quantization_error import observe_grid
-from ..checks import check_choice, check_positive, check_range
+from ..checks import check_choice, check_count, check_positive, check_range
 from ..engine.optim import RMSpropTF, steady_state_steps, tf_eps_to_torch
 from ..models.mobilenetv3 import ARCHITECTURES, mobilenet_v3
 from ..models.quantization import ACTIVATION_OBSERVERS
@@ -262,8 +262,7 @@ def architecture_explorer(
         archs, width_mults: The choices offered (``width_mults`` must include 1.0, the default).
     """
     check_positive(input_size, "input_size", integer=True)
-    if isinstance(latency_repeats, bool) or not isinstance(latency_repeats, int) or latency_repeats < 0:
-        raise ValueError(f"expected latency_repeats to be an int >= 0, got {latency_repeats!r}")
+    check_count(latency_repeats, "latency_repeats")
     if threads is not None:
         check_positive(threads, "threads", integer=True)
     if not archs or not width_mults:
