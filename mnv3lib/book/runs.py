@@ -1,7 +1,8 @@
 """The book's longer training runs: their definitions, and the command that re-creates their results.
 
 Chapter 2 cannot train six models in its five-minute budget on a laptop CPU, so these runs live here.
-``python -m mnv3lib.book classification`` trains them (about half an hour on 2 CPU cores) and writes
+``python -m mnv3lib.book classification`` trains them (about 100 minutes, each run on one CPU thread, as the
+results file records) and writes
 
 * ``artifacts/classification_results.json``: every run's config and per-epoch history, and the recipe table;
 * ``artifacts/shapes_mobilenet_v3_small.pt``: the best run's weights (float16, ~3 MB), which Chapter 2
