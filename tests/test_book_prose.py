@@ -131,3 +131,21 @@ def test_a_timing_ratio_is_the_same_number_on_every_page_that_prints_it(ratio: s
     glued = {(page, name): glued_values(ROOT / "notebooks" / f"{page}.ipynb").get(name) for page, name in SHARED_RATIOS[ratio]}
     assert None not in glued.values(), f"{ratio}: not glued on {[key for key, value in glued.items() if value is None]}"
     assert len(set(glued.values())) == 1, f"{ratio} differs between pages: {glued}; print it from the book's timing record on each"
+
+
+# A timing ratio that one page measures and other pages quote by cross-document glue: (page, glue name), and
+# each quoting page with the glue name under which it used to print its own measurement of the ratio.
+QUOTED_RATIOS = {
+    "eager int8 Large over eager float Large": (("03_quantization", "eager_ratio"), {"01_anatomy": "int8_vs_large", "07_deployment": "eager_int8"}),
+}
+
+
+@pytest.mark.parametrize("ratio", QUOTED_RATIOS)
+def test_a_ratio_measured_once_is_quoted_elsewhere_not_measured_again(ratio: str) -> None:
+    (page, name), quoting = QUOTED_RATIOS[ratio]
+    assert name in glued_values(ROOT / "notebooks" / f"{page}.ipynb"), f"{page} no longer glues {name}"
+    for other, own_name in quoting.items():
+        path = ROOT / "notebooks" / f"{other}.ipynb"
+        markdown = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+        assert f"{page}.ipynb::{name}" in markdown, f"{other} does not quote {page}'s {name}"
+        assert own_name not in glued_values(path), f"{other} glues its own {own_name} for {ratio}"
