@@ -64,10 +64,10 @@ from .engine.detection import DetectionConfig
 from .engine import Runtime, fit
 from .engine.classification import ClassificationConfig
 
-__all__ = ["main", "classification_parser"]
+__all__ = ["main", "classification_parser", "positive_int"]
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     """argparse type: an int >= 1 (argparse names the flag in its error)."""
     value = int(text)
     if value < 1:
@@ -86,22 +86,22 @@ def _add_run_and_output_arguments(parser: argparse.ArgumentParser, run: argparse
     hardware.add_argument("--channels-last", action="store_true", help="channels-last memory layout (classification and segmentation)")
     hardware.add_argument("--compile", action="store_true", help="train through torch.compile (classification and segmentation)")
     hardware.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over all processes' batches")
-    hardware.add_argument("--log-every", type=_positive_int, default=Runtime.log_every,
+    hardware.add_argument("--log-every", type=positive_int, default=Runtime.log_every,
                           help="steps between reads of the running loss from the device (a non-finite loss is seen at most this many steps - 1 late)")  # fmt: skip
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", required=True)
     output.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
     output.add_argument("--overwrite", action="store_true", help="replace a run already in --output-dir (without it, such a folder is refused)")
     output.add_argument("--progress", action="store_true", help="show progress bars")
-    output.add_argument("--stop-after-epoch", type=_positive_int, default=None, help="return after this many epochs (e.g. to fit a job's time limit); --resume continues")
+    output.add_argument("--stop-after-epoch", type=positive_int, default=None, help="return after this many epochs (e.g. to fit a job's time limit); --resume continues")
 
 
 def _add_classification_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data-path", help="ImageNet-style folder with train/<class>/ and val/<class>/")
     data.add_argument("--dataset", choices=("imagefolder", "shapes"), default="imagefolder", help="'shapes': the book's procedural data")
-    data.add_argument("--shapes-train-size", type=_positive_int, default=4000, help="training images of --dataset shapes")
-    data.add_argument("--shapes-val-size", type=_positive_int, default=2000, help="validation images of --dataset shapes")
+    data.add_argument("--shapes-train-size", type=positive_int, default=4000, help="training images of --dataset shapes")
+    data.add_argument("--shapes-val-size", type=positive_int, default=2000, help="validation images of --dataset shapes")
     defaults = ClassificationConfig()
     run = parser.add_argument_group("training (TorchVision's flag names)")
     run.add_argument("--model", default=defaults.model, choices=("mobilenet_v3_large", "mobilenet_v3_small"))
@@ -154,8 +154,8 @@ def _add_detection_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data-path", help="COCO folder with train2017/, val2017/ (or train/, val/) and annotations/ (default: the book's mini-COCO)")
     data.add_argument("--keypoints", action="store_true", help="read person_keypoints_*.json instead of instances_*.json")
-    data.add_argument("--scenes-train-size", type=_positive_int, default=1600, help="training scenes of mini-COCO (without --data-path)")
-    data.add_argument("--scenes-val-size", type=_positive_int, default=200, help="validation scenes of mini-COCO (without --data-path)")
+    data.add_argument("--scenes-train-size", type=positive_int, default=1600, help="training scenes of mini-COCO (without --data-path)")
+    data.add_argument("--scenes-val-size", type=positive_int, default=200, help="validation scenes of mini-COCO (without --data-path)")
     run = parser.add_argument_group("training (TorchVision's flag names)")
     run.add_argument("--model", default=defaults.model, choices=DETECTION_MODELS)
     run.add_argument("--no-light-heads", dest="light_heads", action="store_false", help="TorchVision's full-size box and keypoint heads")
@@ -180,8 +180,8 @@ def _add_segmentation_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=("scenes", "voc"), default="scenes", help="'scenes': the book's mini-COCO semantic scenes; 'voc': Pascal VOC 2012 under --data-path")
     data.add_argument("--data-path", help="with --dataset voc: the folder that holds VOCdevkit/VOC2012")
-    data.add_argument("--scenes-train-size", type=_positive_int, default=1600, help="training scenes of --dataset scenes")
-    data.add_argument("--scenes-val-size", type=_positive_int, default=200, help="validation scenes of --dataset scenes")
+    data.add_argument("--scenes-train-size", type=positive_int, default=1600, help="training scenes of --dataset scenes")
+    data.add_argument("--scenes-val-size", type=positive_int, default=200, help="validation scenes of --dataset scenes")
     run = parser.add_argument_group("training (TorchVision's flag names)")
     run.add_argument("--model", default=defaults.model, choices=SEGMENTATION_MODELS)
     run.add_argument("--aux-loss", action="store_true", help="an auxiliary FCN head (DeepLabV3 and FCN)")

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import json
 import re
+from ast import literal_eval
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pytest
+
+from mnv3lib.viz.display import GLUE_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -122,7 +125,7 @@ def glued_values(path: Path) -> dict[str, str]:
         for output in cell.get("outputs", []):
             record = output.get("metadata", {}).get("scrapbook")
             if record:
-                values[record["name"]] = output["data"]["application/papermill.record/text/plain"]
+                values[record["name"]] = literal_eval(output["data"][GLUE_PREFIX + "text/plain"])
     return values
 
 

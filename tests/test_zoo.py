@@ -105,4 +105,4 @@ def test_the_latency_command_refuses_bad_repeats_before_timing(capsys) -> None:
 
     with pytest.raises(SystemExit):
         main(["latency", "--repeats", "0"])
-    assert "--repeats must be at least 1" in capsys.readouterr().err
+    assert "argument --repeats: expected an int >= 1, got 0" in capsys.readouterr().err

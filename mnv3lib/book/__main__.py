@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..cli import positive_int
 from .artifacts import ARTIFACTS
 from .runs import run_classification, run_detection, run_segmentation
 from .zoo import record_latency
@@ -37,11 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--device", default=None, help="cpu, cuda or mps (default: cuda if present, else cpu; the shipped results were made on the CPU)")
     command = commands.add_parser("latency", help="re-measure the book's timing record (CPU, batch 1)")
     command.add_argument("--output-dir", type=Path, default=ARTIFACTS)
-    command.add_argument("--repeats", type=int, default=15, help="timed passes per model (default 15)")
+    command.add_argument("--repeats", type=positive_int, default=15, help="timed passes per model (default 15)")
     args = parser.parse_args(argv)
     if args.topic == "latency":
-        if args.repeats < 1:
-            parser.error(f"--repeats must be at least 1, got {args.repeats}")
         print(record_latency(args.output_dir, repeats=args.repeats))
         return 0
     options = {"progress": args.progress, "device": args.device}

@@ -29,6 +29,7 @@ __all__ = [
     "load_classification_results",
     "load_detection_results",
     "load_segmentation_results",
+    "load_latency_results",
     "load_book_classifier",
     "load_book_quantizable_classifier",
     "load_book_detector",
@@ -41,6 +42,7 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 CLASSIFICATION_RESULTS = "classification_results.json"
 DETECTION_RESULTS = "detection_results.json"
 SEGMENTATION_RESULTS = "segmentation_results.json"
+LATENCY_RESULTS = "latency_results.json"
 CLASSIFIER_FILE = "shapes_mobilenet_v3_small.pt"
 DETECTOR_FILES = {
     "main": "minicoco_keypointrcnn_mobilenet_v3_large_fpn.pt", "low_res": "minicoco_keypointrcnn_mobilenet_v3_large_fpn_128.pt",
@@ -71,6 +73,11 @@ def load_detection_results(path: Path | None = None) -> dict[str, Any]:
 def load_segmentation_results(path: Path | None = None) -> dict[str, Any]:
     """The saved results of :func:`mnv3lib.book.runs.run_segmentation`."""
     return _load_results(SEGMENTATION_RESULTS, path, "segmentation")
+
+
+def load_latency_results(path: Path | None = None) -> dict[str, Any]:
+    """The saved timing record of :func:`mnv3lib.book.zoo.record_latency`, as written (the zoo checks it)."""
+    return _load_results(LATENCY_RESULTS, path, "latency")
 
 
 def _load_saved_model(path: Path, config_type: type, build: Callable[[Any, list[str]], torch.nn.Module]) -> tuple[torch.nn.Module, Any, list[str]]:

@@ -37,15 +37,14 @@ from ..analysis.benchmark import Latency, compare_latency, hold_freed_memory
 from ..checks import check_count, check_positive
 from ..data.minicoco import MINICOCO_CLASSES, PERSON_KEYPOINTS
 from ..engine.detection import DetectionConfig, build_detector
-from .artifacts import ARTIFACTS, load_classification_results, load_detection_results, load_segmentation_results, machine
+from .artifacts import ARTIFACTS, LATENCY_RESULTS, load_classification_results, load_detection_results, load_latency_results, load_segmentation_results, machine
 from .runs import BOOK_DETECTORS
 from ..analysis.introspection import count_parameters, forward_macs
 from ..models import mobilenet_v3_large, mobilenet_v3_small
 from .published import BLOG, BLOG_DETECTION, BLOG_SEGMENTATION, torchvision_detection_meta, torchvision_meta, torchvision_segmentation_meta
 
-__all__ = ["LATENCY_RESULTS", "LatencyRecord", "ZooEntry", "load_latency_record", "measure_entries", "record_latency", "timing_entries", "zoo_entries", "zoo_table"]
+__all__ = ["LatencyRecord", "ZooEntry", "load_latency_record", "measure_entries", "record_latency", "timing_entries", "zoo_entries", "zoo_table"]
 
-LATENCY_RESULTS = "latency_results.json"
 LATENCY_COMMAND = "python -m mnv3lib.book latency"
 
 
@@ -299,11 +298,9 @@ def record_latency(output_dir: Path = ARTIFACTS, *, entries: Mapping[str, ZooEnt
 def load_latency_record(path: Path | None = None) -> LatencyRecord:
     """The timing record that :func:`record_latency` wrote (default: the one shipped with the book)."""
     path = Path(path) if path is not None else ARTIFACTS / LATENCY_RESULTS
-    if not path.is_file():
-        raise FileNotFoundError(f"no timing record at {path}: run `{LATENCY_COMMAND}` first")
     again = f"run `{LATENCY_COMMAND}` again"
     try:
-        fields = json.loads(path.read_text())
+        fields = load_latency_results(path)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); {again}") from None
     expected = set(LatencyRecord.__dataclass_fields__)
